@@ -1,0 +1,224 @@
+"""Configuration: small frozen dataclasses with the papers' hyperparameters as defaults.
+
+Precedence (lowest first): defaults → ``vimrag.toml`` (working directory, or ``--config``) →
+``VIMRAG_<SECTION>_<KEY>`` environment variables (and the shortcut ``VIMRAG_STORE``) → CLI ``--set
+section.key=value``. Nothing is read at import time: :func:`load_config` is called explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from vimrag.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Which model backends to use, chosen by short strings resolved by the factories in ``vimrag.models``."""
+
+    embedder: str = "sentence-transformers:all-MiniLM-L6-v2"
+    llm: str = "llamacpp:qwen2.5-coder-1.5b"
+    # "local" = closed-set embedded perceiver (detector, classifier, layout, OCR); "vlm" = use `vlm` below.
+    perceiver: str = "local"
+    vlm: str = ""  # e.g. "openai:http://localhost:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct"
+    timeout_s: float = 60.0  # per request to a model server
+    connect_timeout_s: float = 3.0  # a dead server fails fast
+    retries: int = 2  # bounded retries on transient server errors
+    n_ctx: int = 8192  # llama.cpp context window
+    n_threads: int = 0  # 0 = all cores
+    seed: int = 0
+    api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the server's API key, if any
+
+
+@dataclass(frozen=True)
+class PolarConfig:
+    """PolarMem hyperparameters (§3.2–3.4)."""
+
+    # Eq. 4: s_c = mean over templates T of P("Yes" | image, T(c)).
+    templates: tuple[str, ...] = (
+        "Is there a {c} in the image? Answer Yes or No.",
+        "Does this image contain a {c}? Answer Yes or No.",
+        "Can you see a {c} in this picture? Answer Yes or No.",
+    )
+    anchors: tuple[float, ...] = (0.0, 1.0)  # Eq. 5: anchor priors injected into Otsu's histogram
+    kappa: float = 0.5  # Eq. 6: margin δ = κ·σ_w
+    max_proposals: int = 24  # concepts proposed per image by an open-set (VLM) perceiver
+    tta: tuple[str, ...] = ("identity", "hflip")  # test-time augmentations of the closed-set perceiver
+    concept_match: float = 0.78  # cosine above which a query concept reaches a memory concept ("puppy"→"dog")
+    chunk_chars: int = 1200  # text chunk size (characters) for the knowledge pathway
+    chunk_overlap: int = 150
+    exact_max: int = 4096  # filtered top-k: score exactly when the candidate tier is at most this large
+    hnsw_m: int = 32  # HNSW graph degree (m=16 lost recall on clustered data)
+    hnsw_ef_construction: int = 128
+    hnsw_ef_search: int = 128
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    uri: str = "./.vimrag"  # a folder (embedded LanceDB) or postgresql://...
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    video_segment_s: float = 10.0  # bounded segment length
+    scene_threshold: float = 0.35  # keyframe when the frame difference exceeds this (0..1)
+    max_keyframes_per_segment: int = 4
+    transcribe: bool = True
+    ocr: bool = True
+    pdf_dpi: int = 110
+    thumb_px: int = 448  # longest side of stored thumbnails / keyframes
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    method: str = "vimrag"  # vimrag | react | summary
+    max_steps: int = 8
+    max_tokens: int = 16000  # total prompt+completion tokens per question before a forced answer
+    top_k: int = 5  # items per retrieve action
+    max_completion_tokens: int = 384
+    dedup_threshold: float = 0.92  # sub-query cosine above which a retrieval is a repeat ("invalid retrieval")
+    trajectories_dir: str = "runs/trajectories"
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Graph-modulated visual memory encoding (VimRAG §3.2)."""
+
+    s_total: int = 5 * 256 * 32 * 32  # total visual budget in pixels-equivalent (paper: 5 × 256 × 32 × 32)
+    decay: float = 0.1  # λ in E_int = p̂·(1+outdeg)·exp(−λ(T−t_v))
+    gamma: float = 0.5  # γ in Ω = E_int + γ·Σ Ω̄(child)
+    top_k: int = 8  # global top-K items that receive visual tokens
+    patch_px: int = 28  # pixels per token side (Qwen-VL: 14-px patches merged 2×2)
+    min_tokens: int = 4  # an item allocated fewer tokens than this is sent as text only
+    text_chars_per_token: int = 4  # text-only policy: characters of text state per allocated token
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """GGPO (VimRAG §3.3)."""
+
+    group_size: int = 4  # G trajectories per question
+    clip_eps: float = 0.2  # GSPO sequence-level ratio clipping
+    kl_coef: float = 0.0
+    lr: float = 1e-5
+    reward: str = "em"  # em | f1 | anls | judge
+    reward_threshold: float = 0.5
+    memorize_score_valid: int = 3  # R_val: a retrieval is valid if an item from it was memorized with p ≥ this
+    algorithm: str = "ggpo"  # ggpo | gspo | grpo
+    steps: int = 20
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    polar: PolarConfig = field(default_factory=PolarConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
+        """Return a copy with dotted keys (``"agent.max_steps"``) replaced; values coerced to the field type."""
+        sections: dict[str, dict[str, Any]] = {}
+        for dotted, value in overrides.items():
+            if "." not in dotted:
+                raise ConfigError(f"override '{dotted}' must be section.key, e.g. agent.max_steps")
+            sec, key = dotted.split(".", 1)
+            sections.setdefault(sec, {})[key] = value
+        return _merge(self, sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, typ: Any, name: str) -> Any:
+    origin = getattr(typ, "__origin__", None)
+    try:
+        if typ is bool:
+            if isinstance(value, str):
+                if value.lower() in {"1", "true", "yes", "on"}:
+                    return True
+                if value.lower() in {"0", "false", "no", "off"}:
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if typ is int:
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return str(value)
+        if origin is tuple:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            inner = typ.__args__[0]
+            return tuple(_coerce(v, inner, name) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config value for {name!r} must be {typ}, got {value!r}") from exc
+    return value
+
+
+def _merge(cfg: Config, sections: Mapping[str, Mapping[str, Any]]) -> Config:
+    changes: dict[str, Any] = {}
+    for sec, values in sections.items():
+        if sec not in Config.__dataclass_fields__:
+            raise ConfigError(f"unknown config section [{sec}]; known: {', '.join(Config.__dataclass_fields__)}")
+        sub = getattr(cfg, sec)
+        hints = get_type_hints(type(sub))
+        known = {f.name for f in fields(sub)}
+        sub_changes = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"unknown config key {sec}.{key}; known: {', '.join(sorted(known))}")
+            sub_changes[key] = _coerce(value, hints[key], f"{sec}.{key}")
+        changes[sec] = replace(sub, **sub_changes)
+    return replace(cfg, **changes)
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if env.get("VIMRAG_STORE"):
+        out["store.uri"] = env["VIMRAG_STORE"]
+    for sec in Config.__dataclass_fields__:
+        prefix = f"VIMRAG_{sec.upper()}_"
+        for k, v in env.items():
+            if k.startswith(prefix):
+                out[f"{sec}.{k[len(prefix):].lower()}"] = v
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Load defaults ← TOML file ← environment ← explicit overrides.
+
+    ``path=None`` looks for ``vimrag.toml`` in the working directory; an explicit path that does not exist
+    is an error (a typo should not silently fall back to defaults).
+    """
+    cfg = Config()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+    else:
+        p = Path("vimrag.toml")
+    if p.is_file():
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+        cfg = _merge(cfg, {k: v for k, v in data.items() if isinstance(v, dict)})
+    cfg = cfg.with_overrides(_env_overrides(os.environ if env is None else env))
+    if overrides:
+        cfg = cfg.with_overrides(overrides)
+    return cfg

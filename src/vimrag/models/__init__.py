@@ -1,0 +1,23 @@
+"""Model backends behind protocols: text embedders, language models (with image input), perceivers."""
+
+from vimrag.models.base import (
+    Completion,
+    ConceptScore,
+    ImageInput,
+    LanguageModel,
+    Message,
+    Perception,
+    Perceiver,
+    TextEmbedder,
+)
+
+__all__ = [
+    "Completion",
+    "ConceptScore",
+    "ImageInput",
+    "LanguageModel",
+    "Message",
+    "Perception",
+    "Perceiver",
+    "TextEmbedder",
+]

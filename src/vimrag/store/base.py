@@ -1,0 +1,77 @@
+"""The store interface (DESIGN §3): durable items, their concept sets, and exact "filtered top-k".
+
+A store never decides ranking policy beyond PolarMem's lexicographic order: it returns the top-k items by
+(logic state, similarity), exactly, for a query vector and a :class:`LogicQuery`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from vimrag.types import Item, LogicState
+
+
+@dataclass(frozen=True)
+class LogicQuery:
+    """Q+ (wanted) and Q− (unwanted) concept names, already normalised to the store's vocabulary."""
+
+    positive: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoredId:
+    id: str
+    state: LogicState
+    similarity: float
+
+
+@dataclass
+class SourceRecord:
+    """One ingested file: its content hash and how many items it produced. Only complete records are visible."""
+
+    source: str
+    source_hash: str
+    n_items: int
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    uri: str
+
+    def replace_source(self, record: SourceRecord, items: Sequence[Item]) -> None:
+        """Atomically replace every item of ``record.source`` with ``items`` (a crash leaves the old or the new)."""
+        ...
+
+    def remove_source(self, source: str) -> int:
+        """Delete a source's items and every edge derived from them, atomically. Returns items removed."""
+        ...
+
+    def sources(self) -> dict[str, SourceRecord]: ...
+
+    def get(self, ids: Sequence[str]) -> list[Item]: ...
+
+    def iter_items(self, batch_size: int = 1024) -> Iterator[Item]: ...
+
+    def count(self) -> int: ...
+
+    def vocabulary(self) -> list[str]:
+        """All concept names present in memory (HAS, NOT_HAS or UNCERTAIN on some item)."""
+        ...
+
+    def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
+        """Exact top-k by (LogicState desc, cosine similarity desc). Conflicts come last."""
+        ...
+
+    def cache_get(self, keys: Sequence[str]) -> dict[str, float]:
+        """Verification cache lookup: key = f"{item_content_hash}|{concept}|{model}" → score."""
+        ...
+
+    def cache_put(self, values: dict[str, float]) -> None: ...
+
+    def close(self) -> None: ...
