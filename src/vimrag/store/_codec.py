@@ -1,0 +1,149 @@
+"""Shared (de)serialisation and validation for the store backends.
+
+Both backends store the same columns: id, source, source_hash, modality, locator (JSON), text, concepts
+(JSON with the Eq. 4 scores), the polarised concept ids ``has`` / ``not_has`` / ``uncertain`` (PolarMem
+Eq. 6 edges as int32 arrays), entities (ALIGN targets, Eq. 7), media, the float32 vector z_sem (Eq. 10)
+and meta (JSON). Keeping the conversion here means a round-trip means the same thing in every backend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vimrag.errors import StoreError
+from vimrag.store.base import SourceRecord
+from vimrag.types import ConceptEvidence, Item, Locator, Modality, Polarity
+
+
+def as_f32_vector(vec: Any, dim: int | None, what: str) -> np.ndarray:
+    """Return ``vec`` as a 1-D float32 array, checking its dimension and that it is finite and non-zero.
+
+    NumPy 2 silently promotes float32 to float64 in mixed arithmetic, and a float64 vector written to a
+    float32 column is either rejected or silently cast; we cast once here and assert the dtype.
+    """
+    if vec is None:
+        raise StoreError(f"{what} has no vector; every stored item needs z_sem (PolarMem Eq. 10)")
+    arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+    assert arr.dtype == np.float32
+    if dim is not None and arr.shape[0] != dim:
+        raise StoreError(f"{what} has a {arr.shape[0]}-d vector but this store holds {dim}-d vectors")
+    if not np.all(np.isfinite(arr)):
+        raise StoreError(f"{what} has a non-finite vector")
+    if not np.any(arr):
+        raise StoreError(f"{what} has an all-zero vector (cosine similarity undefined)")
+    return arr
+
+
+def normalize_rows(mat: np.ndarray) -> np.ndarray:
+    """Unit-normalise rows (float32) so inner product = cosine similarity."""
+    mat = np.ascontiguousarray(mat, dtype=np.float32)
+    norms = np.linalg.norm(mat, axis=1, keepdims=True).astype(np.float32)
+    norms[norms == 0] = 1.0
+    out = (mat / norms).astype(np.float32, copy=False)
+    assert out.dtype == np.float32
+    return out
+
+
+def validate_batch(record: SourceRecord, items: Sequence[Item], dim: int | None) -> int | None:
+    """Check a replace_source batch before anything is written; returns the vector dimension in use."""
+    if not record.source:
+        raise StoreError("a source record needs a non-empty source path")
+    seen: set[str] = set()
+    for it in items:
+        if it.source != record.source:
+            raise StoreError(f"item {it.id} belongs to {it.source!r}, not to the source being replaced "
+                             f"{record.source!r}")
+        if it.id in seen:
+            raise StoreError(f"duplicate item id {it.id} in source {record.source!r}")
+        seen.add(it.id)
+        vec = as_f32_vector(it.vector, dim, f"item {it.id} of {record.source!r}")
+        dim = vec.shape[0] if dim is None else dim
+    return dim
+
+
+def concept_names(items: Sequence[Item]) -> list[str]:
+    names: dict[str, None] = {}
+    for it in items:
+        for c in it.concepts:
+            names.setdefault(c.concept, None)
+    return list(names)
+
+
+def polar_ids(item: Item, ids: Mapping[str, int]) -> tuple[list[int], list[int], list[int]]:
+    """The item's HAS / NOT_HAS / UNCERTAIN concept ids (sorted, unique)."""
+    out: dict[Polarity, set[int]] = {Polarity.HAS: set(), Polarity.NOT_HAS: set(), Polarity.UNCERTAIN: set()}
+    for c in item.concepts:
+        out[c.polarity].add(int(ids[c.concept]))
+    return sorted(out[Polarity.HAS]), sorted(out[Polarity.NOT_HAS]), sorted(out[Polarity.UNCERTAIN])
+
+
+def item_to_row(item: Item, ids: Mapping[str, int], dim: int) -> dict[str, Any]:
+    has, not_has, uncertain = polar_ids(item, ids)
+    return {
+        "id": item.id,
+        "source": item.source,
+        "source_hash": item.source_hash,
+        "modality": str(item.modality),
+        "locator": json.dumps(item.locator.to_dict(), sort_keys=True),
+        "text": item.text,
+        "concepts": json.dumps([c.to_dict() for c in item.concepts]),
+        "has": has,
+        "not_has": not_has,
+        "uncertain": uncertain,
+        "entities": list(item.entities),
+        "media": item.media,
+        "vector": as_f32_vector(item.vector, dim, f"item {item.id}"),
+        "meta": json.dumps(item.meta, sort_keys=True, default=str),
+    }
+
+
+def _load(value: Any, default: Any) -> Any:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return json.loads(value)
+    return value  # already decoded (jsonb)
+
+
+def row_to_item(row: Mapping[str, Any]) -> Item:
+    vec = row.get("vector")
+    return Item(
+        id=row["id"],
+        source=row["source"],
+        source_hash=row["source_hash"],
+        modality=Modality(row["modality"]),
+        locator=Locator.from_dict(_load(row.get("locator"), {})),
+        text=row.get("text") or "",
+        concepts=[ConceptEvidence.from_dict(d) for d in _load(row.get("concepts"), [])],
+        entities=list(row.get("entities") or []),
+        media=row.get("media"),
+        vector=None if vec is None else np.asarray(vec, dtype=np.float32),
+        meta=_load(row.get("meta"), {}),
+    )
+
+
+def record_to_json(record: SourceRecord) -> str:
+    return json.dumps(record.meta, sort_keys=True, default=str)
+
+
+def chunks(seq: Sequence[Any], n: int) -> list[Sequence[Any]]:
+    return [seq[i:i + n] for i in range(0, len(seq), n)]
+
+
+def sql_quote(s: str) -> str:
+    """Quote a string literal for a LanceDB (DataFusion SQL) filter."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def map_query(names: Sequence[str], lookup: Callable[[str], int | None]) -> list[int]:
+    """Concept names → ids; unknown names are dropped (an unknown wanted concept matches nothing)."""
+    out = []
+    for n in names:
+        cid = lookup(n)
+        if cid is not None:
+            out.append(int(cid))
+    return sorted(set(out))

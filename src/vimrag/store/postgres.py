@@ -1,0 +1,392 @@
+"""PostgreSQL + pgvector store: the scale-out backend of PolarMem's memory (DESIGN §3).
+
+Tables (in schema ``vimrag`` unless the URI says ``?schema=NAME``):
+
+* ``items``: one row per item, primary key (source, id); the polarised edges of PolarMem Eq. 6 as
+  ``has`` / ``not_has`` / ``uncertain int4[]`` (GIN-indexed), z_sem as ``vector(dim)`` (HNSW,
+  ``vector_cosine_ops``, m=32, ef_construction=128 — m=16 returned a zero-recall result on clustered data);
+* ``sources``: committed files; ``vocab``: stable concept ids; ``concept_count``: per-concept posting-list
+  sizes, kept in the same transactions, used to plan queries; ``cache``: verification scores (Eq. 4);
+  ``meta``: vector dimension and the number of duplicate item ids (the same content at two paths).
+
+Every write of a source is one transaction: a crash or a restart leaves the old or the new version.
+
+Search is Algorithm 1 of PolarMem done as lexicographic tiers in SQL: the VERIFIED tier
+(``has && Q+`` and no conflict), then the UNCERTAIN (neutral) tier, then the CONFLICT tier, each
+``ORDER BY vector <=> q LIMIT k``, stopping once k rows are found. Each tier is planned from a cheap
+estimate (summed posting-list sizes from ``concept_count``): a tier of at most ``exact_max`` rows is
+scored exactly (GIN bitmap scan, HNSW disabled with ``enable_indexscan = off``), because filtered ANN
+loses recall when a medium number of rows match; a huge tier uses HNSW with a raised ``hnsw.ef_search``
+and pgvector ≥ 0.8 iterative scans (``hnsw.iterative_scan = strict_order``), and falls back to the exact
+scan if the index returns fewer rows than the tier holds.
+
+Citus: the store does not require it. To distribute, after the first write run
+``SELECT create_distributed_table('vimrag.items', 'source')`` (items are sharded by the hash of their
+source, so a source's rows and its transaction stay on one shard; GIN/HNSW indexes are created per shard
+and ORDER BY … LIMIT is pushed down to the shards), and
+``SELECT create_reference_table(t)`` for ``vimrag.vocab``, ``vimrag.concept_count`` and ``vimrag.meta``.
+:meth:`PostgresStore.distribute` does exactly this when the ``citus`` extension is installed.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vimrag._extras import require
+from vimrag.errors import StoreError
+from vimrag.store import _codec
+from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
+from vimrag.types import Item, LogicState
+
+if TYPE_CHECKING:
+    from vimrag.config import PolarConfig
+
+_COLS = ("id", "source", "source_hash", "modality", "locator", "text", "concepts", "has", "not_has",
+         "uncertain", "entities", "media", "vector", "meta")
+_COPY_TYPES = ["text", "text", "text", "text", "jsonb", "text", "jsonb", "int4[]", "int4[]", "int4[]",
+               "text[]", "text", "vector", "jsonb"]
+
+
+def _split_schema(uri: str) -> tuple[str, str]:
+    """Take our own ``schema=`` query parameter out of the URI (libpq would reject it)."""
+    parts = urllib.parse.urlsplit(uri)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    schema = "vimrag"
+    kept = []
+    for k, v in query:
+        if k == "schema":
+            schema = v
+        else:
+            kept.append((k, v))
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        raise StoreError(f"invalid schema name {schema!r} in store URI")
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept))), schema
+
+
+class PostgresStore:
+    """:class:`~vimrag.store.base.VectorStore` on PostgreSQL ≥ 13 with pgvector ≥ 0.5 (0.8 for iterative scans)."""
+
+    def __init__(self, uri: str, polar: PolarConfig | None = None, connect_timeout: int = 10) -> None:
+        from vimrag.config import PolarConfig
+
+        psycopg = require("psycopg", "postgres", "psycopg[binary]")
+        self._pgv = require("pgvector.psycopg", "postgres", "pgvector")
+        self.uri = uri
+        self._polar = polar or PolarConfig()
+        conninfo, self.schema = _split_schema(uri)
+        try:
+            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {uri}: {exc}".strip()) from exc
+        self._psycopg = psycopg
+        self._vocab: dict[str, int] = {}
+        self._init_schema()
+
+    # ---------------------------------------------------------------- schema
+    def _x(self, sql: str, params: Any = None) -> Any:
+        return self._conn.execute(sql.replace("S.", f"{self.schema}."), params)
+
+    def _init_schema(self) -> None:
+        with self._conn.transaction():
+            self._x("SELECT pg_advisory_xact_lock(hashtext('vimrag.schema'))")
+            try:
+                self._x("CREATE EXTENSION IF NOT EXISTS vector")
+            except self._psycopg.errors.Error as exc:
+                raise StoreError("the pgvector extension is not available in this PostgreSQL server "
+                                 f"(install pgvector, or run scripts/pg_ci.sh): {exc}") from exc
+            self._x(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            self._x("CREATE TABLE IF NOT EXISTS S.meta (key text PRIMARY KEY, value text NOT NULL)")
+            self._x("CREATE TABLE IF NOT EXISTS S.sources (source text PRIMARY KEY, source_hash text NOT NULL, "
+                    "n_items int NOT NULL, meta jsonb NOT NULL DEFAULT '{}')")
+            self._x("CREATE TABLE IF NOT EXISTS S.vocab (id serial PRIMARY KEY, name text UNIQUE NOT NULL)")
+            self._x("CREATE TABLE IF NOT EXISTS S.concept_count (concept int4 PRIMARY KEY, "
+                    "n_has bigint NOT NULL DEFAULT 0, n_not_has bigint NOT NULL DEFAULT 0, "
+                    "n_uncertain bigint NOT NULL DEFAULT 0)")
+            self._x("CREATE TABLE IF NOT EXISTS S.cache (key text PRIMARY KEY, score float8 NOT NULL)")
+            self._x("INSERT INTO S.meta VALUES ('n_dup', '0') ON CONFLICT DO NOTHING")
+        self._pgv.register_vector(self._conn)
+        self._dim = self._meta_int("dim")
+
+    def _meta_int(self, key: str) -> int | None:
+        row = self._x("SELECT value FROM S.meta WHERE key = %s", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _ensure_items(self, dim: int) -> None:
+        """Create the items table on the first write, once the vector dimension is known."""
+        self._x("SELECT pg_advisory_xact_lock(hashtext('vimrag.schema'))")
+        stored = self._meta_int("dim")
+        if stored is not None:
+            if stored != dim:
+                raise StoreError(f"this store holds {stored}-d vectors, got {dim}-d")
+            self._dim = stored
+            return
+        self._x(f"""CREATE TABLE IF NOT EXISTS S.items (
+            id text NOT NULL, source text NOT NULL, source_hash text NOT NULL, modality text NOT NULL,
+            locator jsonb NOT NULL, text text NOT NULL, concepts jsonb NOT NULL,
+            has int4[] NOT NULL, not_has int4[] NOT NULL, uncertain int4[] NOT NULL,
+            entities text[] NOT NULL, media text, vector vector({dim}) NOT NULL, meta jsonb NOT NULL,
+            PRIMARY KEY (source, id))""")
+        self._x("CREATE INDEX IF NOT EXISTS items_id ON S.items (id)")
+        self._x("CREATE INDEX IF NOT EXISTS items_has ON S.items USING gin (has)")
+        self._x("CREATE INDEX IF NOT EXISTS items_not_has ON S.items USING gin (not_has)")
+        self._x("INSERT INTO S.meta VALUES ('dim', %s)", (str(dim),))
+        self._dim = dim
+
+    def _has_ann_index(self) -> bool:
+        row = self._x("SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = 'items_vec'",
+                      (self.schema,)).fetchone()
+        return row is not None
+
+    def ensure_ann_index(self) -> None:
+        """Build the HNSW index (once the store outgrows exact scans; building it on bulk data is faster)."""
+        if self._dim is None or self._has_ann_index():
+            return
+        self._x("SET maintenance_work_mem = '1GB'")
+        self._x(f"CREATE INDEX IF NOT EXISTS items_vec ON S.items USING hnsw (vector vector_cosine_ops) "
+                f"WITH (m = {int(self._polar.hnsw_m)}, ef_construction = {int(self._polar.hnsw_ef_construction)})")
+
+    def distribute(self) -> None:
+        """Distribute the store with Citus (items sharded by source); a no-op error if Citus is absent."""
+        if self._x("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone() is None:
+            raise StoreError("the citus extension is not installed in this database")
+        self._x(f"SELECT create_distributed_table('{self.schema}.items', 'source')")
+        for t in ("vocab", "concept_count", "meta"):
+            self._x(f"SELECT create_reference_table('{self.schema}.{t}')")
+
+    # ---------------------------------------------------------------- vocabulary
+    def _concept_ids(self, names: Sequence[str]) -> dict[str, int]:
+        missing = [n for n in names if n not in self._vocab]
+        if missing:
+            self._x("INSERT INTO S.vocab (name) SELECT unnest(%s::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+                    (missing,))
+            for cid, name in self._x("SELECT id, name FROM S.vocab WHERE name = ANY(%s::text[])", (missing,)):
+                self._vocab[name] = int(cid)
+        return self._vocab
+
+    def _lookup(self, name: str) -> int | None:
+        if name not in self._vocab:
+            row = self._x("SELECT id FROM S.vocab WHERE name = %s", (name,)).fetchone()
+            if row is None:
+                return None
+            self._vocab[name] = int(row[0])
+        return self._vocab[name]
+
+    def vocabulary(self) -> list[str]:
+        rows = self._x("SELECT v.name FROM S.vocab v JOIN S.concept_count c ON c.concept = v.id "
+                       "WHERE c.n_has + c.n_not_has + c.n_uncertain > 0 ORDER BY v.name").fetchall()
+        return [r[0] for r in rows]
+
+    # ---------------------------------------------------------------- writes
+    def _count_delta(self, source: str, sign: int) -> None:
+        op = "+" if sign > 0 else "-"
+        self._x(f"""INSERT INTO S.concept_count AS cc (concept, n_has, n_not_has, n_uncertain)
+            SELECT c, {sign}*sum(h), {sign}*sum(n), {sign}*sum(u) FROM (
+              SELECT unnest(has) AS c, 1 AS h, 0 AS n, 0 AS u FROM S.items WHERE source = %(s)s
+              UNION ALL SELECT unnest(not_has), 0, 1, 0 FROM S.items WHERE source = %(s)s
+              UNION ALL SELECT unnest(uncertain), 0, 0, 1 FROM S.items WHERE source = %(s)s) x GROUP BY c
+            ON CONFLICT (concept) DO UPDATE SET n_has = cc.n_has {op} abs(EXCLUDED.n_has),
+              n_not_has = cc.n_not_has {op} abs(EXCLUDED.n_not_has),
+              n_uncertain = cc.n_uncertain {op} abs(EXCLUDED.n_uncertain)""", {"s": source})
+
+    def _shared_ids(self, source: str) -> int:
+        """How many of ``source``'s item ids also belong to another source (duplicate content)."""
+        row = self._x("SELECT count(*) FROM S.items a WHERE a.source = %(s)s AND EXISTS "
+                      "(SELECT 1 FROM S.items b WHERE b.id = a.id AND b.source <> %(s)s)", {"s": source}).fetchone()
+        return int(row[0])
+
+    def _delete_source_rows(self, source: str) -> int:
+        if self._dim is None:
+            return 0
+        shared = self._shared_ids(source)
+        self._count_delta(source, -1)
+        n = self._x("DELETE FROM S.items WHERE source = %s", (source,)).rowcount
+        self._x("UPDATE S.meta SET value = (value::bigint - %s)::text WHERE key = 'n_dup'", (shared,))
+        return int(n)
+
+    def replace_source(self, record: SourceRecord, items: Sequence[Item]) -> None:
+        self.replace_many([(record, items)])
+
+    def replace_many(self, batch: Sequence[tuple[SourceRecord, Sequence[Item]]]) -> None:
+        """Replace several sources in one transaction (bulk ingest); each source is replaced atomically."""
+        dim = self._dim
+        for record, items in batch:
+            dim = _codec.validate_batch(record, items, dim)
+        if len({r.source for r, _ in batch}) != len(batch):
+            raise StoreError("a source appears twice in one replace_many batch")
+        try:
+            with self._conn.transaction():
+                if dim is not None:
+                    self._ensure_items(dim)
+                names = sorted({n for _, items in batch for n in _codec.concept_names(items)})
+                ids = self._concept_ids(names)
+                for record, _ in batch:
+                    self._x("SELECT pg_advisory_xact_lock(hashtext(%s))", (record.source,))
+                    self._delete_source_rows(record.source)
+                rows = [(record, it) for record, items in batch for it in items]
+                if rows:
+                    assert self._dim is not None
+                    with self._conn.cursor() as cur:
+                        with cur.copy(f"COPY {self.schema}.items ({', '.join(_COLS)}) FROM STDIN "
+                                      "WITH (FORMAT BINARY)") as copy:
+                            copy.set_types(_COPY_TYPES)
+                            for _, it in rows:
+                                r = _codec.item_to_row(it, ids, self._dim)
+                                copy.write_row([r[c] for c in _COLS])
+                for record, _ in batch:
+                    if self._dim is not None:
+                        self._count_delta(record.source, +1)
+                        self._x("UPDATE S.meta SET value = (value::bigint + %s)::text WHERE key = 'n_dup'",
+                                (self._shared_ids(record.source),))
+                    self._x("INSERT INTO S.sources VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT (source) DO UPDATE "
+                            "SET source_hash = EXCLUDED.source_hash, n_items = EXCLUDED.n_items, "
+                            "meta = EXCLUDED.meta",
+                            (record.source, record.source_hash, record.n_items, _codec.record_to_json(record)))
+        except self._psycopg.Error as exc:
+            self._vocab.clear()  # ids inserted by the rolled-back transaction do not exist
+            raise StoreError(f"writing to PostgreSQL failed: {exc}") from exc
+        if self._dim is not None and self.count() >= self._polar.exact_max:
+            self.ensure_ann_index()
+
+    def remove_source(self, source: str) -> int:
+        with self._conn.transaction():
+            self._x("SELECT pg_advisory_xact_lock(hashtext(%s))", (source,))
+            n = self._delete_source_rows(source)
+            self._x("DELETE FROM S.sources WHERE source = %s", (source,))
+        return n
+
+    # ---------------------------------------------------------------- reads
+    def sources(self) -> dict[str, SourceRecord]:
+        rows = self._x("SELECT source, source_hash, n_items, meta FROM S.sources ORDER BY source").fetchall()
+        return {r[0]: SourceRecord(r[0], r[1], int(r[2]), dict(r[3] or {})) for r in rows}
+
+    def _select(self) -> str:
+        return f"SELECT {', '.join(_COLS)} FROM {self.schema}.items"
+
+    def _to_item(self, row: Sequence[Any]) -> Item:
+        d = dict(zip(_COLS, row, strict=True))
+        v = d["vector"]
+        d["vector"] = np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
+        return _codec.row_to_item(d)
+
+    def get(self, ids: Sequence[str]) -> list[Item]:
+        if self._dim is None or not ids:
+            return []
+        rows = self._x(self._select() + " WHERE id = ANY(%s::text[]) ORDER BY source", (list(ids),)).fetchall()
+        by_id: dict[str, Item] = {}
+        for r in rows:
+            by_id.setdefault(r[0], self._to_item(r))
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+    def iter_items(self, batch_size: int = 1024) -> Iterator[Item]:
+        if self._dim is None:
+            return
+        last: tuple[str, str] = ("", "")
+        first = True
+        while True:
+            where = "" if first else " WHERE (source, id) > (%s, %s)"
+            rows = self._x(self._select() + where + f" ORDER BY source, id LIMIT {int(batch_size)}",
+                           None if first else last).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield self._to_item(r)
+            first = False
+            last = (rows[-1][1], rows[-1][0])
+
+    def count(self) -> int:
+        if self._dim is None:
+            return 0
+        return int(self._x("SELECT count(*) FROM S.items").fetchone()[0])
+
+    # ---------------------------------------------------------------- search
+    def _estimates(self, pos: list[int], neg: list[int]) -> tuple[int, int]:
+        """Upper bounds of the VERIFIED and CONFLICT tiers: summed posting-list sizes."""
+        row = self._x("""SELECT coalesce(sum(CASE WHEN concept = ANY(%(p)s::int4[]) THEN n_has END), 0),
+                coalesce(sum(CASE WHEN concept = ANY(%(p)s::int4[]) THEN n_not_has END), 0)
+                + coalesce(sum(CASE WHEN concept = ANY(%(n)s::int4[]) THEN n_has END), 0)
+              FROM S.concept_count WHERE concept = ANY(%(p)s::int4[] || %(n)s::int4[])""",
+                      {"p": pos, "n": neg}).fetchone()
+        return int(row[0]), int(row[1])
+
+    def _tier(self, where: str, params: dict[str, Any], limit: int, exact: bool) -> list[tuple[str, float]]:
+        sql = (f"SELECT id, vector <=> %(q)s AS d FROM {self.schema}.items WHERE {where} "
+               f"ORDER BY vector <=> %(q)s LIMIT {int(limit)}")
+        with self._conn.transaction():
+            if exact:
+                self._x("SET LOCAL enable_indexscan = off")
+            else:
+                ef = max(int(self._polar.hnsw_ef_search), 4 * limit)
+                self._x(f"SET LOCAL hnsw.ef_search = {min(ef, 1000)}")
+                self._x("SET LOCAL hnsw.iterative_scan = strict_order")
+                self._x("SET LOCAL hnsw.max_scan_tuples = 50000")
+            rows = self._x(sql, params).fetchall()
+        return [(r[0], 1.0 - float(r[1])) for r in rows]
+
+    def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
+        if k <= 0 or self._dim is None:
+            return []
+        q = _codec.as_f32_vector(vector, self._dim, "query")
+        pos = _codec.map_query(query.positive, self._lookup)
+        neg = _codec.map_query(query.negative, self._lookup)
+        total = self.count()
+        if total == 0:
+            return []
+        n_dup = self._meta_int("n_dup") or 0
+        est_v, est_c = self._estimates(pos, neg)
+        ann = self._has_ann_index()
+        conflict = "(not_has && %(p)s::int4[] OR has && %(n)s::int4[])"
+        verified = "has && %(p)s::int4[]"
+        tiers = [
+            (LogicState.VERIFIED, f"{verified} AND NOT {conflict}", est_v),
+            (LogicState.UNCERTAIN, f"NOT {verified} AND NOT {conflict}", max(total - est_v - est_c, 0)),
+            (LogicState.CONFLICT, conflict, est_c),
+        ]
+        params = {"q": q, "p": pos, "n": neg}
+        out: list[ScoredId] = []
+        seen: set[str] = set()
+        for state, where, est in tiers:
+            if len(out) >= k:
+                break
+            if state is LogicState.VERIFIED and not pos:
+                continue
+            if state is LogicState.CONFLICT and not (pos or neg):
+                continue
+            need = k - len(out) + n_dup
+            # UNCERTAIN's estimate is a lower bound, so it can only be planned as huge when really huge.
+            exact = (not ann) or est <= self._polar.exact_max
+            rows = self._tier(where, params, need, exact)
+            if not exact and len(rows) < need:
+                rows = self._tier(where, params, need, True)  # the index ran out: redo exactly
+            for rid, sim in rows:
+                if rid not in seen and len(out) < k:
+                    seen.add(rid)
+                    out.append(ScoredId(rid, state, sim))
+        return out
+
+    # ---------------------------------------------------------------- cache
+    def cache_get(self, keys: Sequence[str]) -> dict[str, float]:
+        if not keys:
+            return {}
+        rows = self._x("SELECT key, score FROM S.cache WHERE key = ANY(%s::text[])", (list(keys),)).fetchall()
+        return {r[0]: float(r[1]) for r in rows}
+
+    def cache_put(self, values: dict[str, float]) -> None:
+        if not values:
+            return
+        self._x("INSERT INTO S.cache SELECT * FROM unnest(%s::text[], %s::float8[]) ON CONFLICT (key) "
+                "DO UPDATE SET score = EXCLUDED.score", (list(values), [float(v) for v in values.values()]))
+
+    def close(self) -> None:
+        if not self._conn.closed:
+            self._conn.close()
+
+    def drop(self) -> None:
+        """Delete the whole store (its schema). For tests and ``vimrag reset``."""
+        self._x(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        self._vocab.clear()
+        self._dim = None
