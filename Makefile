@@ -1,0 +1,24 @@
+# Two commands that work on a fresh machine (see README):
+#   make demo  - set everything up, assemble the demo corpus, ingest it, answer questions with citations
+#   make test  - set everything up and run the test suite (what .ci/run calls)
+.PHONY: demo test test-fast setup bench lint clean
+
+demo:
+	scripts/setup.sh demo
+	.venv/bin/vimrag demo
+
+test:
+	scripts/setup.sh test
+	scripts/run_tests.sh
+
+test-fast:
+	.venv/bin/python -m pytest -q -m "not slow"
+
+bench:
+	.venv/bin/python benchmarks/run_all.py
+
+lint:
+	.venv/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf .vimrag .vimrag-demo demo_corpus runs

@@ -1,0 +1,3 @@
+from vimrag.cli import main
+
+main()

