@@ -11,11 +11,13 @@ import json
 import re
 from typing import Any
 
+from vimrag.errors import VimragError
+
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
-class JSONExtractionError(ValueError):
+class JSONExtractionError(VimragError, ValueError):
     """No JSON object or array could be found in a model's text."""
 
 

