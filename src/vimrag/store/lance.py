@@ -1,0 +1,519 @@
+"""Embedded default store: LanceDB tables in a folder (``./.vimrag``), no server (DESIGN §3).
+
+Layout under ``<uri>/``:
+
+* ``db/items``: one row per item — id, source, source_hash, modality, locator (JSON), text, concepts
+  (JSON with the Eq. 4 scores), the polarised edges of PolarMem Eq. 6 as ``has`` / ``not_has`` /
+  ``uncertain`` ``list<int32>`` concept ids (LanceDB label-list scalar indexes), entities, media, z_sem as
+  ``fixed_size_list<float32>[dim]`` (Eq. 10), meta (JSON) and the write ``generation``;
+* ``db/sources``: committed sources with their generation; ``db/vocab``: concept name ↔ stable id;
+  ``db/cache``: verification scores per (item content, concept, model);
+* ``index/``: the in-memory :class:`~vimrag.polar.index.PolarIndex` (exact lexicographic top-k of
+  Algorithm 1) with the row ↔ item map and a stamp of the table versions it reflects, so a new CLI
+  process loads it instead of rebuilding; it is rebuilt from the tables when the stamp is stale.
+
+Crash safety of ``replace_source``: each LanceDB write is one atomic manifest commit, but a replace
+touches several tables, so new rows are appended under a fresh generation, then the source record (with
+that generation) is upserted — the commit point — and only then are the old generation's rows deleted.
+Readers only see rows whose (source, generation) is committed; rows of an uncommitted or superseded
+generation (a killed process) are garbage-collected on the next open. ``remove_source`` deletes the
+source record first (commit point), then its rows, so items and all their concept edges vanish at once.
+Writers serialise on ``<uri>/write.lock``; a store object sees its own writes and the state at open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vimrag._extras import require
+from vimrag.errors import StoreError
+from vimrag.polar.index import PolarIndex
+from vimrag.store import _codec
+from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
+from vimrag.types import Item, LogicState
+
+if TYPE_CHECKING:
+    from vimrag.config import PolarConfig
+
+_INDEX_FORMAT = 1
+_COLS = ("id", "source", "source_hash", "modality", "locator", "text", "concepts", "has", "not_has",
+         "uncertain", "entities", "media", "vector", "meta", "generation")
+_IN_CHUNK = 512
+
+
+class LanceStore:
+    """:class:`~vimrag.store.base.VectorStore` on LanceDB with an exact in-process PolarIndex for search."""
+
+    def __init__(self, uri: str | os.PathLike[str], polar: PolarConfig | None = None) -> None:
+        from vimrag.config import PolarConfig
+
+        self._lancedb = require("lancedb", "store")
+        self._pa = require("pyarrow", "store")
+        self.uri = str(uri)
+        self._root = Path(uri)
+        self._polar = polar or PolarConfig()
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+            self._db = self._lancedb.connect(str(self._root / "db"))
+        except OSError as exc:
+            raise StoreError(f"cannot open store folder {self._root}: {exc}") from exc
+        pa = self._pa
+        self._sources_t = self._open_or_create("sources", pa.schema([
+            ("source", pa.string()), ("source_hash", pa.string()), ("n_items", pa.int64()),
+            ("meta", pa.string()), ("generation", pa.string())]))
+        self._vocab_t = self._open_or_create("vocab", pa.schema([("id", pa.int32()), ("name", pa.string())]))
+        self._cache_t = self._open_or_create("cache", pa.schema([("key", pa.string()), ("score", pa.float64())]))
+        self._items_t: Any = self._open_or_create("items", None)
+        self._dim: int | None = None
+        if self._items_t is not None:
+            self._dim = int(self._items_t.schema.field("vector").type.list_size)
+        self._committed: dict[str, tuple[SourceRecord, str]] = self._read_sources()
+        self._vocab: dict[str, int] = {}
+        for batch in self._scan(self._vocab_t, ["id", "name"]):
+            for cid, name in zip(batch.column("id").to_pylist(), batch.column("name").to_pylist(), strict=True):
+                self._vocab[name] = int(cid)
+        self._state: _IndexState | None = None
+        self._dirty = False
+        self._writes = 0
+        with self._write_lock(blocking=False) as locked:
+            if locked:
+                self._collect_garbage()
+
+    # ---------------------------------------------------------------- plumbing
+    def _open_or_create(self, name: str, schema: Any) -> Any:
+        try:
+            return self._db.open_table(name)
+        except (ValueError, FileNotFoundError, RuntimeError):
+            if schema is None:
+                return None
+            return self._db.create_table(name, schema=schema, exist_ok=True)
+
+    @contextlib.contextmanager
+    def _write_lock(self, blocking: bool = True) -> Iterator[bool]:
+        fd = os.open(self._root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _scan(self, table: Any, columns: list[str], where: str | None = None) -> Iterator[Any]:
+        if table is None:
+            return
+        q = table.search().select(columns)
+        if where:
+            q = q.where(where)
+        yield from q.limit(None).to_batches()
+
+    def _read_sources(self) -> dict[str, tuple[SourceRecord, str]]:
+        out: dict[str, tuple[SourceRecord, str]] = {}
+        for b in self._scan(self._sources_t, ["source", "source_hash", "n_items", "meta", "generation"]):
+            for s, h, n, m, g in zip(*(b.column(c).to_pylist() for c in b.schema.names), strict=True):
+                out[s] = (SourceRecord(s, h, int(n), json.loads(m or "{}")), g)
+        return out
+
+    def _collect_garbage(self) -> None:
+        """Delete rows of uncommitted or superseded generations (left by a killed writer)."""
+        if self._items_t is None:
+            return
+        gens: set[str] = set()
+        for b in self._scan(self._items_t, ["source", "generation"]):
+            src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
+            gens.update(g for s, g in zip(src, gen, strict=True)
+                        if s not in self._committed or self._committed[s][1] != g)
+        for part in _codec.chunks(sorted(gens), _IN_CHUNK):
+            self._items_t.delete("generation IN (" + ", ".join(map(_codec.sql_quote, part)) + ")")
+
+    # ---------------------------------------------------------------- index state
+    def _index_dir(self) -> Path:
+        return self._root / "index"
+
+    def _stamp(self) -> dict[str, Any]:
+        return {"format": _INDEX_FORMAT,
+                "items": None if self._items_t is None else int(self._items_t.version),
+                "sources": int(self._sources_t.version)}
+
+    def _new_index(self, dim: int) -> PolarIndex:
+        if hasattr(PolarIndex, "from_config"):
+            return PolarIndex.from_config(dim, self._polar)
+        return PolarIndex(dim)
+
+    def _ensure_state(self) -> _IndexState | None:
+        if self._state is not None or self._dim is None:
+            return self._state
+        loaded = self._load_state()
+        self._state = loaded if loaded is not None else self._rebuild_state()
+        return self._state
+
+    def _load_state(self) -> _IndexState | None:
+        d = self._index_dir()
+        try:
+            stamp = json.loads((d / "stamp.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if stamp != self._stamp() or not hasattr(PolarIndex, "load"):
+            return None
+        try:
+            index = PolarIndex.load(d / "polar")
+            rows = json.loads((d / "rows.json").read_text())
+        except (OSError, ValueError, StoreError):
+            return None
+        counts = np.load(d / "counts.npy")
+        st = _IndexState(index, counts)
+        for row, (src, iid) in enumerate(zip(rows["source"], rows["id"], strict=True)):
+            st.row_key.append((src, iid))
+            if rows["alive"][row]:
+                st.link(row, src, iid)
+        return st
+
+    def _rebuild_state(self) -> _IndexState:
+        assert self._dim is not None
+        st = _IndexState(self._new_index(self._dim), np.zeros(0, np.int64))
+        cols = ["id", "source", "generation", "has", "not_has", "uncertain", "vector"]
+        for b in self._scan(self._items_t, cols):
+            src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
+            keep = np.array([s in self._committed and self._committed[s][1] == g
+                             for s, g in zip(src, gen, strict=True)], dtype=bool)
+            if not keep.any():
+                continue
+            b = b.filter(self._pa.array(keep))
+            self._index_rows(st, b)
+        self._dirty = True
+        return st
+
+    def _index_rows(self, st: _IndexState, batch: Any) -> None:
+        """Add an arrow batch of committed rows to the index, the row map and the concept counts."""
+        assert self._dim is not None
+        vec = batch.column("vector")
+        flat = vec.values.to_numpy(zero_copy_only=False) if hasattr(vec, "values") else vec.combine_chunks().values
+        mat = _codec.normalize_rows(np.asarray(flat, dtype=np.float32).reshape(-1, self._dim))
+        has = _lists(batch.column("has"))
+        not_has = _lists(batch.column("not_has"))
+        unc = _lists(batch.column("uncertain"))
+        rows = st.index.add(mat, has, not_has)
+        for row, src, iid in zip(rows.tolist(), batch.column("source").to_pylist(),
+                                 batch.column("id").to_pylist(), strict=True):
+            st.row_key.append((src, iid))
+            st.link(row, src, iid)
+        st.count_concepts([*has, *not_has, *unc], +1)
+
+    def _save_state(self) -> None:
+        st = self._state
+        if st is None or not self._dirty or not hasattr(st.index, "save"):
+            return
+        d = self._index_dir()
+        tmp = d.with_name("index.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        st.index.save(tmp / "polar")
+        alive = [False] * len(st.row_key)
+        for rows in st.src_rows.values():
+            for r in rows.values():
+                alive[r] = True
+        (tmp / "rows.json").write_text(json.dumps({"source": [k[0] for k in st.row_key],
+                                                   "id": [k[1] for k in st.row_key], "alive": alive}))
+        np.save(tmp / "counts.npy", st.counts)
+        (tmp / "stamp.json").write_text(json.dumps(self._stamp()))
+        old = d.with_name("index.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if d.exists():
+            d.rename(old)
+        tmp.rename(d)
+        shutil.rmtree(old, ignore_errors=True)
+        self._dirty = False
+
+    # ---------------------------------------------------------------- writes
+    def _ensure_items_table(self, dim: int) -> None:
+        if self._items_t is not None:
+            return
+        pa = self._pa
+        ids = pa.list_(pa.int32())
+        schema = pa.schema([
+            ("id", pa.string()), ("source", pa.string()), ("source_hash", pa.string()), ("modality", pa.string()),
+            ("locator", pa.string()), ("text", pa.string()), ("concepts", pa.string()), ("has", ids),
+            ("not_has", ids), ("uncertain", ids), ("entities", pa.list_(pa.string())), ("media", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)), ("meta", pa.string()), ("generation", pa.string())])
+        self._items_t = self._db.create_table("items", schema=schema, exist_ok=True)
+        self._dim = dim
+        self._state = _IndexState(self._new_index(dim), np.zeros(0, np.int64))
+
+    def _ensure_scalar_indexes(self) -> None:
+        """Label-list indexes on the concept arrays, B-trees on id/source (created once, refreshed by optimize)."""
+        import warnings
+
+        names = {cfg.name for cfg in self._items_t.list_indices()}
+        for col, kind in (("has", "LABEL_LIST"), ("not_has", "LABEL_LIST"), ("uncertain", "LABEL_LIST"),
+                          ("id", "BTREE"), ("source", "BTREE")):
+            if f"{col}_idx" not in names:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self._items_t.create_scalar_index(col, index_type=kind)
+
+    def _concept_ids(self, names: Sequence[str]) -> dict[str, int]:
+        new = [n for n in names if n not in self._vocab]
+        if new:
+            start = max(self._vocab.values(), default=-1) + 1
+            pa = self._pa
+            self._vocab_t.add(pa.table({"id": pa.array(range(start, start + len(new)), pa.int32()),
+                                        "name": pa.array(new, pa.string())}))
+            for i, n in enumerate(new):
+                self._vocab[n] = start + i
+        return self._vocab
+
+    def _arrow_rows(self, items: Sequence[Item], ids: dict[str, int], generation: str) -> Any:
+        pa = self._pa
+        assert self._dim is not None
+        rows = [_codec.item_to_row(it, ids, self._dim) for it in items]
+        vec = np.stack([r["vector"] for r in rows]) if rows else np.zeros((0, self._dim), np.float32)
+        assert vec.dtype == np.float32
+        data = {c: [r[c] for r in rows] for c in _COLS if c not in ("vector", "generation")}
+        ids_t = pa.list_(pa.int32())
+        arrays = {
+            **{c: pa.array(data[c], pa.string()) for c in ("id", "source", "source_hash", "modality", "locator",
+                                                           "text", "concepts", "media", "meta")},
+            "has": pa.array(data["has"], ids_t), "not_has": pa.array(data["not_has"], ids_t),
+            "uncertain": pa.array(data["uncertain"], ids_t),
+            "entities": pa.array(data["entities"], pa.list_(pa.string())),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vec.reshape(-1), pa.float32()), self._dim),
+            "generation": pa.array([generation] * len(rows), pa.string()),
+        }
+        return pa.table([arrays[c] for c in _COLS], schema=self._items_t.schema)
+
+    def replace_source(self, record: SourceRecord, items: Sequence[Item]) -> None:
+        self.replace_many([(record, items)])
+
+    def replace_many(self, batch: Sequence[tuple[SourceRecord, Sequence[Item]]]) -> None:
+        """Replace several sources with one commit (bulk ingest); each source is replaced atomically."""
+        if len({r.source for r, _ in batch}) != len(batch):
+            raise StoreError("a source appears twice in one replace_many batch")
+        dim = self._dim
+        for record, items in batch:
+            dim = _codec.validate_batch(record, items, dim)
+        all_items = [it for _, items in batch for it in items]
+        pa = self._pa
+        with self._write_lock():
+            if dim is not None:
+                self._ensure_items_table(dim)
+            st = self._ensure_state()
+            ids = self._concept_ids(_codec.concept_names(all_items))
+            generation = uuid.uuid4().hex
+            table = None
+            if all_items:
+                table = self._arrow_rows(all_items, ids, generation)
+                self._items_t.add(table)  # step 1: invisible rows of a new generation
+            recs = pa.table({
+                "source": [r.source for r, _ in batch], "source_hash": [r.source_hash for r, _ in batch],
+                "n_items": pa.array([r.n_items for r, _ in batch], pa.int64()),
+                "meta": [_codec.record_to_json(r) for r, _ in batch], "generation": [generation] * len(batch)})
+            (self._sources_t.merge_insert("source").when_matched_update_all()
+             .when_not_matched_insert_all().execute(recs))  # step 2: the commit point
+            replaced = [r.source for r, _ in batch if r.source in self._committed]
+            old_concepts = {src: self._source_concepts(src, self._committed[src][1]) for src in replaced} \
+                if st is not None else {}
+            for r, _ in batch:
+                self._committed[r.source] = (r, generation)
+            for part in _codec.chunks(replaced, _IN_CHUNK):  # step 3: drop superseded rows
+                self._items_t.delete("source IN (" + ", ".join(map(_codec.sql_quote, part)) + ") AND generation <> "
+                                     + _codec.sql_quote(generation))
+            if st is not None:
+                for src in replaced:
+                    self._unindex_source(st, src, old_concepts[src])
+                if table is not None:
+                    for b in table.to_batches(max_chunksize=65536):
+                        self._index_rows(st, b)
+            self._dirty = True
+            self._after_write()
+
+    def _source_concepts(self, source: str, generation: str) -> list[np.ndarray]:
+        """Concept ids on every edge of one committed source version (to keep vocabulary counts exact)."""
+        where = f"source = {_codec.sql_quote(source)} AND generation = {_codec.sql_quote(generation)}"
+        out: list[np.ndarray] = []
+        for b in self._scan(self._items_t, ["has", "not_has", "uncertain"], where):
+            for col in ("has", "not_has", "uncertain"):
+                c = b.column(col)
+                out.append(np.asarray(c.values.to_numpy(zero_copy_only=False), dtype=np.int64))
+        return out
+
+    def _unindex_source(self, st: _IndexState, source: str, concepts: list[np.ndarray]) -> int:
+        rows = st.src_rows.pop(source, {})
+        st.count_concepts(concepts, -1)
+        if not rows:
+            return 0
+        st.index.remove(np.fromiter(rows.values(), dtype=np.int64))
+        for iid in rows:
+            st.unlink_id(iid)
+        return len(rows)
+
+    def _after_write(self) -> None:
+        self._writes += 1
+        if self._items_t is not None and self._writes % 64 == 1:
+            with contextlib.suppress(Exception):  # indexes are an optimisation; absence is not an error
+                self._ensure_scalar_indexes()
+
+    def remove_source(self, source: str) -> int:
+        with self._write_lock():
+            if source not in self._committed:
+                return 0
+            st = self._ensure_state()
+            old = self._source_concepts(source, self._committed[source][1]) if st is not None else []
+            self._sources_t.delete(f"source = {_codec.sql_quote(source)}")  # commit point
+            del self._committed[source]
+            n = 0
+            if self._items_t is not None:
+                n = int(self._items_t.delete(f"source = {_codec.sql_quote(source)}").num_deleted_rows)
+            if st is not None:
+                self._unindex_source(st, source, old)
+            self._dirty = True
+            return n
+
+    # ---------------------------------------------------------------- reads
+    def sources(self) -> dict[str, SourceRecord]:
+        return {s: rec for s, (rec, _) in sorted(self._committed.items())}
+
+    def _visible(self, batch: Any) -> list[dict[str, Any]]:
+        out = []
+        for row in batch.to_pylist():
+            c = self._committed.get(row["source"])
+            if c is not None and c[1] == row["generation"]:
+                out.append(row)
+        return out
+
+    def get(self, ids: Sequence[str]) -> list[Item]:
+        if self._items_t is None or not ids:
+            return []
+        by_id: dict[str, Item] = {}
+        for part in _codec.chunks(list(dict.fromkeys(ids)), _IN_CHUNK):
+            where = "id IN (" + ", ".join(map(_codec.sql_quote, part)) + ")"
+            for b in self._scan(self._items_t, list(_COLS), where):
+                for row in sorted(self._visible(b), key=lambda r: r["source"]):
+                    by_id.setdefault(row["id"], _codec.row_to_item(row))
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+    def iter_items(self, batch_size: int = 1024) -> Iterator[Item]:
+        if self._items_t is None:
+            return
+        q = self._items_t.search().select(list(_COLS)).limit(None)
+        for b in q.to_batches(batch_size):
+            for row in self._visible(b):
+                yield _codec.row_to_item(row)
+
+    def count(self) -> int:
+        st = self._ensure_state()
+        return 0 if st is None else len(st.index)
+
+    def vocabulary(self) -> list[str]:
+        st = self._ensure_state()
+        if st is None:
+            return []
+        names = {cid: n for n, cid in self._vocab.items()}
+        return sorted(names[int(c)] for c in np.flatnonzero(st.counts > 0) if int(c) in names)
+
+    def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
+        st = self._ensure_state()
+        if st is None or k <= 0 or len(st.index) == 0:
+            return []
+        q = _codec.normalize_rows(_codec.as_f32_vector(vector, self._dim, "query")[None, :])[0]
+        pos = _codec.map_query(query.positive, self._vocab.get)
+        neg = _codec.map_query(query.negative, self._vocab.get)
+        rows, states, sims = st.index.search(q, pos, neg, k + st.n_dup)
+        out: list[ScoredId] = []
+        seen: set[str] = set()
+        for r, s, v in zip(rows.tolist(), states.tolist(), sims.tolist(), strict=True):
+            iid = st.row_key[r][1]
+            if iid in seen:
+                continue
+            seen.add(iid)
+            out.append(ScoredId(iid, LogicState(int(s)), float(v)))
+            if len(out) == k:
+                break
+        return out
+
+    # ---------------------------------------------------------------- cache
+    def cache_get(self, keys: Sequence[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for part in _codec.chunks(list(dict.fromkeys(keys)), _IN_CHUNK):
+            where = "key IN (" + ", ".join(map(_codec.sql_quote, part)) + ")"
+            for b in self._scan(self._cache_t, ["key", "score"], where):
+                out.update(zip(b.column("key").to_pylist(), b.column("score").to_pylist(), strict=True))
+        return out
+
+    def cache_put(self, values: dict[str, float]) -> None:
+        if not values:
+            return
+        pa = self._pa
+        t = pa.table({"key": pa.array(list(values), pa.string()),
+                      "score": pa.array([float(v) for v in values.values()], pa.float64())})
+        with self._write_lock():
+            self._cache_t.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(t)
+
+    # ---------------------------------------------------------------- lifecycle
+    def optimize(self) -> None:
+        """Compact fragments and refresh the scalar indexes (after large ingests)."""
+        with self._write_lock():
+            for t in (self._items_t, self._sources_t, self._vocab_t, self._cache_t):
+                if t is not None:
+                    t.optimize()
+            self._dirty = self._state is not None
+
+    def close(self) -> None:
+        if self._dirty:
+            with self._write_lock():
+                self._save_state()
+
+
+class _IndexState:
+    """Rows of the PolarIndex ↔ (source, item id), and per-concept edge counts for ``vocabulary()``."""
+
+    def __init__(self, index: PolarIndex, counts: np.ndarray) -> None:
+        self.index = index
+        self.counts = counts.astype(np.int64)
+        self.row_key: list[tuple[str, str]] = []
+        self.src_rows: dict[str, dict[str, int]] = {}
+        self.id_count: Counter[str] = Counter()
+        self.n_dup = 0  # rows whose id another source also has (same content at two paths)
+
+    def link(self, row: int, source: str, iid: str) -> None:
+        self.src_rows.setdefault(source, {})[iid] = row
+        self.id_count[iid] += 1
+        if self.id_count[iid] > 1:
+            self.n_dup += 1
+
+    def unlink_id(self, iid: str) -> None:
+        self.id_count[iid] -= 1
+        if self.id_count[iid] >= 1:
+            self.n_dup -= 1
+        else:
+            del self.id_count[iid]
+
+    def count_concepts(self, lists: Sequence[Any], sign: int) -> None:
+        flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in lists]) if lists else np.zeros(0, np.int64)
+        if flat.size == 0:
+            return
+        top = int(flat.max()) + 1
+        if top > self.counts.size:
+            self.counts = np.concatenate([self.counts, np.zeros(top - self.counts.size, np.int64)])
+        np.add.at(self.counts, flat, sign)
+
+
+def _lists(col: Any) -> list[np.ndarray]:
+    """Arrow list<int32> column → list of int32 arrays (vectorised via offsets)."""
+    if hasattr(col, "combine_chunks"):
+        col = col.combine_chunks()
+    offsets = np.asarray(col.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    values = np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.int32)
+    return [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
