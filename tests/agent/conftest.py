@@ -1,0 +1,148 @@
+"""Test doubles for the agent: a scripted policy and an in-memory retriever over a few real items.
+
+The scripted model stands in for an LLM (CI cannot run one); the retriever stands in for ``vimrag.Memory``
+so the agent's tests do not depend on ingest and the store. Both follow the real protocols.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vimrag.config import Config
+from vimrag.models.base import Completion, ImageInput, Message
+from vimrag.types import (
+    ConceptEvidence,
+    Item,
+    Locator,
+    LogicState,
+    Modality,
+    Polarity,
+    SearchHit,
+    SearchResult,
+)
+
+Script = list[str] | Callable[[list[Message]], str]
+
+
+class ScriptedLLM:
+    """Replies from a script (a list consumed in order, or a function of the messages).
+
+    Token counts are whitespace words, so tests can check the agent's accounting exactly.
+    """
+
+    name = "scripted"
+
+    def __init__(self, script: Script, supports_images: bool = False) -> None:
+        self.script = script
+        self.supports_images = supports_images
+        self.calls: list[list[Message]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, messages, *, max_tokens=256, temperature=0.0, stop=None) -> Completion:
+        self.calls.append(list(messages))
+        if callable(self.script):
+            text = self.script(messages)
+        else:
+            if not self.script:
+                raise AssertionError("scripted model ran out of replies")
+            text = self.script.pop(0)
+        prompt = sum(self.count_tokens(m.content) for m in messages)
+        return Completion(text, prompt_tokens=prompt, completion_tokens=self.count_tokens(text))
+
+    def generate_json(self, messages, schema=None, *, max_tokens=256):
+        raise NotImplementedError
+
+    def yes_probability(self, prompt: str, images: list[ImageInput] | None = None) -> float:
+        return 0.5
+
+
+class FakeRetriever:
+    """Ranks items by word overlap with the query; images carry a real PNG under ``root``."""
+
+    def __init__(self, items: list[Item], root: Path) -> None:
+        self.items = items
+        self.root = root
+        self.queries: list[str] = []
+
+    def search(self, query: str, k: int) -> SearchResult:
+        self.queries.append(query)
+        q = set(re.findall(r"[a-z0-9]+", query.lower()))
+        scored = []
+        for it in self.items:
+            words = set(re.findall(r"[a-z0-9]+", (it.text + " " + " ".join(it.has)).lower()))
+            overlap = len(q & words) / (len(q) or 1)
+            if overlap > 0:
+                state = LogicState.VERIFIED if set(it.has) & q else LogicState.UNCERTAIN
+                scored.append(SearchHit(it, state, overlap))
+        scored.sort(key=lambda h: (-int(h.state), -h.similarity, h.item.id))
+        return SearchResult(query, sorted(q), [], scored[:k])
+
+    def load_image(self, item: Item) -> Image.Image | None:
+        if not item.media:
+            return None
+        return Image.open(self.root / item.media)
+
+
+class BagEmbedder:
+    """Deterministic bag-of-words embedder (a stand-in for MiniLM in dedup tests)."""
+
+    name = "bag"
+    dim = 64
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"[a-z0-9]+", t.lower()):
+                if w in {"the", "of", "a", "is", "who", "what"}:
+                    continue
+                out[i, zlib.crc32(w.encode()) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> FakeRetriever:
+    media = tmp_path / "media"
+    media.mkdir()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(media / "coffee.png")
+    Image.new("RGB", (64, 36), (20, 20, 120)).save(media / "clip_kf.png")
+    items = [
+        Item("t1", "docs/jaws.txt", "h1", Modality.TEXT, Locator(chunk=0),
+             text="Jaws is a 1975 film directed by Steven Spielberg."),
+        Item("t2", "docs/spielberg.txt", "h2", Modality.TEXT, Locator(chunk=3),
+             text="Steven Spielberg was born in Cincinnati, Ohio, United States."),
+        Item("t3", "docs/sharks.txt", "h3", Modality.TEXT, Locator(chunk=1),
+             text="Great white sharks live in all major oceans."),
+        Item("i1", "photos/coffee.png", "h4", Modality.IMAGE, Locator(box=(0, 0, 64, 48)), text="CAFE",
+             concepts=[ConceptEvidence("cup", Polarity.HAS, 0.93), ConceptEvidence("dining table", Polarity.HAS, 0.8),
+                       ConceptEvidence("person", Polarity.NOT_HAS, 0.05)],
+             media="media/coffee.png"),
+        Item("v1", "videos/clip.mp4", "h5", Modality.VIDEO, Locator(start=10.0, end=20.0, keyframes=(12.0, 17.5)),
+             text="the barista pours a cup of coffee", media="media/clip_kf.png",
+             concepts=[ConceptEvidence("cup", Polarity.HAS, 0.7)]),
+    ]
+    return FakeRetriever(items, tmp_path)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config().with_overrides({"agent.trajectories_dir": str(tmp_path / "traj"), "agent.max_steps": 5})
+
+
+@pytest.fixture
+def bag_embedder() -> BagEmbedder:
+    return BagEmbedder()
+
+
+@pytest.fixture
+def scripted() -> type[ScriptedLLM]:
+    return ScriptedLLM
