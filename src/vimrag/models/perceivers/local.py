@@ -1,0 +1,210 @@
+"""The embedded closed-set perceiver (``models.perceiver = "local"``): offline PolarMem §3.2.
+
+PolarMem proposes concepts with a VLM and verifies each with an ensemble of yes/no prompts (Eq. 4).
+Offline we have no VLM (MODELS.md), so proposal and verification come from closed-set models:
+
+* photos and video frames — the **80 COCO classes are proposed for every image** and verified by the
+  SSD detector's per-class max confidence, one score per test-time augmentation (``PolarConfig.tta``;
+  the augmentation ensemble plays the role of Eq. 4's template ensemble). Proposing all 80 is what
+  lets the partition (Eq. 5–6) say NOT_HAS "person" on a photo of a cup. The ImageNet classifier adds
+  its top-5 classes as extra concepts (origin ``"classifier"``) and, optionally, whole-image evidence
+  for the COCO class each ImageNet class belongs to (``fuse_classifier``: per augmentation,
+  score = max(detector, classifier)).
+* pages — the 10 CDLA layout classes with their max box confidence (identity view only: a mirrored
+  page is out of the layout model's distribution), so "table" can be NOT_HAS on a page.
+* text — OCR (``vimrag.models.ocr``) on pages, and on photos that look textual (``ocr_photos="auto"``:
+  the classifier or detector sees a sign, screen, book, menu …), because OCR costs 0.4–0.9 s per image.
+
+Deviation from the paper, on purpose: the verification scores are detector/classifier confidences, not
+P(Yes) of a VLM; they are not calibrated probabilities of presence, which is why the partition is
+per-image and adaptive (Otsu with anchors) rather than a fixed cut.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vimrag.errors import ConfigError, VimragError
+from vimrag.models.base import ConceptScore, Perception
+from vimrag.models.perceivers.base import augmented_views, check_augmentations, to_rgb
+from vimrag.models.perceivers.classifier import ImageNetClassifier
+from vimrag.models.perceivers.detector import CocoDetector, Detection
+from vimrag.models.perceivers.labels import (
+    CDLA_CLASSES,
+    CDLA_TO_CONCEPT,
+    COCO_NAMES,
+    TEXT_LIKE_COCO,
+    TEXT_LIKE_IMAGENET,
+)
+from vimrag.models.perceivers.layout import LayoutDetector
+
+KINDS = ("photo", "frame", "page")
+_OCR_MODES = ("always", "auto", "never")
+
+
+@dataclass(frozen=True)
+class LocalPerceiverOptions:
+    """Knobs of the closed-set perceiver (the defaults were chosen on coco128, see benchmarks/)."""
+
+    tta: tuple[str, ...] = ("identity", "hflip")  # PolarConfig.tta: one verification score per augmentation
+    classifier: bool = True  # run the ImageNet classifier on photos
+    classifier_top_k: int = 5  # ImageNet classes proposed per photo
+    classifier_min_prob: float = 0.02  # below this a top-k class is noise, not a proposal
+    fuse_classifier: bool = True  # COCO score per augmentation = max(detector, classifier evidence)
+    box_min_score: float = 0.05  # a COCO concept carries the box of its best detection above this
+    ocr: bool = True  # IngestConfig.ocr
+    ocr_photos: str = "auto"  # photos: "always" | "auto" (when the image looks textual) | "never"
+    ocr_min_confidence: float = 0.5  # OCR lines below this confidence are dropped
+    text_like_threshold: float = 0.5  # detector score of a TEXT_LIKE_COCO class that triggers auto OCR
+    detect_on_pages: bool = False  # also run the COCO detector on rendered pages
+
+    def __post_init__(self) -> None:
+        check_augmentations(self.tta)
+        if self.ocr_photos not in _OCR_MODES:
+            raise ConfigError(f"ocr_photos must be one of {_OCR_MODES}, got {self.ocr_photos!r}")
+        if self.classifier_top_k < 0:
+            raise ConfigError("classifier_top_k must be ≥ 0")
+
+
+class LocalPerceiver:
+    """Offline perceiver over the closed-set models; each model is loaded once, on first use.
+
+    >>> p = LocalPerceiver()                                  # doctest: +SKIP
+    >>> perc = p.perceive(Image.open("coffee.jpg"))            # doctest: +SKIP
+    >>> {c.concept: round(c.score, 2) for c in perc.concepts}["cup"]  # doctest: +SKIP
+    0.95
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        options: LocalPerceiverOptions | None = None,
+        *,
+        detector: CocoDetector | None = None,
+        classifier: ImageNetClassifier | None = None,
+        layout: LayoutDetector | None = None,
+        ocr: Any = None,
+    ) -> None:
+        self.options = options or LocalPerceiverOptions()
+        self.detector = detector or CocoDetector()
+        self.classifier = classifier or ImageNetClassifier()
+        self.layout = layout or LayoutDetector()
+        self._ocr = ocr  # a callable image → OcrResult; default vimrag.models.ocr.ocr_image
+        self.ocr_calls = 0
+
+    @classmethod
+    def from_config(cls, config: Any) -> LocalPerceiver:
+        """Build from a :class:`vimrag.config.Config` (``polar.tta``, ``ingest.ocr``)."""
+        return cls(LocalPerceiverOptions(tta=tuple(config.polar.tta), ocr=bool(config.ingest.ocr)))
+
+    # ------------------------------------------------------------------------------------------------
+    def perceive(self, image: Image.Image, kind: str = "photo") -> Perception:
+        if not isinstance(image, Image.Image):
+            raise VimragError(f"perceive() needs a PIL image, got {type(image).__name__}")
+        if image.width < 1 or image.height < 1:
+            raise VimragError(f"cannot perceive an empty image ({image.width}×{image.height})")
+        if kind not in KINDS:
+            raise VimragError(f"unknown image kind {kind!r}; known: {', '.join(KINDS)}")
+        t0 = time.perf_counter()
+        calls0 = (self.detector.calls, self.classifier.calls, self.layout.calls, self.ocr_calls)
+        rgb = to_rgb(image)
+        concepts: list[ConceptScore] = []
+        text_like = False
+        if kind == "page":
+            concepts += self._layout_concepts(rgb)
+        if kind != "page" or self.options.detect_on_pages:
+            photo_concepts, text_like = self._photo_concepts(rgb)
+            concepts += photo_concepts
+        text = ""
+        o = self.options
+        if o.ocr and (kind == "page" or o.ocr_photos == "always" or (o.ocr_photos == "auto" and text_like)):
+            text = self._read_text(rgb)
+        calls = {
+            "detector": self.detector.calls - calls0[0],
+            "classifier": self.classifier.calls - calls0[1],
+            "layout": self.layout.calls - calls0[2],
+            "ocr": self.ocr_calls - calls0[3],
+        }
+        tta = list(o.tta) if kind != "page" or o.detect_on_pages else ["identity"]
+        meta = {"perceiver": self.name, "kind": kind, "tta": tta, "model_calls": calls,
+                "seconds": round(time.perf_counter() - t0, 4)}
+        return Perception(concepts=concepts, text=text, meta=meta)
+
+    # ------------------------------------------------------------------------------------------------
+    def _photo_concepts(self, rgb: Image.Image) -> tuple[list[ConceptScore], bool]:
+        o = self.options
+        n_aug = len(o.tta)
+        det = np.zeros((n_aug, len(COCO_NAMES)), dtype=np.float32)
+        probs: list[np.ndarray] = []
+        identity_boxes: list[Detection] = []
+        for a, aug in enumerate(o.tta):
+            views = augmented_views(rgb, aug)
+            for view in views:
+                out = self.detector.detect(view)
+                det[a] = np.maximum(det[a], out.scores)
+                if aug == "identity":
+                    identity_boxes = out.detections
+            if o.classifier:
+                # The classifier sees the augmentation's views too; per class the max over views.
+                probs.append(np.max([self.classifier.probabilities(v) for v in views], axis=0))
+        fused = det
+        if o.classifier and o.fuse_classifier:
+            evidence = np.stack([self.classifier.coco_evidence(p, COCO_NAMES) for p in probs])
+            fused = np.maximum(det, evidence)
+        best_box: dict[str, Detection] = {}
+        for d in identity_boxes:
+            if d.score >= o.box_min_score and (d.concept not in best_box or d.score > best_box[d.concept].score):
+                best_box[d.concept] = d
+        concepts = [
+            ConceptScore(name, [float(s) for s in fused[:, j]],
+                         best_box[name].box if name in best_box else None, "detector")
+            for j, name in enumerate(COCO_NAMES)
+        ]
+        text_like = any(float(det[:, COCO_NAMES.index(c)].mean()) >= o.text_like_threshold for c in TEXT_LIKE_COCO)
+        if o.classifier and o.classifier_top_k > 0:
+            cls_concepts = self._classifier_concepts(np.stack(probs))
+            concepts += cls_concepts
+            text_like = text_like or any(c.concept in TEXT_LIKE_IMAGENET for c in cls_concepts)
+        return concepts, text_like
+
+    def _classifier_concepts(self, probs: np.ndarray) -> list[ConceptScore]:
+        """Top-k ImageNet classes by ensemble-mean probability, as concepts (COCO names excluded: those
+        are already proposed and verified by the detector; duplicate ImageNet names merged by max)."""
+        o = self.options
+        mean = probs.mean(axis=0)
+        merged: dict[str, np.ndarray] = {}
+        for i in np.argsort(-mean):
+            if len(merged) >= o.classifier_top_k or mean[i] < o.classifier_min_prob:
+                break
+            name = self.classifier.labels[int(i)]
+            if name in COCO_NAMES:
+                continue
+            merged[name] = np.maximum(merged[name], probs[:, i]) if name in merged else probs[:, i]
+        return [ConceptScore(n, [float(s) for s in v], None, "classifier") for n, v in merged.items()]
+
+    def _layout_concepts(self, rgb: Image.Image) -> list[ConceptScore]:
+        out = self.layout.detect(rgb)
+        best: dict[str, tuple[float, float, float, float]] = {}
+        best_s: dict[str, float] = {}
+        for b in out.boxes:
+            if b.score > best_s.get(b.concept, -1.0):
+                best[b.concept], best_s[b.concept] = b.box, b.score
+        return [
+            ConceptScore(CDLA_TO_CONCEPT[c], [float(out.scores[i])], best.get(CDLA_TO_CONCEPT[c]), "layout")
+            for i, c in enumerate(CDLA_CLASSES)
+        ]
+
+    def _read_text(self, rgb: Image.Image) -> str:
+        ocr = self._ocr
+        if ocr is None:
+            from vimrag.models.ocr import ocr_image
+
+            ocr = ocr_image
+        self.ocr_calls += 1
+        return str(ocr(rgb, min_confidence=self.options.ocr_min_confidence).text)
