@@ -73,6 +73,12 @@ class IngestConfig:
     ocr: bool = True
     pdf_dpi: int = 110
     thumb_px: int = 448  # longest side of stored thumbnails / keyframes
+    # --- added by the ingest part (vimrag.ingest) ---
+    chunk_chars: int = 1200  # text chunk size the loaders cut (same default as polar.chunk_chars, Eq. 7 inputs)
+    chunk_overlap: int = 150  # characters of the previous chunk carried into the next one
+    image_max_side: int = 2048  # longest side of an image/page handed to perception; larger ones are downscaled
+    image_max_pixels: int = 178_000_000  # refuse larger images (decompression bombs; Pillow's hard limit is 2×89.5M)
+    scene_sample_fps: float = 4.0  # frames per second compared for scene change (others are decoded, not scored)
 
 
 @dataclass(frozen=True)
