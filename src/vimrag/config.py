@@ -107,11 +107,17 @@ class BudgetConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """GGPO (VimRAG §3.3)."""
+    """GGPO (VimRAG §3.3) on top of GSPO (Zheng et al. 2025, arXiv 2507.18071).
 
-    group_size: int = 4  # G trajectories per question
-    clip_eps: float = 0.2  # GSPO sequence-level ratio clipping
-    kl_coef: float = 0.0
+    The VimRAG paper does not publish its training hyperparameters (its training code is not released);
+    the defaults follow GSPO §5.1 for the sequence-level clipping and VRAG-RL's public verl script
+    (Alibaba-NLP/VRAG ``train_grpo_qwen2_5_vl_7b.sh``: G=5, lr 1e-6, 4 turns) for the rest. A CPU run
+    with a small LoRA policy needs a larger lr; ``examples/train.toml`` shows one.
+    """
+
+    group_size: int = 4  # G trajectories per question (group-normalised advantage, GRPO/GSPO Eq. of Â_i)
+    clip_eps: float = 0.2  # token-level ratio clipping ε for algorithm="grpo" (PPO/GRPO objective)
+    kl_coef: float = 0.0  # β of the k3 KL to the reference policy (GSPO sets 0; VRAG-RL used 0.01 low_var_kl)
     lr: float = 1e-5
     reward: str = "em"  # em | f1 | anls | judge
     reward_threshold: float = 0.5
@@ -119,6 +125,28 @@ class TrainConfig:
     algorithm: str = "ggpo"  # ggpo | gspo | grpo
     steps: int = 20
     seed: int = 0
+    # --- added by the training part (vimrag.train) ---
+    gspo_clip_low: float = 3e-4  # GSPO §5.1: sequence ratio s_i clipped to [1 − ε_low, 1 + ε_high]
+    gspo_clip_high: float = 4e-4
+    adv_eps: float = 1e-6  # Â_i = (r_i − mean(r)) / (std(r) + eps)
+    policy: str = "tiny-qwen2"  # tiny-qwen2[:SEED] | HF model dir | FILE.gguf | registry name (qwen2.5-coder-0.5b)
+    lora: bool = True  # LoRA adapters (peft) instead of full fine-tuning
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    temperature: float = 1.0  # rollout sampling temperature (> 0: G different trajectories per question)
+    top_p: float = 1.0
+    questions: str = ""  # JSONL of {"question", "answer", optional "evidence": [...]} or a hotpotqa-style JSON
+    corpus: str = ""  # files/folder ingested into the training memory before the first rollout ("" = use store.uri)
+    questions_per_step: int = 2  # questions per optimiser step (batch = questions_per_step × group_size)
+    ppo_epochs: int = 1  # optimiser passes over one rollout batch (> 1 makes the ratio/clipping bite)
+    max_grad_norm: float = 1.0
+    max_prompt_tokens: int = 2048  # longer prompts are cut from the left (the system prompt is kept)
+    judge_timeout_s: float = 30.0  # reward="judge": per-call timeout; a timeout scores 0 and is logged
+    judge_model: str = ""  # reward="judge": model spec for the judge ("" = models.llm)
+    output_dir: str = "runs/train"  # checkpoints/, metrics.jsonl, trajectories/
+    save_every: int = 5  # optimiser steps between checkpoints (the last step is always saved)
+    resume: bool = True  # continue from output_dir/checkpoints/latest when present
 
 
 @dataclass(frozen=True)
