@@ -89,6 +89,7 @@ class AgentConfig:
     top_k: int = 5  # items per retrieve action
     max_completion_tokens: int = 384
     dedup_threshold: float = 0.92  # sub-query cosine above which a retrieval is a repeat ("invalid retrieval")
+    evidence_chars: int = 700  # characters of an item's text state in a raw observation (same for all methods)
     trajectories_dir: str = "runs/trajectories"
 
 

@@ -1,0 +1,97 @@
+"""VimRAG's memory (§3.1–3.2): the policy sees the memory graph with a budgeted view of its evidence.
+
+After each retrieval a ``memorize`` step perceives the new node's raw results once (summary s_t,
+saliency mask u, scores p, video keyframes). Decisions then see only the graph: every node's sub-query
+and summary, and the kept items that the graph-modulated allocation grants tokens — as images at their
+allocated resolution for a VLM, as that many characters of their text state for a text-only model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vimrag.agent import prompts
+from vimrag.agent.actions import Action, Retrieve
+from vimrag.agent.budget import allocate_tokens
+from vimrag.agent.context import entry_label, evidence_text
+from vimrag.agent.graph import MemoryNode
+from vimrag.agent.trajectory import StepRecord
+from vimrag.models.base import ImageInput, Message
+
+if TYPE_CHECKING:
+    from vimrag.agent.runner import Episode
+
+
+def raw_results(ep: Episode, node: MemoryNode, label_node: bool = False) -> tuple[str, list[ImageInput]]:
+    """The node's retrieved items as numbered evidence lines (+ images for a VLM), each shown once."""
+    lines, images = [], []
+    for i, e in enumerate(node.bank, start=1):
+        tag = entry_label(node.id, i) if label_node else str(i)
+        lines.append(f"[{tag}] {e.text}")
+        if ep.vlm:
+            img = ep.image(e, ep.raw_max_pixels(), entry_label(node.id, i))
+            if img is not None:
+                images.append(img)
+    return ("\n".join(lines) if lines else prompts.OBSERVATION_EMPTY), images
+
+
+class VimRAGMethod:
+    name = "vimrag"
+
+    def render_graph(self, ep: Episode) -> tuple[str, list[ImageInput]]:
+        """The graph as text, evidence budgeted by :func:`allocate_tokens` (Ω over the DAG)."""
+        cfg = ep.config.budget
+        cap = ep.config.agent.evidence_chars  # never more than the raw observation showed
+        ep.allocation = allocate_tokens(ep.graph, cfg, now=ep.now)
+        tokens = {(a.node, a.index): a for a in ep.allocation}
+        lines = ["n0: question"]
+        images: list[ImageInput] = []
+        for node in ep.graph.nodes[1:]:
+            parents = ",".join(f"n{p}" for p in node.parents)
+            summary = node.summary or "(no summary)"
+            lines.append(f'n{node.id} <- {parents} search "{node.query}": {summary}')
+            for idx, entry in node.salient():
+                alloc = tokens.get((node.id, idx))
+                tok = alloc.tokens if alloc else 0
+                label = entry_label(node.id, idx)
+                img = ep.image(entry, alloc.max_pixels, label) if (ep.vlm and tok > 0 and alloc) else None
+                if img is not None:
+                    images.append(img)
+                    text = evidence_text(entry.item, entry.state, max_chars=min(200, tok * cfg.text_chars_per_token))
+                    lines.append(f"  [{label}] {text} <image {label}>")
+                elif tok > 0:
+                    text = evidence_text(entry.item, entry.state, max_chars=min(cap, tok * cfg.text_chars_per_token))
+                    lines.append(f"  [{label}] {text}")
+                elif ep.vlm and entry.item.media:  # no tokens: the image reaches a VLM as its text state only
+                    lines.append(f"  [{label}] {evidence_text(entry.item, entry.state, max_chars=160)}")
+        return "\n".join(lines), images
+
+    def decide_messages(self, ep: Episode, forced: bool) -> list[Message]:
+        graph, images = self.render_graph(ep)
+        parts = [f"Question: {ep.question}", "Graph:", graph]
+        if ep.note:
+            parts.append(ep.note)
+            ep.note = None
+        parts.append(prompts.FORCE_ANSWER if forced else "Reply:")
+        return [Message("system", prompts.DECIDE_VIMRAG), Message("user", "\n".join(parts), images)]
+
+    def after_decision(self, ep: Episode, action: Action | None, record: StepRecord) -> None:
+        return None
+
+    def parents(self, ep: Episode, action: Retrieve) -> list[int]:
+        """The parents the policy named; if none is valid, the newest node (a chain, like the baselines)."""
+        return ep.graph.valid_parents(action.parents) or [len(ep.graph) - 1]
+
+    def on_retrieved(self, ep: Episode, node: MemoryNode) -> None:
+        if not node.bank:
+            node.summary = "nothing found"
+            return
+        if ep.over_budget():  # no tokens left for perception: keep the items unscored
+            return
+        results, images = raw_results(ep, node)
+        user = f"Question: {ep.question}\nSearch: {node.query}\n{results}\nReply:"
+        act = ep.memorize(node, [Message("system", prompts.MEMORIZE_NODE), Message("user", user, images)])
+        node.summary = act.summary if act is not None else ""
+
+    def on_repeat(self, ep: Episode, action: Retrieve, duplicate_of: int) -> None:
+        ep.note = prompts.REPEAT_NOTE.format(query=action.query) + f" It is node n{duplicate_of}."

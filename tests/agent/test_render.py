@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+import re
+
+from rich.console import Console
+
+from vimrag.agent.render import render_html, render_svg, render_tree
+from vimrag.agent.runner import Agent
+
+
+def _run(corpus, config, scripted):
+    llm = scripted([
+        json.dumps({"action": "retrieve", "query": "cup coffee", "parents": [0]}),
+        json.dumps({"action": "memorize", "summary": "A cup; a barista pours coffee.", "keep": [1, 2],
+                    "scores": {"1": 4, "2": 5}}),
+        json.dumps({"action": "retrieve", "query": "director of Jaws", "parents": [0, 1]}),
+        json.dumps({"action": "memorize", "summary": "Spielberg.", "keep": [1], "scores": {"1": 2}}),
+        json.dumps({"action": "answer", "answer": "a cup", "cite": ["1.2"]}),
+    ])
+    return Agent(llm, corpus, config).ask("What is on the table?", method="vimrag").trajectory
+
+
+def test_tree_shows_nodes_evidence_and_answer(corpus, config, scripted):
+    traj = _run(corpus, config, scripted)
+    console = Console(record=True, width=160)
+    console.print(render_tree(traj))
+    text = console.export_text()
+    assert "What is on the table?" in text and "n1 cup coffee" in text and "n2 director of Jaws" in text
+    assert "also ← n1" in text  # the second parent of n2 is shown
+    assert "answer: a cup" in text and "photos/coffee.png" in text
+
+
+def test_svg_is_a_layered_dag(corpus, config, scripted):
+    traj = _run(corpus, config, scripted)
+    svg = render_svg(traj)
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert svg.count("<rect") == 3 and svg.count("<line") == 3  # edges 0→1, 0→2, 1→2
+    ys = [float(y) for y in re.findall(r'<rect x="[\d.]+" y="([\d.]+)"', svg)]
+    assert ys[0] < ys[1] < ys[2]  # n2 depends on n1, so it sits a layer below it
+
+
+def test_html_is_self_contained_with_thumbnails(corpus, config, scripted, tmp_path):
+    traj = _run(corpus, config, scripted)
+    page = render_html(traj, media_root=corpus.root)
+    assert page.startswith("<!doctype html>") and "<svg" in page
+    with_media = sum(1 for n in traj.nodes for e in n["bank"] if e["item_id"] in traj.meta["media"])
+    assert with_media >= 2 and page.count("data:image/png;base64,") == with_media  # photo and video keyframe
+    assert "Visual token allocation" in page and "<td>n1</td>" in page
+    assert 'src="http' not in page and "src='http" not in page
+    assert "A cup; a barista pours coffee." in page
+    # without the media folder the page still renders, just without thumbnails
+    assert "data:image" not in render_html(traj, media_root=tmp_path / "missing")
