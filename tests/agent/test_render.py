@@ -18,7 +18,7 @@ def _run(corpus, config, scripted):
         json.dumps({"action": "memorize", "summary": "Spielberg.", "keep": [1], "scores": {"1": 2}}),
         json.dumps({"action": "answer", "answer": "a cup", "cite": ["1.2"]}),
     ])
-    return Agent(llm, corpus, config).ask("What is on the table?", method="vimrag").trajectory
+    return Agent(llm, corpus, config).ask("What is on the table?", method="vimrag").record
 
 
 def test_tree_shows_nodes_evidence_and_answer(corpus, config, scripted):

@@ -24,21 +24,21 @@ def test_vimrag_end_to_end(corpus, config, scripted):
     ])
     res = Agent(llm, corpus, config).ask("In which country was the director of Jaws born?", method="vimrag")
     assert res.answer == "United States" and res.method == "vimrag"
-    assert res.steps == 5 and [s.action for s in res.trajectory.steps] == [
+    assert res.steps == 5 and [s.action for s in res.record.steps] == [
         "retrieve", "memorize", "retrieve", "memorize", "answer"]
-    nodes = res.trajectory.nodes
+    nodes = res.record.nodes
     assert [n["parents"] for n in nodes] == [[], [0], [1]]
     assert nodes[1]["summary"].startswith("Jaws was directed")
     assert nodes[1]["bank"][0]["item_id"] == "t1" and nodes[1]["bank"][0]["score"] == 5
     assert all(not e["saliency"] for e in nodes[1]["bank"][1:])
     assert res.citations == [{"source": "docs/spielberg.txt", "locator": {"chunk": 3}}]
-    assert res.trajectory.answer_node == 2 and res.trajectory.steps[-1].node == 2
+    assert res.record.answer_node == 2 and res.record.steps[-1].node == 2
     # the last decision saw the graph (summaries + budgeted kept evidence), not the dropped raw results
     last = llm.calls[-1][-1].content
     assert "n2 <- n1" in last and "[1.1] [Fact Check:" in last and "Spielberg was born" in last
     assert "barista" not in last
     # token accounting: the totals are the sums over steps, and equal what the model reported
-    tr = res.trajectory
+    tr = res.record
     assert res.tokens["prompt"] == sum(s.prompt_tokens for s in tr.steps) > 0
     assert res.tokens["completion"] == sum(s.completion_tokens for s in tr.steps) > 0
     assert tr.allocation and all(a["tokens"] >= 0 for a in tr.allocation)
@@ -54,12 +54,12 @@ def test_react_history_grows(corpus, config, scripted):
         J(thought="done", action="answer", answer="United States", cite=["2.1"]),
     ])
     res = Agent(llm, corpus, config).ask("In which country was the director of Jaws born?", method="react")
-    assert [s.action for s in res.trajectory.steps] == ["retrieve", "retrieve", "answer"]
-    prompts_ = [s.prompt_tokens for s in res.trajectory.steps]
+    assert [s.action for s in res.record.steps] == ["retrieve", "retrieve", "answer"]
+    prompts_ = [s.prompt_tokens for s in res.record.steps]
     assert prompts_[0] < prompts_[1] < prompts_[2]
     last = "\n".join(m.content for m in llm.calls[-1])
     assert "Observation:\n[1.1]" in last and "[2.1]" in last and "barista" in last  # raw history kept
-    assert [n["parents"] for n in res.trajectory.nodes] == [[], [0], [1]]
+    assert [n["parents"] for n in res.record.nodes] == [[], [0], [1]]
     assert res.citations[0]["source"] == "docs/spielberg.txt"
 
 
@@ -85,7 +85,7 @@ def test_repeat_detection_creates_no_node(corpus, config, scripted):
         J(action="answer", answer="Steven Spielberg", cite=["1"]),
     ])
     res = Agent(llm, corpus, config).ask("Who directed Jaws?", method="vimrag")
-    tr = res.trajectory
+    tr = res.record
     assert len(tr.nodes) == 2 and len(corpus.queries) == 1
     assert tr.invalid_retrievals == 1
     rep = tr.steps[2]
@@ -101,7 +101,7 @@ def test_repeat_detection_with_embedder(corpus, config, scripted, bag_embedder):
         J(action="answer", answer="Spielberg"),
     ])
     res = Agent(llm, corpus, config, embedder=bag_embedder).ask("Who directed Jaws?", method="react")
-    assert res.trajectory.invalid_retrievals == 1 and len(res.trajectory.nodes) == 2
+    assert res.record.invalid_retrievals == 1 and len(res.record.nodes) == 2
 
 
 def test_forced_answer_at_step_limit(corpus, config, scripted):
@@ -118,9 +118,9 @@ def test_forced_answer_at_step_limit(corpus, config, scripted):
         return J(action="retrieve", query=f"query number {len(seen)}")
 
     res = Agent(scripted(policy), corpus, cfg).ask("Who directed Jaws?", method="summary")
-    decisions = [s for s in res.trajectory.steps if s.action != "memorize"]
+    decisions = [s for s in res.record.steps if s.action != "memorize"]
     assert [s.action for s in decisions] == ["retrieve", "retrieve", "answer"]
-    assert res.answer == "Spielberg" and res.trajectory.meta["forced"] is True
+    assert res.answer == "Spielberg" and res.record.meta["forced"] is True
 
 
 def test_forced_answer_at_token_limit(corpus, config, scripted):
@@ -132,8 +132,8 @@ def test_forced_answer_at_token_limit(corpus, config, scripted):
         return J(thought="t", action="retrieve", query="director of Jaws")
 
     res = Agent(scripted(policy), corpus, cfg).ask("Who directed Jaws?", method="react")
-    assert [s.action for s in res.trajectory.steps] == ["retrieve", "answer"]
-    assert res.trajectory.meta["forced"] is True
+    assert [s.action for s in res.record.steps] == ["retrieve", "answer"]
+    assert res.record.meta["forced"] is True
 
 
 def test_malformed_output_retry_then_graceful_failure(corpus, config, scripted):
@@ -145,7 +145,7 @@ def test_malformed_output_retry_then_graceful_failure(corpus, config, scripted):
         J(action="answer", answer="Spielberg", cite=["1.1"]),
     ])
     res = Agent(llm, corpus, config).ask("Who directed Jaws?", method="vimrag")
-    steps = res.trajectory.steps
+    steps = res.record.steps
     assert [s.action for s in steps] == ["invalid", "retrieve", "invalid", "answer"]
     assert steps[0].error and "corrective retry" in steps[0].error
     assert steps[0].messages[-1]["content"].startswith("Your reply was not valid")
@@ -153,7 +153,7 @@ def test_malformed_output_retry_then_graceful_failure(corpus, config, scripted):
     assert steps[0].completion_tokens == 4 + 3  # both attempts are counted
     assert steps[1].error is None and steps[1].messages[-2]["content"] == "hmm"
     assert steps[2].node == 1  # the failed memorize is recorded on its node
-    bank = res.trajectory.nodes[1]["bank"]
+    bank = res.record.nodes[1]["bank"]
     assert all(e["saliency"] and e["score"] is None for e in bank)
     assert "last reply was invalid" in llm.calls[2][-1].content  # the policy is told after an invalid step
     assert res.answer == "Spielberg"
@@ -163,7 +163,7 @@ def test_forced_answer_malformed_falls_back_to_text(corpus, config, scripted):
     cfg = config.with_overrides({"agent.max_steps": 1})
     llm = scripted(["Steven Spielberg", "Steven Spielberg."])
     res = Agent(llm, corpus, cfg).ask("Who directed Jaws?", method="react")
-    assert res.answer == "Steven Spielberg." and res.trajectory.steps[0].action == "invalid"
+    assert res.answer == "Steven Spielberg." and res.record.steps[0].action == "invalid"
     assert res.citations == []
 
 
@@ -180,17 +180,17 @@ def test_vlm_gets_images_at_allocated_resolution(corpus, config, scripted):
     assert {i.label for i in memorize_imgs} == {"1.1", "1.2"}
     assert all(i.max_pixels == config.budget.s_total // config.agent.top_k for i in memorize_imgs)
     decide_imgs = {i.label: i.max_pixels for i in llm.calls[2][-1].images}
-    alloc = {f"{a['node']}.{k}": a for k, a in enumerate(res.trajectory.allocation, start=1)}
+    alloc = {f"{a['node']}.{k}": a for k, a in enumerate(res.record.allocation, start=1)}
     assert decide_imgs and all(mp > 0 and mp % (config.budget.patch_px ** 2) == 0 for mp in decide_imgs.values())
     assert sum(a["max_pixels"] for a in alloc.values()) <= config.budget.s_total
-    by_id = {a["item_id"]: a for a in res.trajectory.allocation}
-    first = res.trajectory.nodes[1]["bank"]
+    by_id = {a["item_id"]: a for a in res.record.allocation}
+    first = res.record.nodes[1]["bank"]
     assert decide_imgs["1.1"] == by_id[first[0]["item_id"]]["max_pixels"]
     assert by_id[first[0]["item_id"]]["omega"] > by_id[first[1]["item_id"]]["omega"]
     video = next(c for c in res.citations if c["source"] == "videos/clip.mp4")
     assert video["locator"]["keyframes"] == [17.5] and video["locator"]["start"] == 10.0
     # the trajectory records images as placeholders with their budget
-    assert "<image 1.1 max_pixels=" in res.trajectory.steps[2].messages[-1]["content"]
+    assert "<image 1.1 max_pixels=" in res.record.steps[2].messages[-1]["content"]
 
 
 def test_text_only_policy_sees_concept_state(corpus, config, scripted):
@@ -212,7 +212,7 @@ def test_trajectory_contract_and_round_trip(corpus, config, scripted):
         J(action="answer", answer="Spielberg", cite=["1.1"]),
     ])
     res = Agent(llm, corpus, config).ask("Who directed Jaws?", method="vimrag")
-    data = json.loads(res.trajectory_path.read_text())
+    data = json.loads(res.trajectory.read_text())
     assert set(data) == {"version", "question", "method", "nodes", "steps", "answer", "answer_node", "citations",
                          "allocation", "tokens", "steps_taken", "invalid_retrievals", "wall_s", "meta"}
     assert data["version"] == 1 and data["method"] == "vimrag" and data["nodes"][0]["query"] == "Who directed Jaws?"
@@ -225,11 +225,11 @@ def test_trajectory_contract_and_round_trip(corpus, config, scripted):
     assert set(data["allocation"][0]) == {"item_id", "node", "omega", "tokens", "max_pixels"}
     assert data["steps"][0]["messages"][0] == {"role": "system", "content": prompts.DECIDE_VIMRAG}
     assert Trajectory.from_json(data).to_json() == data
-    assert Trajectory.load(res.trajectory_path).to_json() == data
+    assert Trajectory.load(res.trajectory).to_json() == data
     # a second run never overwrites the first
     llm2 = scripted([J(action="answer", answer="x")])
     res2 = Agent(llm2, corpus, config).ask("Who directed Jaws?", method="vimrag")
-    assert res2.trajectory_path != res.trajectory_path and res.trajectory_path.exists()
+    assert res2.trajectory != res.trajectory and res.trajectory.exists()
 
 
 def test_bad_input_is_a_clear_error(corpus, config, scripted):

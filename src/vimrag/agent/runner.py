@@ -207,8 +207,8 @@ class AgentResult:
     method: str
     steps: int
     tokens: dict[str, int]
-    trajectory: Trajectory
-    trajectory_path: Path | None = None
+    trajectory: Path | None  # where the trajectory JSON was saved (None with ``save=False``)
+    record: Trajectory  # the trajectory itself
 
     def to_json(self) -> dict[str, Any]:
         """The ``vimrag ask --json`` object."""
@@ -218,7 +218,7 @@ class AgentResult:
             "method": self.method,
             "steps": self.steps,
             "tokens": {"prompt": int(self.tokens["prompt"]), "completion": int(self.tokens["completion"])},
-            "trajectory": str(self.trajectory_path) if self.trajectory_path else None,
+            "trajectory": str(self.trajectory) if self.trajectory else None,
         }
 
 
@@ -292,7 +292,7 @@ class Agent:
         )
         path = traj.save(self.config.agent.trajectories_dir) if save else None
         return AgentResult(answer, citations, name, len(ep.steps),
-                           {"prompt": ep.prompt_tokens, "completion": ep.completion_tokens}, traj, path)
+                           {"prompt": ep.prompt_tokens, "completion": ep.completion_tokens}, path, traj)
 
 
 def _asdict(obj: Any) -> dict[str, Any]:
