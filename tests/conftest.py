@@ -168,7 +168,6 @@ def doc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     d = tmp_path_factory.mktemp("docs")
     pdf = FPDF()
-    pdf.set_creation_date(None) if hasattr(pdf, "set_creation_date") else None
     pdf.add_page()
     pdf.set_font("Helvetica", size=14)
     pdf.multi_cell(0, 8, "Quarterly report. The northern region sold 1,240 bicycles in the third quarter.")
