@@ -83,6 +83,15 @@ def _append(path: Path, pred: Prediction) -> None:
         os.fsync(f.fileno())
 
 
+def _repair_tail(path: Path) -> None:
+    """End a torn last line (a kill mid-write) with a newline, so the next record starts on its own line."""
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
 def _latest(preds: Sequence[Prediction]) -> list[Prediction]:
     """The last record per (method, id): a retried error is superseded by its retry."""
     last: dict[tuple[str, str], Prediction] = {}
@@ -192,6 +201,7 @@ def run_eval(
                 "k": k, "config": cfg.to_dict(), "updated": stamp}
     man_path.write_text(json.dumps(manifest, indent=2, default=str))
 
+    _repair_tail(pred_path)
     previous = read_predictions(pred_path)
     done = {(p.method, p.id) for p in _latest(previous) if not p.error}
 
