@@ -95,7 +95,12 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    """Graph-modulated visual memory encoding (VimRAG §3.2)."""
+    """Graph-modulated visual memory encoding (VimRAG §3.2).
+
+    The paper's budget S_total = 5 × 256 × 32 × 32 is five 256-token images for Qwen3-VL (32-px tokens:
+    16-px patches merged 2×2). Values of λ, γ and K are not in the public Alibaba-NLP/VRAG material we
+    could read (it holds VRAG-RL: max_turns=4, Qwen2.5-VL resize factor 28), so ours are our own choices.
+    """
 
     s_total: int = 5 * 256 * 32 * 32  # total visual budget in pixels-equivalent (paper: 5 × 256 × 32 × 32)
     decay: float = 0.1  # λ in E_int = p̂·(1+outdeg)·exp(−λ(T−t_v))
@@ -104,6 +109,8 @@ class BudgetConfig:
     patch_px: int = 28  # pixels per token side (Qwen-VL: 14-px patches merged 2×2)
     min_tokens: int = 4  # an item allocated fewer tokens than this is sent as text only
     text_chars_per_token: int = 4  # text-only policy: characters of text state per allocated token
+    # text-only policy: token budget shared by Ω (0 = the visual budget S_total / patch_px², as in the paper)
+    text_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,13 @@ def test_budget_invariants(gc):
     kept = {e.item_id for n in g.nodes for e in n.bank if e.saliency}
     assert {a.item_id for a in alloc} == kept
     assert allocate_tokens(g, cfg) == alloc
+
+
+def test_text_only_budget_knob():
+    g = MemoryGraph("Q")
+    g.add_node("a", [0], 1, bank=[entry("a1", 5), entry("a2", 5)])
+    cfg = BudgetConfig(text_tokens=100, min_tokens=1)
+    assert sum(a.tokens for a in allocate_tokens(g, cfg, text_only=True)) == 100
+    assert total_tokens(cfg) - 2 <= sum(a.tokens for a in allocate_tokens(g, cfg)) <= total_tokens(cfg)
+    default = sum(a.tokens for a in allocate_tokens(g, BudgetConfig(), text_only=True))
+    assert total_tokens(BudgetConfig()) - 2 <= default <= total_tokens(BudgetConfig())  # floor rounding

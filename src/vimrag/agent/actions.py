@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +122,7 @@ def _ints(value: Any) -> list[int]:
 
 def _score_map(value: Any) -> dict[int, int]:
     out: dict[int, int] = {}
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):  # [5, 3, 1] = scores of results 1, 2, 3

@@ -92,8 +92,13 @@ def _share(values: list[float], budget: int) -> list[int]:
     return [int(math.floor(budget * v / s)) for v in values]
 
 
-def allocate_tokens(graph: MemoryGraph, cfg: BudgetConfig, now: int | None = None) -> list[Allocation]:
+def allocate_tokens(
+    graph: MemoryGraph, cfg: BudgetConfig, now: int | None = None, *, text_only: bool = False
+) -> list[Allocation]:
     """Global top-K by Ω, tokens ∝ Ω under S_total; one :class:`Allocation` per kept item (0 if cut).
+
+    ``text_only`` uses ``cfg.text_tokens`` as the budget when it is set (a text policy's tokens are
+    characters of text state, which need not cost what an image does).
 
     Deterministic: ties in Ω are broken by (node id, index). Invariants (property-tested): Σ tokens ≤
     S_total / patch²; an item with larger Ω never gets fewer tokens; Ω = 0 gets 0.
@@ -102,7 +107,7 @@ def allocate_tokens(graph: MemoryGraph, cfg: BudgetConfig, now: int | None = Non
     omega = node_value(graph, t_now, cfg)
     keys = sorted(omega, key=lambda k: (-omega[k], k))
     top = [k for k in keys[: max(0, cfg.top_k)] if omega[k] > 0]
-    budget = total_tokens(cfg)
+    budget = cfg.text_tokens if (text_only and cfg.text_tokens > 0) else total_tokens(cfg)
     first = _share([omega[k] for k in top], budget)
     survivors = [k for k, t in zip(top, first, strict=True) if t >= cfg.min_tokens]
     second = dict(zip(survivors, _share([omega[k] for k in survivors], budget), strict=True))

@@ -92,12 +92,12 @@ def render_svg(trajectory: Trajectory) -> str:
     height = (max(rows) + 1) * (h + gy) if rows else h + gy
     answer_path: set[int] = set()
     if trajectory.answer_node is not None:
-        stack = [trajectory.answer_node]
+        stack: list[int] = [trajectory.answer_node]
         while stack:
-            n = stack.pop()
-            if n not in answer_path and 0 <= n < len(nodes):
-                answer_path.add(n)
-                stack.extend(nodes[n]["parents"])
+            cur = stack.pop()
+            if cur not in answer_path and 0 <= cur < len(nodes):
+                answer_path.add(cur)
+                stack.extend(nodes[cur]["parents"])
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
            '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '

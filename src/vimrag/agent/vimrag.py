@@ -42,7 +42,7 @@ class VimRAGMethod:
         """The graph as text, evidence budgeted by :func:`allocate_tokens` (Ω over the DAG)."""
         cfg = ep.config.budget
         cap = ep.config.agent.evidence_chars  # never more than the raw observation showed
-        ep.allocation = allocate_tokens(ep.graph, cfg, now=ep.now)
+        ep.allocation = allocate_tokens(ep.graph, cfg, now=ep.now, text_only=not ep.vlm)
         tokens = {(a.node, a.index): a for a in ep.allocation}
         lines = ["n0: question"]
         images: list[ImageInput] = []
