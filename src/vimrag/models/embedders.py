@@ -35,26 +35,33 @@ class SentenceTransformerEmbedder:
 
     supports_images = False
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2", *, cache_size: int = 4096, batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str = "all-MiniLM-L6-v2", *, cache_size: int = 4096, batch_size: int = 64
+    ) -> None:
         if model not in REGISTRY and not Path(model).expanduser().exists():
             raise ModelUnavailableError(
                 f"embedder model {model!r} is neither a registry name ({', '.join(sorted(REGISTRY))}) nor a "
                 f"local folder; models cannot be downloaded here. Give a sentence-transformers folder path."
             )
+        st = require("sentence_transformers", "local", "sentence-transformers")
         path = resolve_model_file(model)
         if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
-            raise ModelUnavailableError(f"{path} is not a sentence-transformers model folder (no modules.json)")
+            raise ModelUnavailableError(
+                f"{path} is not a sentence-transformers model folder (no modules.json)"
+            )
         # Offline guard: a local folder must never trigger a hub lookup (the hub is unreachable here and a
         # lookup would hang on DNS/connect timeouts instead of failing).
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        st = require("sentence_transformers", "local", "sentence-transformers")
         try:
             self._model: Any = st.SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
-            raise ModelUnavailableError(f"cannot load sentence-transformers model from {path}: {exc}") from exc
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+            raise ModelUnavailableError(
+                f"cannot load sentence-transformers model from {path}: {exc}"
+            ) from exc
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         self.dim: int = int(get_dim())
         self.name = f"sentence-transformers:{model}"
@@ -76,7 +83,9 @@ class SentenceTransformerEmbedder:
         if out.dtype != np.float32:
             out = out.astype(np.float32)
         if out.ndim != 2 or out.shape != (len(texts), self.dim):
-            raise ModelUnavailableError(f"{self.name} returned shape {out.shape}, expected ({len(texts)}, {self.dim})")
+            raise ModelUnavailableError(
+                f"{self.name} returned shape {out.shape}, expected ({len(texts)}, {self.dim})"
+            )
         return out
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -30,7 +30,9 @@ def split_spec(spec: str, what: str, known: list[str]) -> tuple[str, str]:
             f"{what} spec {spec!r} must look like BACKEND:ARGUMENT; known backends: {', '.join(known)}"
         )
     if backend not in known:
-        raise ConfigError(f"unknown {what} backend {backend!r} in {spec!r}; known backends: {', '.join(known)}")
+        raise ConfigError(
+            f"unknown {what} backend {backend!r} in {spec!r}; known backends: {', '.join(known)}"
+        )
     return backend, arg.strip()
 
 

