@@ -34,5 +34,5 @@ class Agent:
         """Run the agent; returns an ``AgentResult`` (answer, citations, steps, tokens, trajectory path)."""
         from vimrag.agent.runner import Agent as _Runner
 
-        runner = _Runner(self.llm, self.memory, self.config)
+        runner = _Runner(self.llm, self.memory, self.config, embedder=self.memory.embedder)
         return runner.ask(question, method=method or self.config.agent.method)
