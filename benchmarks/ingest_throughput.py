@@ -1,0 +1,140 @@
+"""Ingestion throughput per modality with the embedded models, through the public ``vimrag.Memory``.
+
+For each modality a small real corpus from ``../shared/data`` is ingested into a fresh temporary store
+and timed end to end (loading, perception, entities, embedding, store writes):
+
+- text: HotpotQA passages (one file each) → items/s and files/s;
+- images: COCO photos → images/s (closed-set perception: detector, classifier);
+- PDF pages: the shortest MMLongBench-Doc PDFs → pages/s (rendering, OCR, layout);
+- video: the shared clips → video seconds per second (segments, keyframes, speech-to-text).
+
+Output: ``benchmarks/results/ingest_throughput.json`` (rows: modality, files, items, units, unit, seconds,
+items_per_s, units_per_s) and a table on stdout. ``--quick`` uses fewer files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def _pdf_pages(path: Path) -> int:
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(path))
+    try:
+        return len(doc)
+    finally:
+        doc.close()
+
+
+def _video_seconds(path: Path) -> float:
+    import av
+
+    with av.open(str(path)) as c:
+        return float(c.duration or 0) / 1e6
+
+
+def corpora(data: Path, quick: bool) -> dict[str, tuple[list[Path], float, str]]:
+    """{modality: (files, units, unit name)}."""
+    out: dict[str, tuple[list[Path], float, str]] = {}
+    from vimrag.eval.datasets.hotpotqa import write_passage  # reuse the eval converter's passage files
+
+    tmp = Path(tempfile.mkdtemp(prefix="vimrag-bench-text-"))
+    (tmp / "passages").mkdir()
+    corpus = json.loads((data / "hotpotqa-100" / "corpus.json").read_text())
+    for title, sents in list(corpus.items())[: 50 if quick else 300]:
+        write_passage(tmp, title, sents)
+    files = sorted((tmp / "passages").glob("*.txt"))
+    out["text"] = (files, float(len(files)), "files")
+    imgs = sorted((data / "coco128-train" / "images").glob("*.jpg"))[: 8 if quick else 32]
+    out["image"] = (imgs, float(len(imgs)), "images")
+    pdfs = sorted((data / "mmlongbench-doc-dev" / "documents").glob("*.pdf"), key=_pdf_pages)[: 1 if quick else 2]
+    out["pdf"] = (pdfs, float(sum(_pdf_pages(p) for p in pdfs)), "pages")
+    vids = sorted((data / "videos").glob("*.mp4"), key=_video_seconds)[: 1 if quick else 2]
+    out["video"] = (vids, sum(_video_seconds(v) for v in vids), "video seconds")
+    return out
+
+
+def measure(files: list[Path], config: Any, visual: bool) -> tuple[int, float, int]:
+    from vimrag import Memory
+
+    with tempfile.TemporaryDirectory(prefix="vimrag-bench-store-") as store:
+        mem = Memory(config.with_overrides({"store.uri": store}))
+        try:
+            # load models before timing: we measure throughput, not start-up
+            _ = mem.embedder
+            if visual:
+                _ = mem.perceiver
+            t0 = time.perf_counter()
+            report = mem.add(files, progress=False)
+            seconds = time.perf_counter() - t0
+        finally:
+            mem.close()
+    return report.items, seconds, len(report.failed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Ingestion throughput per modality")
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated modalities: text,image,pdf,video")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ingest_throughput.json"))
+    args = ap.parse_args(argv)
+    try:
+        from vimrag import Memory  # noqa: F401
+        from vimrag.config import load_config
+    except ImportError as exc:
+        print(f"ingest_throughput needs vimrag.Memory ({exc}); install vimrag with its 'local' extra "
+              "(pip install -e '.[local,docs,video,store]')", file=sys.stderr)
+        return 2
+    data = Path(args.data)
+    if not data.is_dir():
+        print(f"shared data not found at {data}; pass --data", file=sys.stderr)
+        return 2
+    config = load_config()
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    rows: list[dict[str, Any]] = []
+    sets = corpora(data, args.quick)
+    for modality, (files, units, unit) in sets.items():
+        if only and modality not in only:
+            continue
+        try:
+            items, seconds, failed = measure(files, config, visual=modality != "text")
+        except Exception as exc:  # a missing model for one modality should not hide the others
+            rows.append({"modality": modality, "files": len(files), "error": f"{type(exc).__name__}: {exc}"})
+            print(f"{modality}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        rows.append({"modality": modality, "files": len(files), "failed": failed, "items": items,
+                     "units": round(units, 2), "unit": unit, "seconds": round(seconds, 2),
+                     "items_per_s": round(items / seconds, 3) if seconds else None,
+                     "units_per_s": round(units / seconds, 3) if seconds else None})
+        print(json.dumps(rows[-1]), flush=True)
+    text_dir = sets["text"][0][0].parent.parent if sets["text"][0] else None
+    if text_dir is not None:
+        shutil.rmtree(text_dir, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"benchmark": "ingest_throughput", "rows": rows,
+                                          "meta": {"quick": args.quick, "models": config.to_dict()["models"]}},
+                                         indent=2))
+    print(f"{'modality':8} {'files':>5} {'items':>6} {'units':>8} {'seconds':>8} {'items/s':>8} {'units/s':>8}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['modality']:8} {r['files']:>5} error: {r['error'][:70]}")
+        else:
+            print(f"{r['modality']:8} {r['files']:>5} {r['items']:>6} {r['units']:>8} {r['seconds']:>8} "
+                  f"{r['items_per_s']:>8} {r['units_per_s']:>8}  ({r['unit']})")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
