@@ -102,12 +102,18 @@ def test_multipart_assembly_verifies_sha_and_stamps(tmp_path: Path, monkeypatch:
     assert resolve_model_file("tiny", registry={"tiny": entry}, cache_dir=cache) == out
     assert calls == []
 
-    # Changing the file (new mtime and content) invalidates the stamp and the mismatch is refused.
+    # A cached copy that changed after assembly is rebuilt from the installed parts.
     time.sleep(0.01)
     out.write_bytes(b"y" * len(whole))
     monkeypatch.setattr(reg, "sha256_file", lambda p: hashlib.sha256(p.read_bytes()).hexdigest())
+    assert resolve_model_file("tiny", registry={"tiny": entry}, cache_dir=cache).read_bytes() == whole
+
+    # Corrupt installed parts are refused.
+    out.unlink()
+    parts[1].write_bytes(b"z" * 1000)
     with pytest.raises(ModelUnavailableError, match="sha256 of .* expected .*refusing to load"):
         resolve_model_file("tiny", registry={"tiny": entry}, cache_dir=cache)
+    assert not out.exists()
 
 
 def test_assembly_refuses_a_sha_mismatch_and_leaves_nothing(

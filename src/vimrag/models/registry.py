@@ -275,9 +275,16 @@ def resolve_entry(entry: ModelEntry, cache_dir: Path | None = None) -> Path:
     parts = locate_parts(entry)
     if entry.multipart:
         target = _assemble(entry, parts, cache)
+        try:
+            _verify(entry, target, cache)
+        except ModelUnavailableError:
+            # The cached copy changed after assembly (disk error, partial overwrite): rebuild it from the
+            # installed parts, which _assemble checks again while writing.
+            target.unlink(missing_ok=True)
+            target = _assemble(entry, parts, cache)
     else:
         target = parts[0]
-    _verify(entry, target, cache)
+        _verify(entry, target, cache)
     return target.parent if entry.kind == "sentence-transformers" else target
 
 
