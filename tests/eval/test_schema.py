@@ -7,7 +7,15 @@ import pytest
 
 from vimrag.eval.datasets import resolve_dataset
 from vimrag.eval.datasets.folder import load_folder
-from vimrag.eval.schema import DatasetError, Dataset, Evidence, Example, load_jsonl_dataset, read_examples, write_dataset
+from vimrag.eval.schema import (
+    Dataset,
+    DatasetError,
+    Evidence,
+    Example,
+    load_jsonl_dataset,
+    read_examples,
+    write_dataset,
+)
 
 
 def _write(p: Path, rows: list[object]) -> Path:

@@ -296,14 +296,10 @@ def mmlongbench_score(gold: Any, prediction: Any, answer_format: str) -> float:
             return 0.0
     if fmt == "float":
         try:
-            g = float(_mml_clean(gold))
+            gf, pf = float(_mml_clean(gold)), float(_mml_clean(prediction))
         except ValueError:
             return 0.0
-        try:
-            p = float(_mml_clean(prediction))
-        except ValueError:
-            return 0.0
-        return float(_float_equal(g, p))
+        return float(_float_equal(gf, pf))
     if fmt in ("str", "none"):
         g, p = _mml_clean(gold), _mml_clean(prediction)
         return float(g == p) if _mml_exact(g) else _mml_anls(g, p)
