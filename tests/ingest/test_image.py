@@ -11,7 +11,9 @@ from vimrag.ingest.registry import iter_items
 from vimrag.types import Modality
 
 
-@pytest.mark.parametrize("name", ["red.png", "red.jpg", "red.webp", "red.bmp", "red.tiff", "anim.gif", "png_named.jpg"])
+@pytest.mark.parametrize(
+    "name", ["red.png", "red.jpg", "red.webp", "red.bmp", "red.tiff", "anim.gif", "png_named.jpg"]
+)
 def test_formats_decode_to_rgb(media_dir: Path, name: str) -> None:
     (item,) = list(iter_items(media_dir / name, IngestConfig()))
     assert item.modality == Modality.IMAGE

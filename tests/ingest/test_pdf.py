@@ -22,7 +22,9 @@ def test_pages_rendered_with_text_layer(doc_dir: Path) -> None:
 
 
 def test_render_respects_max_side(doc_dir: Path) -> None:
-    (first, _) = list(PdfLoader().load(doc_dir / "two_pages.pdf", IngestConfig(ocr=False, pdf_dpi=600, image_max_side=500)))
+    (first, _) = list(
+        PdfLoader().load(doc_dir / "two_pages.pdf", IngestConfig(ocr=False, pdf_dpi=600, image_max_side=500))
+    )
     assert max(first.image.size) <= 501
 
 
@@ -36,9 +38,7 @@ def test_image_only_page_is_ocrd(doc_dir: Path) -> None:
     assert items[0].meta["text_source"] == "text_layer"  # a page with text is not OCR'd
 
 
-@pytest.mark.parametrize(
-    ("name", "reason"), [("encrypted.pdf", "encrypted PDF"), ("truncated.pdf", "PDF")]
-)
+@pytest.mark.parametrize(("name", "reason"), [("encrypted.pdf", "encrypted PDF"), ("truncated.pdf", "PDF")])
 def test_bad_pdfs(doc_dir: Path, name: str, reason: str) -> None:
     with pytest.raises(IngestError, match=reason):
         list(iter_items(doc_dir / name, IngestConfig(ocr=False)))

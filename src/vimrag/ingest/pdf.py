@@ -43,8 +43,8 @@ def _open(path: Path) -> Any:
 class PdfLoader:
     """PDF documents: one PAGE item per page (see module doc)."""
 
-    name = "pdf"
-    extensions = (".pdf",)
+    name: str = "pdf"
+    extensions: tuple[str, ...] = (".pdf",)
 
     def load(self, path: Path, config: IngestConfig) -> Iterator[RawItem]:
         doc = _open(path)
@@ -98,7 +98,11 @@ class PdfLoader:
                     meta["text_source"] = f"ocr:{res.engine}"
                     meta["ocr_confidence"] = round(res.mean_confidence, 4)
                     meta["ocr_boxes"] = [
-                        {"text": b.text, "confidence": round(b.confidence, 4), "box": [round(v, 1) for v in b.box]}
+                        {
+                            "text": b.text,
+                            "confidence": round(b.confidence, 4),
+                            "box": [round(v, 1) for v in b.box],
+                        }
                         for b in res.boxes
                     ]
         return RawItem(Modality.PAGE, Locator(page=i + 1), text=text, image=image, meta=meta)

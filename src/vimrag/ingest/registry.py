@@ -22,7 +22,8 @@ from vimrag.ingest.text import MarkdownLoader, TextLoader
 from vimrag.ingest.video import VideoLoader
 
 _LOADERS: dict[str, Loader] = {
-    ld.name: ld for ld in (TextLoader(), MarkdownLoader(), HtmlLoader(), PdfLoader(), ImageLoader(), VideoLoader())
+    ld.name: ld
+    for ld in (TextLoader(), MarkdownLoader(), HtmlLoader(), PdfLoader(), ImageLoader(), VideoLoader())
 }
 _BY_EXT: dict[str, str] = {ext: ld.name for ld in _LOADERS.values() for ext in ld.extensions}
 _TEXTUAL = {"text", "markdown", "html"}
@@ -38,7 +39,9 @@ def sniff(head: bytes) -> str | None:
     """Loader name suggested by a file's first bytes, or None when they identify nothing we read."""
     if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
         return "pdf"
-    if head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")):
+    if head.startswith(
+        (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+    ):
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image"

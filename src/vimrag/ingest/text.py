@@ -182,8 +182,8 @@ def chunk_sections(
 class TextLoader:
     """Plain text (``.txt``, ``.rst``, ``.log``): paragraphs packed into overlapping chunks."""
 
-    name = "text"
-    extensions = (".txt", ".text", ".rst", ".log")
+    name: str = "text"
+    extensions: tuple[str, ...] = (".txt", ".text", ".rst", ".log")
 
     def load(self, path: Path, config: IngestConfig) -> Iterator[RawItem]:
         text = decode_text(path)
@@ -195,8 +195,8 @@ class TextLoader:
 class MarkdownLoader:
     """Markdown: sections at headings, then paragraphs; each chunk records its heading path in ``meta``."""
 
-    name = "markdown"
-    extensions = (".md", ".markdown", ".mdown", ".mkd")
+    name: str = "markdown"
+    extensions: tuple[str, ...] = (".md", ".markdown", ".mdown", ".mkd")
 
     def load(self, path: Path, config: IngestConfig) -> Iterator[RawItem]:
         text = decode_text(path)

@@ -83,8 +83,8 @@ def _av_errors(av: Any) -> tuple[type[BaseException], ...]:
 class VideoLoader:
     """Videos (mp4, webm, mkv, mov, avi, m4v): one VIDEO item per segment (see module doc)."""
 
-    name = "video"
-    extensions = (".mp4", ".m4v", ".webm", ".mkv", ".mov", ".avi")
+    name: str = "video"
+    extensions: tuple[str, ...] = (".mp4", ".m4v", ".webm", ".mkv", ".mov", ".avi")
 
     def load(self, path: Path, config: IngestConfig) -> Iterator[RawItem]:
         av = require("av", "video")
@@ -98,12 +98,16 @@ class VideoLoader:
             if not container.streams.video:
                 raise IngestError(p, "no video stream (audio-only or data file)")
             has_audio = bool(container.streams.audio)
-            words, transcript_meta = self._transcript(path, config) if has_audio and config.transcribe else ([], {})
+            words, transcript_meta = (
+                self._transcript(path, config) if has_audio and config.transcribe else ([], {})
+            )
             yield from self._segments(container, path, config, has_audio, words, transcript_meta, errors)
         finally:
             container.close()
 
-    def _transcript(self, path: Path, config: IngestConfig) -> tuple[list[tuple[float, float, str]], dict[str, Any]]:
+    def _transcript(
+        self, path: Path, config: IngestConfig
+    ) -> tuple[list[tuple[float, float, str]], dict[str, Any]]:
         from vimrag.models import speech
 
         try:
@@ -176,14 +180,20 @@ class VideoLoader:
             if not new_window and t < next_sample:
                 continue
             next_sample = t + sample_dt
-            gray = frame.reformat(width=THUMB_W, height=max(1, round(THUMB_W * frame.height / max(frame.width, 1))),
-                                  format="gray").to_ndarray()
+            gray = frame.reformat(
+                width=THUMB_W,
+                height=max(1, round(THUMB_W * frame.height / max(frame.width, 1))),
+                format="gray",
+            ).to_ndarray()
             score = 1.0 if ref is None else scene_difference(gray, ref)
             win.scores.append(score)
             if new_window or score > config.scene_threshold:
                 ref = gray
-                self._add_key(win, _Key(t, 1.0 if new_window else score, gray, self._picture(frame, config)),
-                              config.max_keyframes_per_segment)
+                self._add_key(
+                    win,
+                    _Key(t, 1.0 if new_window else score, gray, self._picture(frame, config)),
+                    config.max_keyframes_per_segment,
+                )
         if win is None:
             reason = f"no decodable video frames ({truncated})" if truncated else "no decodable video frames"
             raise IngestError(str(path), reason)
@@ -212,7 +222,9 @@ class VideoLoader:
     def _picture(frame: Any, config: IngestConfig) -> Image.Image:
         w, h = frame.width, frame.height
         s = min(1.0, config.thumb_px / max(w, h, 1))
-        return frame.reformat(width=max(1, round(w * s)), height=max(1, round(h * s)), format="rgb24").to_image()
+        return frame.reformat(
+            width=max(1, round(w * s)), height=max(1, round(h * s)), format="rgb24"
+        ).to_image()
 
     @staticmethod
     def _item(
@@ -225,7 +237,11 @@ class VideoLoader:
     ) -> RawItem:
         start = win.index * seg_len
         stop = (win.index + 1) * seg_len if end is None else end
-        text = " ".join(w.strip() for s, e, w in words if start <= (s + e) / 2 < stop or (end is not None and (s + e) / 2 >= stop))
+        text = " ".join(
+            w.strip()
+            for s, e, w in words
+            if start <= (s + e) / 2 < stop or (end is not None and (s + e) / 2 >= stop)
+        )
         rep = medoid([k.gray for k in win.keys])
         meta = {
             **base_meta,
@@ -235,7 +251,9 @@ class VideoLoader:
         }
         return RawItem(
             Modality.VIDEO,
-            Locator(start=round(start, 3), end=round(stop, 3), keyframes=tuple(round(k.t, 3) for k in win.keys)),
+            Locator(
+                start=round(start, 3), end=round(stop, 3), keyframes=tuple(round(k.t, 3) for k in win.keys)
+            ),
             text=text.strip(),
             image=win.keys[rep].image,
             frames=[(round(k.t, 3), k.image) for k in win.keys],

@@ -78,11 +78,15 @@ class _RapidEngine:
     def __call__(self, img: Image.Image) -> OcrResult:
         arr = np.asarray(img.convert("RGB"))
         with self._lock:  # onnxruntime sessions are thread-safe, RapidOCR's pre/post-processing state is not
-            out = self._engine(arr)
+            out: Any = self._engine(arr)
         boxes = []
-        for txt, score, quad in zip(out.txts or (), out.scores or (), out.boxes if out.boxes is not None else ()):
+        for txt, score, quad in zip(
+            out.txts or (), out.scores or (), out.boxes if out.boxes is not None else (), strict=False
+        ):
             q = np.asarray(quad, dtype=float)
-            boxes.append(OcrBox(str(txt), float(score), (q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max())))
+            boxes.append(
+                OcrBox(str(txt), float(score), (q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()))
+            )
         return OcrResult(_join_lines(boxes), boxes, self.name)
 
 
@@ -116,9 +120,14 @@ class _TesseractEngine:
             lines.setdefault(key, []).append((word, conf / 100.0, (x, y, x + w, y + h)))
         boxes = []
         for words in lines.values():
-            xs0, ys0, xs1, ys1 = zip(*(b for _, _, b in words))
-            boxes.append(OcrBox(" ".join(w for w, _, _ in words), float(np.mean([c for _, c, _ in words])),
-                                (min(xs0), min(ys0), max(xs1), max(ys1))))
+            xs0, ys0, xs1, ys1 = zip(*(b for _, _, b in words), strict=False)
+            boxes.append(
+                OcrBox(
+                    " ".join(w for w, _, _ in words),
+                    float(np.mean([c for _, c, _ in words])),
+                    (min(xs0), min(ys0), max(xs1), max(ys1)),
+                )
+            )
         return OcrResult(_join_lines(boxes), boxes, self.name)
 
 

@@ -60,14 +60,18 @@ def _package_dir(name: str) -> Path | None:
 
 def _byte_unicode() -> dict[int, str]:
     """GPT-2's reversible byte → printable-unicode map used by byte-level BPE vocabularies."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    keep = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars, n = list(keep), 0
     for b in range(256):
         if b not in keep:
             keep.append(b)
             chars.append(256 + n)
             n += 1
-    return {b: chr(c) for b, c in zip(keep, chars)}
+    return {b: chr(c) for b, c in zip(keep, chars, strict=False)}
 
 
 def _merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
@@ -103,25 +107,65 @@ def build_tokenizer_json(tiktoken_file: Path, num_languages: int = 99) -> str:
     enc = lambda b: "".join(bu[x] for x in b)  # noqa: E731
     vocab = {enc(t): r for t, r in ranks.items()}
     merges = [f"{enc(a)} {enc(b)}" for a, b in _merges_from_ranks(ranks)]
-    specials = ["<|endoftext|>", "<|startoftranscript|>", *[f"<|{c}|>" for c in _LANGS[:num_languages]],
-                "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>",
-                "<|notimestamps|>", *[f"<|{i * 0.02:.2f}|>" for i in range(1501)]]
+    specials = [
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        *[f"<|{c}|>" for c in _LANGS[:num_languages]],
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoflm|>",
+        "<|startofprev|>",
+        "<|nospeech|>",
+        "<|notimestamps|>",
+        *[f"<|{i * 0.02:.2f}|>" for i in range(1501)],
+    ]
     n = len(ranks)
-    added = [{"id": n + i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
-              "normalized": False, "special": True} for i, s in enumerate(specials)]
-    return json.dumps({
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
-        "post_processor": None,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
-                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": vocab, "merges": merges},
-    })
+    added = [
+        {
+            "id": n + i,
+            "content": s,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+        for i, s in enumerate(specials)
+    ]
+    return json.dumps(
+        {
+            "version": "1.0",
+            "truncation": None,
+            "padding": None,
+            "added_tokens": added,
+            "normalizer": None,
+            "pre_tokenizer": {
+                "type": "ByteLevel",
+                "add_prefix_space": False,
+                "trim_offsets": True,
+                "use_regex": True,
+            },
+            "post_processor": None,
+            "decoder": {
+                "type": "ByteLevel",
+                "add_prefix_space": True,
+                "trim_offsets": True,
+                "use_regex": True,
+            },
+            "model": {
+                "type": "BPE",
+                "dropout": None,
+                "unk_token": None,
+                "continuing_subword_prefix": "",
+                "end_of_word_suffix": "",
+                "fuse_unk": False,
+                "byte_fallback": False,
+                "ignore_merges": False,
+                "vocab": vocab,
+                "merges": merges,
+            },
+        }
+    )
 
 
 def _cache_dir() -> Path:
@@ -155,7 +199,10 @@ def model_dir() -> Path:
     if [i for _, i in tokens] != list(range(len(tokens))):
         raise ModelUnavailableError(f"built Whisper vocabulary is not contiguous ({len(tokens)} tokens)")
     # CTranslate2 reads vocabulary.json (token strings by id); faster-whisper reads tokenizer.json.
-    for name, text in (("vocabulary.json", json.dumps([t for t, _ in tokens])), ("tokenizer.json", tokenizer)):
+    for name, text in (
+        ("vocabulary.json", json.dumps([t for t, _ in tokens])),
+        ("tokenizer.json", tokenizer),
+    ):
         tmp = out / f"{name}.{os.getpid()}.tmp"
         tmp.write_text(text)
         tmp.replace(out / name)  # atomic: concurrent builders write identical files
@@ -172,7 +219,11 @@ def _model(threads: int) -> Any:
         if threads not in _models:
             try:
                 _models[threads] = fw.WhisperModel(
-                    str(model_dir()), device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True
+                    str(model_dir()),
+                    device="cpu",
+                    compute_type="int8",
+                    cpu_threads=threads,
+                    local_files_only=True,
                 )
             except (RuntimeError, ValueError, OSError) as exc:
                 raise ModelUnavailableError(f"cannot load {MODEL_NAME}: {exc}; {_FIX}") from exc
@@ -190,8 +241,9 @@ def transcribe(
     """
     model = _model(threads or min(4, os.cpu_count() or 1))
     src = str(audio) if isinstance(audio, (str, Path)) else np.asarray(audio, dtype=np.float32)
-    segments, _info = model.transcribe(src, beam_size=beam_size, word_timestamps=words, vad_filter=False,
-                                       condition_on_previous_text=False)
+    segments, _info = model.transcribe(
+        src, beam_size=beam_size, word_timestamps=words, vad_filter=False, condition_on_previous_text=False
+    )
     out: list[Utterance] = []
     for seg in segments:  # a generator: decoding happens here
         if words:
