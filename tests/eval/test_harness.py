@@ -139,3 +139,17 @@ def test_agent_result_following_the_trajectory_contract(tmp_path: Path) -> None:
     assert p.answer == "42" and p.prompt_tokens == 900 and p.steps == 3 and p.invalid_retrievals == 1
     assert [(r.source, r.page) for r in p.retrieved] == [("/c/b.pdf", 1), ("/c/a.pdf", 2)]
     assert p.trajectory and json.loads(Path(p.trajectory).read_text())["answer"] == "42"
+
+
+def test_unknown_method_and_inapplicable_method(tmp_path: Path) -> None:
+    from vimrag.config import Config
+    from vimrag.errors import ConfigError
+    from vimrag.eval.methods import Backends
+
+    ds = _dataset(2)
+    with pytest.raises(ConfigError, match="unknown eval method"):
+        run_eval(ds, ["bogus"], out_dir=tmp_path / "a", progress=False, backends=Backends(Config()), report=False)
+    pope = Dataset("p", [Example("x", "Is there a dog in the image?", ["yes"], meta={"image": "a.jpg",
+                                                                                    "object": "dog"})], None, "pope")
+    res = run_eval(pope, [ScriptedMethod("qa-only", {})], out_dir=tmp_path / "b", progress=False, report=False)
+    assert "qa-only" in res.skipped and res.scores == {}

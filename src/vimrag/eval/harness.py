@@ -116,7 +116,7 @@ def default_backends(dataset: Dataset, config: Config, run_dir: Path, methods: S
     """
     from vimrag.eval.datasets import default_cache_dir
 
-    cfg = config
+    cfg = config.with_overrides({"agent.trajectories_dir": str(run_dir / "trajectories")})
     if cfg.store.uri == StoreConfig().uri:
         cfg = cfg.with_overrides({"store.uri": str(default_cache_dir() / "stores" / _store_key(cfg, dataset))})
     needs_memory = any(m != "none" for m in methods)
@@ -269,8 +269,14 @@ class _progress_bar:
     def __enter__(self) -> _progress_bar:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._p = Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                TimeRemainingColumn(), TextColumn("{task.description}"), console=Console(stderr=True))

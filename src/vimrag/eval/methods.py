@@ -316,6 +316,8 @@ def prediction_from_agent(res: Any, traj_dir: Path | None, method: str, example_
     order (the trajectory contract's ``nodes[].bank``), deduplicated.
     """
     traj = _get(res, "trajectory")
+    if not (isinstance(traj, (str, Path)) and Path(traj).is_file()) and _get(res, "record") is not None:
+        traj = _get(res, "record")  # runner.AgentResult keeps the Trajectory object beside its saved path
     tdict: dict[str, Any] | None = None
     tpath: str | None = None
     if traj is not None:
