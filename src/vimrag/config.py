@@ -62,6 +62,7 @@ class PolarConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     uri: str = "./.vimrag"  # a folder (embedded LanceDB) or postgresql://...
+    media_dir: str = ""  # thumbnails/keyframes; "" = <uri>/media for a folder store, ~/.cache/vimrag/media/<id> else
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,10 @@ def assemble(dest: str | Path) -> list[Path]:
     names = [*PHOTOS, VIDEO, *NOTES, REPORT]
     (out / "LICENSES.md").write_text(_licenses(names))
     return sorted(out / n for n in [*names, "LICENSES.md"])
+
+
+def demo_questions() -> list[dict[str, object]]:
+    """The demo questions with their expected answers and sources (``questions.json``)."""
+    import json
+
+    return list(json.loads((resources.files("vimrag.demo") / "questions.json").read_text()))
