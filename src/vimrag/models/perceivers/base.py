@@ -110,8 +110,9 @@ def _tiles(image: Image.Image) -> list[Image.Image]:
 
 def _zoom(image: Image.Image) -> list[Image.Image]:
     w, h = image.size
-    dx, dy = round(w * (1 - _ZOOM_FRACTION) / 2), round(h * (1 - _ZOOM_FRACTION) / 2)
-    return [image.crop((dx, dy, w - dx, h - dy))]
+    cw, ch = max(1, round(w * _ZOOM_FRACTION)), max(1, round(h * _ZOOM_FRACTION))
+    dx, dy = (w - cw) // 2, (h - ch) // 2
+    return [image.crop((dx, dy, dx + cw, dy + ch))]
 
 
 AUGMENTATIONS: dict[str, Callable[[Image.Image], list[Image.Image]]] = {

@@ -181,12 +181,12 @@ class LocalPerceiver:
             float(det[:, COCO_NAMES.index(c)].mean()) >= o.text_like_threshold for c in TEXT_LIKE_COCO
         )
         if o.classifier and o.classifier_top_k > 0:
-            cls_concepts = self._classifier_concepts(np.stack(probs))
+            cls_concepts = self.classifier_concepts(np.stack(probs))
             concepts += cls_concepts
             text_like = text_like or any(c.concept in TEXT_LIKE_IMAGENET for c in cls_concepts)
         return concepts, text_like
 
-    def _classifier_concepts(self, probs: np.ndarray) -> list[ConceptScore]:
+    def classifier_concepts(self, probs: np.ndarray) -> list[ConceptScore]:
         """Top-k ImageNet classes by ensemble-mean probability, as concepts (COCO names excluded: those
         are already proposed and verified by the detector; duplicate ImageNet names merged by max)."""
         o = self.options

@@ -1,0 +1,172 @@
+"""The embedded closed-set perceiver with its real models (slow) and its failure modes (fast)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from vimrag.config import Config
+from vimrag.errors import ConfigError, ModelUnavailableError, VimragError
+from vimrag.models.base import Perceiver
+from vimrag.models.perceivers import make_perceiver
+from vimrag.models.perceivers.classifier import ImageNetClassifier
+from vimrag.models.perceivers.detector import CocoDetector
+from vimrag.models.perceivers.labels import CDLA_CLASSES, COCO_NAMES
+from vimrag.models.perceivers.layout import LayoutDetector
+from vimrag.models.perceivers.local import LocalPerceiver, LocalPerceiverOptions
+
+
+def _models_or_skip() -> None:
+    try:
+        CocoDetector()._files()
+        LayoutDetector().load()
+    except (ModelUnavailableError, ImportError) as exc:
+        pytest.skip(f"closed-set models not installed: {exc}")
+
+
+@pytest.fixture(scope="module")
+def perceiver() -> LocalPerceiver:
+    _models_or_skip()
+    return LocalPerceiver(LocalPerceiverOptions(ocr=False))
+
+
+def _scores(perc) -> dict[str, float]:
+    return {c.concept: c.score for c in perc.concepts}
+
+
+# ---------------------------------------------------------------------------------------------- fast
+def test_factory_builds_a_lazy_local_perceiver() -> None:
+    cfg = Config().with_overrides({"polar.tta": "identity,tiles", "ingest.ocr": "false"})
+    p = make_perceiver(cfg)
+    assert isinstance(p, LocalPerceiver) and isinstance(p, Perceiver)
+    assert p.options.tta == ("identity", "tiles") and p.options.ocr is False
+    assert p.detector._net is None and p.classifier._interp is None  # nothing loaded yet
+
+
+def test_missing_model_files_raise_model_unavailable(tmp_path) -> None:
+    with pytest.raises(ModelUnavailableError, match="does not exist"):
+        CocoDetector(graph=tmp_path / "missing.pb").load()
+    with pytest.raises(ModelUnavailableError, match="does not exist"):
+        ImageNetClassifier(model=tmp_path / "missing.tflite").load()
+    with pytest.raises(ModelUnavailableError, match="does not exist"):
+        LayoutDetector(model=tmp_path / "missing.onnx").load()
+    p = LocalPerceiver(detector=CocoDetector(graph=tmp_path / "missing.pb"))
+    with pytest.raises(ModelUnavailableError):
+        p.perceive(Image.new("RGB", (32, 32)))
+
+
+def test_corrupt_model_file_is_reported(tmp_path) -> None:
+    pytest.importorskip("cv2")
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"not a graph")
+    cfg = tmp_path / "bad.pbtxt"
+    cfg.write_text("garbage {")
+    with pytest.raises(ModelUnavailableError, match="cannot load"):
+        CocoDetector(graph=bad, config=cfg).load()
+
+
+def test_bad_input_and_options() -> None:
+    p = LocalPerceiver()
+    with pytest.raises(VimragError, match="empty image"):
+        p.perceive(Image.new("RGB", (0, 5)))
+    with pytest.raises(VimragError, match="unknown image kind"):
+        p.perceive(Image.new("RGB", (5, 5)), kind="video")
+    with pytest.raises(VimragError, match="PIL image"):
+        p.perceive("photo.jpg")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        LocalPerceiverOptions(tta=("identity", "rot90"))
+    with pytest.raises(ConfigError):
+        LocalPerceiverOptions(ocr_photos="sometimes")
+
+
+# ---------------------------------------------------------------------------------------------- slow
+@pytest.mark.slow
+def test_coffee_has_a_cup_and_no_person(perceiver: LocalPerceiver, coffee: Image.Image) -> None:
+    perc = perceiver.perceive(coffee)
+    s = _scores(perc)
+    assert s["cup"] > 0.8
+    assert s["person"] < 0.1
+    cup = next(c for c in perc.concepts if c.concept == "cup")
+    assert cup.box is not None and cup.origin == "detector"
+    x0, y0, x1, y1 = cup.box
+    assert 0 <= x0 < x1 <= coffee.width and 0 <= y0 < y1 <= coffee.height
+    assert perc.meta["model_calls"] == {"detector": 2, "classifier": 2, "layout": 0, "ocr": 0}
+
+
+@pytest.mark.slow
+def test_astronaut_is_a_person(perceiver: LocalPerceiver, astronaut: Image.Image) -> None:
+    s = _scores(perceiver.perceive(astronaut))
+    assert s["person"] > 0.6 and s["cat"] < 0.1
+
+
+@pytest.mark.slow
+def test_chelsea_is_a_cat_and_the_classifier_proposes_a_breed(perceiver: LocalPerceiver, chelsea) -> None:
+    perc = perceiver.perceive(chelsea)
+    s = _scores(perc)
+    assert s["cat"] > 0.8 and s["dog"] < 0.2 and s["person"] < 0.2
+    extra = [c for c in perc.concepts if c.origin == "classifier"]
+    assert 1 <= len(extra) <= 5 and all(c.concept not in COCO_NAMES for c in extra)
+    assert any(c.concept.endswith("cat") or c.concept == "tabby" for c in extra)
+
+
+@pytest.mark.slow
+def test_all_80_classes_scored_once_per_augmentation(chelsea: Image.Image) -> None:
+    _models_or_skip()
+    tta = ("identity", "hflip", "tiles")
+    p = LocalPerceiver(LocalPerceiverOptions(tta=tta, ocr=False, classifier=False))
+    perc = p.perceive(chelsea)
+    det = [c for c in perc.concepts if c.origin == "detector"]
+    assert [c.concept for c in det] == list(COCO_NAMES)
+    assert all(len(c.scores) == len(tta) and all(0.0 <= s <= 1.0 for s in c.scores) for c in det)
+    assert perc.meta["model_calls"]["detector"] == 1 + 1 + 4  # identity, hflip, 2×2 tiles
+    assert perc.meta["tta"] == list(tta)
+    # Without classifier fusion the identity score is the detector's own max confidence.
+    direct = p.detector.detect(chelsea).scores
+    cat = COCO_NAMES.index("cat")
+    assert det[cat].scores[0] == pytest.approx(float(direct[cat]), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_page_layout_scores_table_high(perceiver: LocalPerceiver, table_page, text_page) -> None:
+    perc = perceiver.perceive(table_page, kind="page")
+    assert [c.concept for c in perc.concepts] == [c.replace("_", " ") for c in CDLA_CLASSES]
+    s = _scores(perc)
+    assert s["table"] > 0.7 and s["text"] > 0.7
+    assert all(len(c.scores) == 1 and c.origin == "layout" for c in perc.concepts)
+    assert perc.meta["model_calls"]["detector"] == 0  # pages are not run through the COCO detector
+    assert _scores(perceiver.perceive(text_page, kind="page"))["table"] < 0.3
+
+
+@pytest.mark.slow
+def test_page_ocr_reads_the_text(table_page) -> None:
+    _models_or_skip()
+    pytest.importorskip("rapidocr")
+    perc = LocalPerceiver(LocalPerceiverOptions(ocr=True)).perceive(table_page, kind="page")
+    assert "Quarterly Report" in perc.text and perc.meta["model_calls"]["ocr"] == 1
+
+
+@pytest.mark.slow
+def test_photo_ocr_modes(perceiver: LocalPerceiver, coffee: Image.Image) -> None:
+    calls: list[Image.Image] = []
+
+    class _Ocr:
+        text = "menu"
+
+    def fake_ocr(img, min_confidence=0.0):  # counts calls; the real OCR is covered above
+        calls.append(img)
+        return _Ocr()
+
+    auto = LocalPerceiver(
+        LocalPerceiverOptions(ocr=True, ocr_photos="auto"),
+        detector=perceiver.detector,
+        classifier=perceiver.classifier,
+        ocr=fake_ocr,
+    )
+    assert auto.perceive(coffee).text == "" and not calls  # a coffee cup is not text-like
+    always = LocalPerceiver(
+        LocalPerceiverOptions(ocr=True, ocr_photos="always"),
+        detector=perceiver.detector,
+        classifier=perceiver.classifier,
+        ocr=fake_ocr,
+    )
+    assert always.perceive(coffee).text == "menu" and len(calls) == 1
