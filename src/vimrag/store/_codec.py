@@ -8,7 +8,9 @@ and meta (JSON). Keeping the conversion here means a round-trip means the same t
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -49,7 +51,11 @@ def normalize_rows(mat: np.ndarray) -> np.ndarray:
 
 
 def validate_batch(record: SourceRecord, items: Sequence[Item], dim: int | None) -> int | None:
-    """Check a replace_source batch before anything is written; returns the vector dimension in use."""
+    """Check a replace_source batch before anything is written; returns the vector dimension in use.
+
+    Vector checks are vectorised over the batch (one finiteness and one norm test), so bulk ingest pays
+    one pass over the matrix rather than several NumPy calls per item.
+    """
     if not record.source:
         raise StoreError("a source record needs a non-empty source path")
     seen: set[str] = set()
@@ -60,8 +66,23 @@ def validate_batch(record: SourceRecord, items: Sequence[Item], dim: int | None)
         if it.id in seen:
             raise StoreError(f"duplicate item id {it.id} in source {record.source!r}")
         seen.add(it.id)
-        vec = as_f32_vector(it.vector, dim, f"item {it.id} of {record.source!r}")
-        dim = vec.shape[0] if dim is None else dim
+        if it.vector is None:
+            raise StoreError(f"item {it.id} of {record.source!r} has no vector; every stored item needs "
+                             "z_sem (PolarMem Eq. 10)")
+        n = int(np.size(it.vector))
+        if dim is not None and n != dim:
+            raise StoreError(f"item {it.id} of {record.source!r} has a {n}-d vector but this store holds "
+                             f"{dim}-d vectors")
+        dim = n if dim is None else dim
+    if items:
+        mat = np.asarray([np.asarray(it.vector, dtype=np.float32).reshape(-1) for it in items], dtype=np.float32)
+        bad = ~np.isfinite(mat).all(axis=1)
+        if bad.any():
+            raise StoreError(f"item {items[int(np.argmax(bad))].id} of {record.source!r} has a non-finite vector")
+        zero = ~mat.any(axis=1)
+        if zero.any():
+            raise StoreError(f"item {items[int(np.argmax(zero))].id} of {record.source!r} has an all-zero vector "
+                             "(cosine similarity undefined)")
     return dim
 
 
@@ -75,29 +96,73 @@ def concept_names(items: Sequence[Item]) -> list[str]:
 
 def polar_ids(item: Item, ids: Mapping[str, int]) -> tuple[list[int], list[int], list[int]]:
     """The item's HAS / NOT_HAS / UNCERTAIN concept ids (sorted, unique)."""
-    out: dict[Polarity, set[int]] = {Polarity.HAS: set(), Polarity.NOT_HAS: set(), Polarity.UNCERTAIN: set()}
+    has: set[int] = set()
+    not_has: set[int] = set()
+    unc: set[int] = set()
     for c in item.concepts:
-        out[c.polarity].add(int(ids[c.concept]))
-    return sorted(out[Polarity.HAS]), sorted(out[Polarity.NOT_HAS]), sorted(out[Polarity.UNCERTAIN])
+        p = c.polarity
+        (has if p == 1 else not_has if p == -1 else unc).add(ids[c.concept])
+    return sorted(has), sorted(not_has), sorted(unc)
+
+
+_POLARITY_NAME = {p: p.name for p in Polarity}
+_EMPTY_LOCATOR = Locator()
+_LOCATOR_FIELDS = tuple(Locator.__dataclass_fields__)
+
+
+def locator_json(loc: Locator) -> str:
+    """Same content as ``json.dumps(loc.to_dict(), sort_keys=True)``, without ``dataclasses.asdict``."""
+    if loc == _EMPTY_LOCATOR:
+        return "{}"
+    d: dict[str, Any] = {}
+    for k in _LOCATOR_FIELDS:
+        v = getattr(loc, k)
+        if v is None or v == ():
+            continue
+        d[k] = list(v) if isinstance(v, tuple) else v
+    return json.dumps(d, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=65536)
+def _enc(text: str) -> str:
+    return json.dumps(text)
+
+
+def concepts_json(concepts: Sequence[ConceptEvidence]) -> str:
+    """Same JSON as ``json.dumps([c.to_dict() for c in concepts])`` (Eq. 4 score rounded to 4 places).
+
+    Written by hand with cached name encodings: this is the hot loop of bulk ingest (~18 concepts/item).
+    """
+    parts = []
+    for c in concepts:
+        score = round(float(c.score), 4)
+        if not math.isfinite(score):
+            return json.dumps([x.to_dict() for x in concepts])
+        parts.append(f'{{"concept": {_enc(c.concept)}, "polarity": "{_POLARITY_NAME[c.polarity]}", '
+                     f'"score": {score!r}, "origin": {_enc(c.origin)}}}')
+    return "[" + ", ".join(parts) + "]"
 
 
 def item_to_row(item: Item, ids: Mapping[str, int], dim: int) -> dict[str, Any]:
+    """One item as a row. Call :func:`validate_batch` first: the vector is only cast here."""
     has, not_has, uncertain = polar_ids(item, ids)
+    vec = np.asarray(item.vector, dtype=np.float32).reshape(-1)
+    assert vec.dtype == np.float32 and vec.shape[0] == dim
     return {
         "id": item.id,
         "source": item.source,
         "source_hash": item.source_hash,
         "modality": str(item.modality),
-        "locator": json.dumps(item.locator.to_dict(), sort_keys=True),
+        "locator": locator_json(item.locator),
         "text": item.text,
-        "concepts": json.dumps([c.to_dict() for c in item.concepts]),
+        "concepts": concepts_json(item.concepts),
         "has": has,
         "not_has": not_has,
         "uncertain": uncertain,
         "entities": list(item.entities),
         "media": item.media,
-        "vector": as_f32_vector(item.vector, dim, f"item {item.id}"),
-        "meta": json.dumps(item.meta, sort_keys=True, default=str),
+        "vector": vec,
+        "meta": json.dumps(item.meta, sort_keys=True, default=str) if item.meta else "{}",
     }
 
 
