@@ -1,0 +1,152 @@
+"""PolarMem graph construction (§3.2–3.3): raw items → :class:`~vimrag.types.Item` with polarized concepts.
+
+Per raw item:
+
+* **visual** (image, page, video segment): the perceiver proposes and verifies concepts (Eq. 4); scores
+  go through the anchored-Otsu partition (Eq. 5–6) into HAS / NOT_HAS / UNCERTAIN evidence. Verification
+  scores s_c are cached per (image content hash, concept, perceiver) through a :class:`VerificationCache`
+  (the store implements it), so re-ingesting an image, or a perceiver that can verify concepts one by one
+  (``propose`` + ``verify``, the VLM perceiver), asks the model only for what it has not seen.
+* **text** (chunk, page text layer, transcript): entities (spaCy NER + noun phrases) become ALIGN edges
+  (Eq. 7), stored in ``Item.entities``.
+* every item gets z_sem = embed(serialised concept state + text) (Eq. 10), e.g.
+  ``"has: cup, dining table; not: person; uncertain: bottle. text: …"``.
+
+How ALIGN takes part in retrieval: an entity mention is *not* a verified HAS edge (a chunk saying
+"there is no dog here" mentions *dog*), and Algorithm 1 defines VERIFIED / CONFLICT from HAS / NOT_HAS
+only; the released code likewise ranks text by MENTIONS in a list separate from the logic-gated images.
+So text items stay in the neutral tier and their mentions act through z_sem (the serialised
+``mentions:`` field) and the explanation ("mentions *dog*").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from vimrag.ingest.base import RawItem
+from vimrag.models.base import ConceptScore, Perception, TextEmbedder
+from vimrag.polar.concepts import normalize_concept
+from vimrag.polar.evidence import serialize_state
+from vimrag.polar.partition import partition
+from vimrag.types import Item, Modality, item_id
+
+_KIND = {Modality.IMAGE: "photo", Modality.PAGE: "page", Modality.VIDEO: "frame"}
+
+
+@runtime_checkable
+class VerificationCache(Protocol):
+    """key = f"{image_content_hash}|{concept}|{perceiver}" → s_c. The VectorStore provides it."""
+
+    def cache_get(self, keys: Sequence[str]) -> dict[str, float]: ...
+
+    def cache_put(self, values: dict[str, float]) -> None: ...
+
+
+def image_hash(image: Any) -> str:
+    """Content hash of decoded pixels (independent of file format and metadata)."""
+    h = hashlib.sha1(f"{image.mode}|{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()[:24]
+
+
+def perceiver_key(perceiver: Any) -> str:
+    model = getattr(perceiver, "model", None)
+    mname = getattr(model, "name", "") if model is not None else ""
+    return f"{getattr(perceiver, 'name', type(perceiver).__name__)}{':' + mname if mname else ''}"
+
+
+def perceive_cached(perceiver: Any, image: Any, kind: str, cache: VerificationCache | None) -> Perception:
+    """Perceive ``image``, verifying only concepts missing from ``cache``; store the new s_c."""
+    if cache is None:
+        return perceiver.perceive(image, kind)
+    pkey, ihash = perceiver_key(perceiver), image_hash(image)
+
+    def key(c: str) -> str:
+        return f"{ihash}|{c}|{pkey}"
+
+    if hasattr(perceiver, "propose") and hasattr(perceiver, "verify"):
+        concepts, caption = perceiver.propose(image, kind)
+        hits = cache.cache_get([key(c) for c in concepts])
+        missing = [c for c in concepts if key(c) not in hits]
+        fresh = perceiver.verify(image, missing) if missing else []
+        by_name = {cs.concept: cs for cs in fresh}
+        scored = [by_name.get(c) or ConceptScore(c, [hits[key(c)]], None, "cache") for c in concepts]
+        scored = [s for s in scored if s is not None]
+        text = perceiver.read_text(image) if getattr(getattr(perceiver, "options", None), "read_text", False) else ""
+        p = Perception(concepts=scored, text=text, caption=caption, meta={"perceiver": pkey, "cached": len(hits)})
+    else:
+        p = perceiver.perceive(image, kind)
+    new = {key(cs.concept): cs.score for cs in p.concepts if cs.scores and cs.origin != "cache"}
+    if new:
+        cache.cache_put(new)
+    return p
+
+
+def serialize_for_embedding(item: Item, caption: str = "", max_chars: int = 1500) -> str:
+    """Eq. 10 input: the concept state, then caption and text (OCR / transcript / chunk)."""
+    parts = [serialize_state(item)]
+    if caption:
+        parts.append(f"caption: {caption}")
+    text = " ".join(item.text.split())
+    if text:
+        parts.append(f"text: {text}")
+    return ". ".join(p for p in parts if p)[:max_chars] or "(empty)"
+
+
+def build_items(
+    raw_items: Sequence[RawItem],
+    *,
+    source: str,
+    source_hash: str,
+    perceiver: Any | None,
+    embedder: TextEmbedder,
+    entity_extractor: Any | None,
+    config: Any,
+    cache: VerificationCache | None = None,
+) -> list[Item]:
+    """Turn one file's raw items into items with polarized concepts, ALIGN entities and z_sem."""
+    polar = getattr(config, "polar", config)
+    kappa, anchors = float(polar.kappa), tuple(polar.anchors)
+    items: list[Item] = []
+    captions: list[str] = []
+    for raw in raw_items:
+        modality = Modality(raw.modality)
+        item = Item(
+            id=item_id(source_hash, modality, raw.locator),
+            source=source,
+            source_hash=source_hash,
+            modality=modality,
+            locator=raw.locator,
+            text=raw.text or "",
+            meta=dict(raw.meta),
+        )
+        caption = ""
+        if raw.image is not None and perceiver is not None:
+            p = perceive_cached(perceiver, raw.image, _KIND.get(modality, "photo"), cache)
+            item.concepts = partition(p.concepts, kappa, anchors)
+            if p.text and not item.text.strip():
+                item.text = p.text
+                item.meta["text_origin"] = "ocr"
+            caption = p.caption
+            if caption:
+                item.meta["caption"] = caption
+        items.append(item)
+        captions.append(caption)
+    if entity_extractor is not None:
+        idx = [i for i, it in enumerate(items) if it.text.strip()]
+        if idx:
+            ents = entity_extractor.extract([items[i].text for i in idx])
+            for i, names in zip(idx, ents, strict=True):
+                items[i].entities = [n for n in dict.fromkeys(normalize_concept(x) for x in names) if n]
+    if items:
+        texts = [serialize_for_embedding(it, cap) for it, cap in zip(items, captions, strict=True)]
+        vecs = np.asarray(embedder.embed(texts), dtype=np.float32)
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        assert vecs.dtype == np.float32
+        for it, v in zip(items, vecs, strict=True):
+            it.vector = v
+    return items

@@ -1,0 +1,148 @@
+"""Query parsing into wanted (Q+) and unwanted (Q−) concepts (PolarMem §3.4).
+
+With a language model: ask for JSON ``{"positive": [...], "negative": [...]}`` (the released code's
+prompt, shortened). Without one, or when its output is unusable, a rule-based parser handles the usual
+negation cues: "no", "not", "without", "except", "but not", "excluding", "that doesn't have", "with no",
+"free of", "other than", "minus", "lacking", "absent"... Every parse also returns the *positive-only*
+text to embed, so that "no person" does not pull the query vector toward people.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vimrag.polar.concepts import normalize_concept
+
+_PROMPT = (
+    "Extract the key visual concepts of this retrieval query.\n"
+    "- positive: objects or things the result SHOULD contain (short nouns, 1-3 words).\n"
+    "- negative: things the query explicitly says must NOT be there ([] if none).\n"
+    'Output only JSON: {{"positive": [...], "negative": [...]}}\n\nQuery: {query}\nJSON:'
+)
+_SCHEMA = {
+    "type": "object",
+    "properties": {"positive": {"type": "array", "items": {"type": "string"}},
+                   "negative": {"type": "array", "items": {"type": "string"}}},
+    "required": ["positive", "negative"],
+}
+
+# Cues that open a negated span; the span runs to the next positive cue / clause boundary.
+_NEG_CUES = [
+    r"that (?:does|do|did) ?n[o']t (?:have|contain|show|include|feature)",
+    r"which (?:does|do|did) ?n[o']t (?:have|contain|show|include|feature)",
+    r"(?:does|do|did) ?n[o']t (?:have|contain|show|include|feature)",
+    r"(?:is|are) not", r"(?:isn't|aren't)", r"with no", r"with ?out", r"but not", r"and not", r"but no",
+    r"and no", r"except(?: for)?", r"excluding", r"exclude", r"free of", r"other than", r"apart from",
+    r"minus", r"lacking", r"absent", r"no longer", r"not", r"never", r"no", r"none of", r"neither", r"nor",
+    r"without any", r"sans",
+]
+_NEG_RE = re.compile(r"\b(?:" + "|".join(sorted(_NEG_CUES, key=len, reverse=True)) + r")\b")
+_BOUNDARY_RE = re.compile(r"\s*(?:[,;.?!()]|\bbut\b(?! not| no)|\bwhile\b|\bwhere\b|\bthat (?:has|have|shows?|contains?)\b|"
+                          r"\bwith\b(?! no| ?out)|\bwhich (?:has|have)\b|\band (?:a|an|the|some)\b|\bin which\b)\s*")
+_STOP = {
+    "a", "an", "the", "some", "any", "of", "in", "on", "at", "to", "for", "with", "by", "from", "and", "or",
+    "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there",
+    "here", "which", "who", "what", "where", "when", "how", "why", "find", "show", "me", "give", "get",
+    "search", "look", "looking", "want", "need", "please", "i", "we", "you", "image", "images", "photo",
+    "photos", "picture", "pictures", "pic", "one", "ones", "has", "have", "having", "contain", "contains",
+    "containing", "showing", "shows", "featuring", "include", "includes", "including", "visible",
+    "also", "only", "just", "all", "every", "each", "can", "could", "would", "should", "do", "does", "did",
+    "about", "into", "over", "under", "near", "next", "inside", "outside", "very", "more", "most", "other",
+    "something", "anything", "thing", "things", "single", "both", "either", "my", "our", "their",
+    "his", "her", "them", "they", "he", "she", "us", "as", "like", "up", "out", "then", "than", "so", "too",
+    "return", "retrieve", "display", "list", "frame", "frames", "scene", "scenes", "shot", "view", "page",
+    "pages", "document", "slide", "slides", "video", "clip", "people's", "somewhere", "sitting", "standing",
+    "lying", "kind", "type", "sort",
+}
+# Words kept as concepts even though they name the medium ("slide", "page"...) when they are the only noun.
+_SPLIT_RE = re.compile(
+    r"\s*(?:,|\bor\b|\band\b|\bbut\b|&|/|\bnor\b|\bplus\b|\bof\b|\bon\b|\bin\b|\bat\b|\bwith\b|\bnear\b|\bby\b|"
+    r"\bunder\b|\bover\b|\bbeside\b|\bbehind\b|\bnext to\b|\binside\b|\bholding\b|\briding\b|\bwearing\b|"
+    r"\beating\b|\bfrom\b|\bto\b|\bfor\b|\bagainst\b|\babove\b|\bbelow\b|\bbetween\b)\s*"
+)
+
+
+@dataclass
+class ParsedQuery:
+    """Q+ and Q− (normalised concept names) and the positive-only text to embed."""
+
+    text: str
+    positive: list[str] = field(default_factory=list)
+    negative: list[str] = field(default_factory=list)
+    embed_text: str = ""
+    parser: str = "rules"
+
+
+def _phrases(span: str) -> list[str]:
+    out: list[str] = []
+    for part in _SPLIT_RE.split(span):
+        words = [w for w in re.findall(r"[a-z][a-z0-9'\-]*", part) if w not in _STOP and len(w) > 1]
+        while words and words[0] in {"no", "not", "any"}:
+            words = words[1:]
+        if not words:
+            continue
+        phrase = normalize_concept(" ".join(words[-3:]))
+        if phrase and phrase not in out:
+            out.append(phrase)
+    return out
+
+
+def parse_rules(query: str) -> ParsedQuery:
+    """Rule-based Q+/Q− split. Each negation cue negates the span up to the next clause boundary."""
+    text = " ".join(query.strip().split())
+    low = text.lower().replace("’", "'")
+    pos_spans: list[str] = []
+    neg_spans: list[str] = []
+    i = 0
+    for m in _NEG_RE.finditer(low):
+        if m.start() < i:
+            continue
+        pos_spans.append(low[i : m.start()])
+        rest = low[m.end() :]
+        b = _BOUNDARY_RE.search(rest)
+        end = m.end() + (b.start() if b else len(rest))
+        neg_spans.append(low[m.end() : end])
+        i = end
+    pos_spans.append(low[i:])
+    positive: list[str] = []
+    for s in pos_spans:
+        positive += [p for p in _phrases(s) if p not in positive]
+    negative: list[str] = []
+    for s in neg_spans:
+        negative += [p for p in _phrases(s) if p not in negative]
+    positive = [p for p in positive if p not in negative]
+    embed = " ".join(s.strip(" ,;.") for s in pos_spans if s.strip(" ,;.")) or text
+    return ParsedQuery(text, positive, negative, embed, "rules")
+
+
+def _clean_list(values: Any) -> list[str]:
+    if not isinstance(values, list):
+        return []
+    out = []
+    for v in values:
+        c = normalize_concept(v) if isinstance(v, str) else ""
+        if c and c not in out:
+            out.append(c)
+    return out
+
+
+def parse_query(query: str, llm: Any | None = None) -> ParsedQuery:
+    """Parse with ``llm`` when given (JSON), else — or on unusable output — with :func:`parse_rules`."""
+    rules = parse_rules(query)
+    if llm is None:
+        return rules
+    try:
+        from vimrag.models.base import Message
+
+        obj, _ = llm.generate_json([Message("user", _PROMPT.format(query=query))], _SCHEMA, max_tokens=128)
+    except Exception:  # a model failure must not break search: the rules still answer
+        return rules
+    if not isinstance(obj, dict):
+        return rules
+    positive, negative = _clean_list(obj.get("positive")), _clean_list(obj.get("negative"))
+    if not positive and not negative:
+        return rules
+    positive = [p for p in positive if p not in negative]
+    return ParsedQuery(rules.text, positive, negative, rules.embed_text, "llm")

@@ -1,0 +1,73 @@
+"""Logic-aware retrieval (PolarMem §3.4, Algorithm 1) over any :class:`~vimrag.store.base.VectorStore`.
+
+query → Q+/Q− (model JSON or rules) → concepts matched to the memory vocabulary ("puppy" → "dog") →
+the store's exact lexicographic top-k → hits with state, similarity and an explanation, plus the
+*excluded* near-misses: conflicting items that plain similarity search would have put in the top-k.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vimrag.polar.concepts import ConceptMatcher
+from vimrag.polar.logic import explain, logic_state
+from vimrag.polar.query import ParsedQuery, parse_query
+from vimrag.store.base import LogicQuery, VectorStore
+from vimrag.types import LogicState, SearchHit, SearchResult
+
+
+class PolarRetriever:
+    def __init__(self, store: VectorStore, embedder: Any, config: Any, llm: Any | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.polar = getattr(config, "polar", config)
+        self.llm = llm
+        self._matcher: ConceptMatcher | None = None
+        self.last_matches: dict[str, list[str]] = {}
+
+    def matcher(self) -> ConceptMatcher:
+        vocab = self.store.vocabulary()
+        if self._matcher is None:
+            self._matcher = ConceptMatcher(vocab, self.embedder, float(self.polar.concept_match))
+        else:
+            self._matcher.update(vocab)
+        return self._matcher
+
+    def logic_query(self, parsed: ParsedQuery) -> LogicQuery:
+        m = self.matcher()
+        self.last_matches = m.match_all(parsed.positive + parsed.negative)
+        pos = [c for p in parsed.positive for c in self.last_matches.get(p, [])]
+        neg = [c for n in parsed.negative for c in self.last_matches.get(n, [])]
+        pos = list(dict.fromkeys(c for c in pos if c not in set(neg)))
+        return LogicQuery(tuple(pos), tuple(dict.fromkeys(neg)))
+
+    def search(self, query: str, k: int = 10) -> SearchResult:
+        if not query or not query.strip():
+            raise ValueError("empty query")
+        parsed = parse_query(query, self.llm)
+        lq = self.logic_query(parsed)
+        vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
+        scored = self.store.search(vec, lq, k)
+        plain = self.store.search(vec, LogicQuery(), k) if lq.negative or lq.positive else []
+        ids = list(dict.fromkeys([s.id for s in scored] + [s.id for s in plain]))
+        items = {it.id: it for it in self.store.get(ids)}
+        hits = []
+        for s in scored:
+            it = items.get(s.id)
+            if it is None:
+                continue
+            why = explain(s.state, it.has, it.not_has, lq.positive, lq.negative, it.entities)
+            hits.append(SearchHit(it, LogicState(s.state), float(s.similarity), why))
+        excluded = []
+        kept = {h.item.id for h in hits}
+        for s in plain:
+            it = items.get(s.id)
+            if it is None or it.id in kept:
+                continue
+            st = logic_state(it.has, it.not_has, lq.positive, lq.negative)
+            if st == LogicState.CONFLICT:
+                why = explain(st, it.has, it.not_has, lq.positive, lq.negative)
+                excluded.append(SearchHit(it, st, float(s.similarity), why))
+        return SearchResult(query, parsed.positive, parsed.negative, hits, excluded)
