@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def node(i: int, parents: list[int], *, scores: list[int | None] | None = None, sources: list[str] | None = None) -> dict:
     bank = []
     for k, s in enumerate(scores or []):

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from _trajbuild import node, step, traj
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _trajbuild import node, step, traj
 from vimrag.train.masks import TrajectoryFormatError, answer_path_nodes, ggpo_mask, valuable_nodes
 
 

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from _trajbuild import node, step, traj  # noqa: E402
+
 from vimrag.config import Config, TrainConfig  # noqa: E402
 from vimrag.train.loss import token_logprobs  # noqa: E402
 from vimrag.train.policy import TransformersPolicy, build_tiny_qwen2  # noqa: E402

@@ -1,0 +1,237 @@
+"""GGPO vs GSPO-without-pruning: a short, honest CPU training run on a synthetic retrieval task.
+
+Task: a corpus of facts "The code of the <colour> <object> is <NN>." and questions "What is the code of
+the <colour> <object>?" (exact-match reward, verifiable). Rollouts go through the serving VimRAG agent
+(``vimrag.agent.runner.Agent``) over a keyword retriever that stands in for ``vimrag.Memory`` (ingest and
+a store would add minutes and nothing to this comparison).
+
+Policy: the tiny randomly initialised Qwen2 (``tiny-qwen2``), first warm-started by a short SFT on
+trajectories of a scripted *oracle* that follows the agent's JSON protocol and, with probability
+``--dead-end``, first retrieves an unrelated fact (a dead end in the memory graph). Then the same SFT
+weights are trained with GGPO and with GSPO (no pruning), same seed, same budget. This mirrors VRAG-RL's
+SFT→RL recipe at toy scale.
+
+What it can show: the whole pipeline (agent → masks → loss → update) running end to end, the masked
+fraction, time per step, and reward curves of both methods on the same footing. What it cannot show:
+anything about the paper's scale (7B VLMs, thousands of questions); with a 2-layer 64-d model, a dozen
+questions and tens of steps, differences between the curves are within seed noise unless they are large.
+
+    python benchmarks/ggpo_run.py --steps 12 --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from vimrag.config import Config  # noqa: E402
+from vimrag.models.base import Completion, Message  # noqa: E402
+from vimrag.types import Item, Locator, LogicState, Modality, SearchHit, SearchResult  # noqa: E402
+
+COLOURS = ["red", "blue", "green", "black", "white", "pink"]
+OBJECTS = ["door", "box", "car", "lamp"]
+
+
+def make_task(n_facts: int, seed: int) -> tuple[list[Item], list[dict]]:
+    rng = random.Random(seed)
+    pairs = [(c, o) for c in COLOURS for o in OBJECTS]
+    rng.shuffle(pairs)
+    items, qs = [], []
+    for i, (c, o) in enumerate(pairs[:n_facts]):
+        code = f"{rng.randint(10, 99)}"
+        items.append(Item(f"f{i}", f"{c}_{o}.txt", f"h{i}", Modality.TEXT, Locator(chunk=0),
+                          text=f"The code of the {c} {o} is {code}."))
+        qs.append({"id": f"q{i}", "question": f"What is the code of the {c} {o}?", "answer": code,
+                   "evidence": [f"{c}_{o}.txt"]})
+    return items, qs
+
+
+class KeywordRetriever:
+    """Ranks facts by shared words with the query; VERIFIED when colour and object both match."""
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+
+    def search(self, query: str, k: int) -> SearchResult:
+        words = set(re.findall(r"[a-z]+", query.lower()))
+        def score(it: Item) -> int:
+            return len(words & set(re.findall(r"[a-z]+", it.text.lower())))
+        ranked = sorted(self.items, key=lambda it: (-score(it), it.id))[:k]
+        hits = [SearchHit(it, LogicState.VERIFIED if score(it) >= 6 else LogicState.UNCERTAIN, score(it) / 8)
+                for it in ranked]
+        return SearchResult(query, [], [], hits)
+
+    def load_image(self, item: Item) -> None:
+        return None
+
+
+class Oracle:
+    """A scripted policy speaking the agent's JSON protocol; sometimes takes a dead-end retrieval first."""
+
+    name = "oracle"
+    supports_images = False
+
+    def __init__(self, dead_end: float, seed: int) -> None:
+        self.dead_end = dead_end
+        self.rng = random.Random(seed)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0, stop=None):
+        user = messages[-1].content
+        m = re.search(r"code of the (\w+) (\w+)\?", user)
+        c, o = (m.group(1), m.group(2)) if m else ("red", "door")
+        if "Search:" in user:  # memorize prompt
+            lines = re.findall(r"\[(\d+)\][^\n]*", user)
+            keep = [int(n) for n in lines if re.search(rf"\[{n}\][^\n]*{c} {o} is", user)]
+            scores = {str(n): (5 if int(n) in keep else 1) for n in lines}
+            summ = f"The {c} {o} code is found." if keep else "Not relevant."
+            text = json.dumps({"action": "memorize", "summary": summ, "keep": keep, "scores": scores})
+        else:
+            found = re.search(rf"{c} {o} is (\d+)", user)
+            if found:
+                text = json.dumps({"action": "answer", "answer": found.group(1), "cite": []})
+            elif "Graph:" in user and "search" not in user.split("Graph:", 1)[1] and self.rng.random() < self.dead_end:
+                oc = self.rng.choice([x for x in COLOURS if x != c])
+                text = json.dumps({"action": "retrieve", "query": f"{oc} {o} code", "parents": [0]})
+            else:
+                text = json.dumps({"action": "retrieve", "query": f"{c} {o} code", "parents": [0]})
+        return Completion(text, prompt_tokens=sum(self.count_tokens(x.content) for x in messages),
+                          completion_tokens=self.count_tokens(text))
+
+    def generate_json(self, messages, schema=None, *, max_tokens=256):
+        c = self.generate(messages)
+        return json.loads(c.text), c
+
+    def yes_probability(self, prompt, images=None) -> float:
+        return 0.5
+
+
+def sft_warm_start(policy, trajectories: list[dict], epochs: int, lr: float, max_prompt: int) -> list[float]:
+    """Behaviour cloning on the oracle's (prompt, completion) steps: completion tokens only."""
+    import torch
+
+    from vimrag.train.loss import token_logprobs
+    from vimrag.train.segment import segment_trajectory, tokenize_step
+
+    toks = [tokenize_step(policy.tokenizer, s.messages, s.completion, max_prompt_tokens=max_prompt)
+            for t in trajectories for s in segment_trajectory(t)]
+    params = [p for p in policy.model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr)
+    losses = []
+    policy.model.train()
+    for _ in range(epochs):
+        random.shuffle(toks)
+        tot = 0.0
+        for tk in toks:
+            ids = torch.tensor([tk.input_ids])
+            m = torch.tensor([tk.loss_mask], dtype=torch.float32)
+            nll = -(token_logprobs(policy.model(input_ids=ids).logits, ids) * m).sum() / m.sum()
+            opt.zero_grad()
+            nll.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            tot += float(nll)
+        losses.append(tot / len(toks))
+    return losses
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--group", type=int, default=4)
+    ap.add_argument("--questions-per-step", type=int, default=2)
+    ap.add_argument("--facts", type=int, default=8)
+    ap.add_argument("--dead-end", type=float, default=0.5)
+    ap.add_argument("--sft-epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+
+    import torch
+
+    from vimrag.agent.runner import Agent
+    from vimrag.train.policy import TransformersPolicy, build_tiny_qwen2
+    from vimrag.train.rewards import make_reward
+    from vimrag.train.rollout import Example, make_agent_fn
+    from vimrag.train.trainer import GGPOTrainer
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items, qs = make_task(args.facts, args.seed)
+    retriever = KeywordRetriever(items)
+    cfg = Config().with_overrides({"agent.max_steps": 3, "agent.max_completion_tokens": 48, "agent.top_k": 2,
+                                   "agent.evidence_chars": 80})
+    # 1. oracle trajectories through the real agent, 2. SFT warm start of the tiny policy
+    oracle_agent = Agent(Oracle(args.dead_end, args.seed), retriever, cfg)
+    demos = [oracle_agent.ask(q["question"], save=False).record.to_json() for q in qs for _ in range(2)]
+    torch.manual_seed(args.seed)
+    model, tok = build_tiny_qwen2(args.seed, hidden=128, layers=2)
+    base = TransformersPolicy(model, tok, name="tiny-qwen2-sft", temperature=1.0, max_prompt_tokens=1024)
+    t0 = time.perf_counter()
+    sft_losses = sft_warm_start(base, demos, args.sft_epochs, 3e-3, 1024)
+    sft_s = time.perf_counter() - t0
+    sft_state = {k: v.clone() for k, v in base.model.state_dict().items()}
+    print(f"SFT: {len(demos)} demos, losses {[round(x, 3) for x in sft_losses]}, {sft_s:.0f}s", flush=True)
+
+    examples = [Example(q["id"], q["question"], [q["answer"]], q["evidence"]) for q in qs]
+    results: dict = {"task": {"facts": args.facts, "dead_end": args.dead_end, "group": args.group,
+                              "questions_per_step": args.questions_per_step, "steps": args.steps,
+                              "seed": args.seed, "lr": args.lr},
+                     "sft": {"losses": sft_losses, "seconds": sft_s}, "runs": {}}
+    for algo in ("ggpo", "gspo"):
+        base.model.load_state_dict(sft_state)
+        policy = TransformersPolicy(base.model, tok, name=f"tiny-{algo}", temperature=1.0, max_prompt_tokens=1024)
+        tc = replace(cfg.train, algorithm=algo, group_size=args.group, questions_per_step=args.questions_per_step,
+                     lr=args.lr, seed=args.seed, steps=args.steps, save_every=10**6, resume=False,
+                     max_prompt_tokens=1024, gspo_clip_low=0.2, gspo_clip_high=0.2)
+        trainer = GGPOTrainer(policy, make_agent_fn(policy, retriever, cfg), examples, tc,
+                              reward_fn=make_reward("em"), output_dir=out / f"ggpo_run_{algo}", progress=False)
+        rows = []
+        for s in range(args.steps):
+            row = trainer.step(s)
+            rows.append(row)
+            print(f"{algo} step {s + 1}: reward {row['reward']:.3f} masked {row['masked_frac']:.2f} "
+                  f"loss {row['loss']:+.4f} {row['seconds']:.1f}s", flush=True)
+            results["runs"][algo] = rows
+            (out / "ggpo_curves.json").write_text(json.dumps(results, indent=1))
+    plot(results, out / "ggpo_curves.png")
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for algo, rows in results["runs"].items():
+        xs = [r["step"] for r in rows]
+        axes[0].plot(xs, [r["reward"] for r in rows], marker="o", label=algo.upper())
+        axes[1].plot(xs, [r["masked_frac"] for r in rows], marker=".", label=algo.upper())
+    axes[0].set(xlabel="optimiser step", ylabel="mean outcome reward (EM)", title="reward")
+    axes[1].set(xlabel="optimiser step", ylabel="fraction of steps pruned by μ_t", title="GGPO mask")
+    for a in axes:
+        a.legend()
+        a.grid(alpha=0.3)
+    t = results["task"]
+    fig.suptitle(f"tiny Qwen2 (SFT warm start), synthetic retrieval, G={t['group']}, "
+                 f"{t['questions_per_step']} q/step, seed {t['seed']} — toy scale", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
