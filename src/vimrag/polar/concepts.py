@@ -64,7 +64,7 @@ def normalize_concept(name: str) -> str:
     prev = None
     while prev != s:
         prev, s = s, _ARTICLES.sub("", s)
-    if not s:
+    if not s or s in {"a", "an", "the", "some", "any"}:
         return ""
     if s in _IRREGULAR:
         return _IRREGULAR[s]

@@ -160,10 +160,10 @@ class PolarIndex:
 
     @classmethod
     def from_config(cls, dim: int, config: Any) -> PolarIndex:
-        """Build from a :class:`vimrag.config.PolarConfig` (``exact_max``, ``hnsw_*``)."""
+        """Build from a :class:`vimrag.config.PolarConfig` (``index_exact_max``, ``hnsw_*``)."""
         return cls(
             dim,
-            exact_max=config.exact_max,
+            exact_max=getattr(config, "index_exact_max", config.exact_max),
             hnsw_m=config.hnsw_m,
             hnsw_ef_construction=config.hnsw_ef_construction,
             hnsw_ef_search=config.hnsw_ef_search,

@@ -62,7 +62,7 @@ def _scores(concept_scores: Iterable[ConceptScore] | Mapping[str, float]) -> dic
     if isinstance(concept_scores, Mapping):
         items = ((c, [float(s)], "") for c, s in concept_scores.items())
     else:
-        items = ((cs.concept, [cs.score] if cs.scores else [], cs.origin) for cs in concept_scores)
+        items = ((cs.concept, [float(v) for v in cs.scores], cs.origin) for cs in concept_scores)
     for name, scores, origin in items:
         c = normalize_concept(name)
         if not c or not scores:

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from vimrag.models.base import Completion
+from vimrag.polar.query import parse_query, parse_rules
+
+CASES = [
+    ("a slide with a bar chart but no table", ["bar chart"], ["table"]),
+    ("the photo with a cup but no person", ["cup"], ["person"]),
+    ("dogs without leashes", ["dog"], ["leash"]),
+    ("a kitchen, except for the refrigerator", ["kitchen"], ["refrigerator"]),
+    ("cats but not dogs", ["cat"], ["dog"]),
+    ("a street excluding cars and buses", ["street"], ["car", "bus"]),
+    ("a bowl of fruit that doesn't have bananas", ["bowl", "fruit"], ["banana"]),
+    ("a beach with no people", ["beach"], ["person"]),
+    ("a desk free of clutter", ["desk"], ["clutter"]),
+    ("pizza not pineapple", ["pizza"], ["pineapple"]),
+    ("a red car and a bicycle but no trucks or motorcycles", ["red car", "bicycle"], ["truck", "motorcycle"]),
+    ("find a man riding a horse, no dogs", ["man", "horse"], ["dog"]),
+    ("a table with wine glasses, without any bottles", ["table", "wine glass"], ["bottle"]),
+    ("the page that does not contain a chart", [], ["chart"]),
+    ("photos of birds other than pigeons", ["bird"], ["pigeon"]),
+    ("a living room without a tv but with a couch", ["living room", "couch"], ["tv"]),
+    ("traffic lights which don't have cars near them", ["traffic light"], ["car"]),
+    ("a cup", ["cup"], []),
+    ("an image showing a cat", ["cat"], []),
+]
+
+
+@pytest.mark.parametrize(("query", "pos", "neg"), CASES)
+def test_rule_parser(query: str, pos: list[str], neg: list[str]) -> None:
+    p = parse_rules(query)
+    assert p.positive == pos
+    assert p.negative == neg
+
+
+def test_embed_text_drops_the_negated_span() -> None:
+    p = parse_rules("the photo with a cup but no person")
+    assert "person" not in p.embed_text and "cup" in p.embed_text
+    assert parse_rules("no person").embed_text == "no person"  # nothing positive: embed the query itself
+
+
+class _ScriptedLLM:
+    name = "scripted"
+    supports_images = False
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def generate_json(self, messages, schema=None, *, max_tokens=256):
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply, Completion(text=str(self.reply))
+
+
+def test_llm_json_is_used_and_normalised() -> None:
+    p = parse_query("cup no person", _ScriptedLLM({"positive": ["Cups"], "negative": ["People"]}))
+    assert (p.positive, p.negative, p.parser) == (["cup"], ["person"], "llm")
+
+
+@pytest.mark.parametrize("reply", [None, "garbage", {"positive": "cup"}, {}, RuntimeError("server down")])
+def test_bad_llm_output_falls_back_to_rules(reply) -> None:
+    p = parse_query("the photo with a cup but no person", _ScriptedLLM(reply))
+    assert (p.positive, p.negative, p.parser) == (["cup"], ["person"], "rules")
