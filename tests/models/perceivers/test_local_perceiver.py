@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -27,7 +28,7 @@ def _models_or_skip() -> None:
 @pytest.fixture(scope="module")
 def perceiver() -> LocalPerceiver:
     _models_or_skip()
-    return LocalPerceiver(LocalPerceiverOptions(ocr=False))
+    return LocalPerceiver(LocalPerceiverOptions(ocr=False, score_power=1.0))  # raw model confidences
 
 
 def _scores(perc) -> dict[str, float]:
@@ -113,7 +114,7 @@ def test_chelsea_is_a_cat_and_the_classifier_proposes_a_breed(perceiver: LocalPe
 def test_all_80_classes_scored_once_per_augmentation(chelsea: Image.Image) -> None:
     _models_or_skip()
     tta = ("identity", "hflip", "tiles")
-    p = LocalPerceiver(LocalPerceiverOptions(tta=tta, ocr=False, classifier=False))
+    p = LocalPerceiver(LocalPerceiverOptions(tta=tta, ocr=False, classifier=False, score_power=1.0))
     perc = p.perceive(chelsea)
     det = [c for c in perc.concepts if c.origin == "detector"]
     assert [c.concept for c in det] == list(COCO_NAMES)
@@ -170,3 +171,22 @@ def test_photo_ocr_modes(perceiver: LocalPerceiver, coffee: Image.Image) -> None
         ocr=fake_ocr,
     )
     assert always.perceive(coffee).text == "menu" and len(calls) == 1
+
+
+@pytest.mark.slow
+def test_default_calibration_is_a_power_of_the_raw_scores(
+    perceiver: LocalPerceiver, coffee: Image.Image
+) -> None:
+    shipped = LocalPerceiver(
+        LocalPerceiverOptions(ocr=False), detector=perceiver.detector, classifier=perceiver.classifier
+    )
+    gamma = shipped.options.score_power
+    assert 0 < gamma < 1
+    raw = {c.concept: c.scores for c in perceiver.perceive(coffee).concepts}
+    cal = {c.concept: c.scores for c in shipped.perceive(coffee).concepts}
+    assert raw.keys() == cal.keys()
+    for name in ("cup", "person", "bowl"):
+        assert cal[name] == pytest.approx([s**gamma for s in raw[name]], abs=1e-5)
+    # Monotone: the ranking of concepts is unchanged, only the spacing of low scores grows.
+    order = sorted(raw, key=lambda n: -np.mean(raw[n]))
+    assert order[:10] == sorted(cal, key=lambda n: -np.mean(cal[n]))[:10]
