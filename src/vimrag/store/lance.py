@@ -28,9 +28,11 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +67,8 @@ class LanceStore:
         self._polar = polar or PolarConfig()
         try:
             self._root.mkdir(parents=True, exist_ok=True)
-            self._db = self._lancedb.connect(str(self._root / "db"))
+            # Consistency interval 0: every read sees the latest commit, so other processes' writes show up.
+            self._db = self._lancedb.connect(str(self._root / "db"), read_consistency_interval=timedelta(0))
         except OSError as exc:
             raise StoreError(f"cannot open store folder {self._root}: {exc}") from exc
         pa = self._pa
@@ -78,17 +81,40 @@ class LanceStore:
         self._dim: int | None = None
         if self._items_t is not None:
             self._dim = int(self._items_t.schema.field("vector").type.list_size)
+        self._state: _IndexState | None = None
+        self._dirty = False
+        self._writes = 0
+        self._reload()
+        with self._write_lock(blocking=False) as locked:
+            if locked:
+                self._collect_garbage()
+        self._seen = self._stamp()
+        self._last_sync = time.monotonic()
+
+    def _reload(self) -> None:
+        """(Re)read the committed sources and the vocabulary; the index is reloaded or rebuilt lazily."""
+        if self._items_t is None:
+            self._items_t = self._open_or_create("items", None)
+            if self._items_t is not None:
+                self._dim = int(self._items_t.schema.field("vector").type.list_size)
         self._committed: dict[str, tuple[SourceRecord, str]] = self._read_sources()
         self._vocab: dict[str, int] = {}
         for batch in self._scan(self._vocab_t, ["id", "name"]):
             for cid, name in zip(batch.column("id").to_pylist(), batch.column("name").to_pylist(), strict=True):
                 self._vocab[name] = int(cid)
-        self._state: _IndexState | None = None
+        self._state = None
         self._dirty = False
-        self._writes = 0
-        with self._write_lock(blocking=False) as locked:
-            if locked:
-                self._collect_garbage()
+
+    def refresh(self) -> None:
+        """Pick up commits made by other processes since this store was opened (or last refreshed)."""
+        self._last_sync = time.monotonic()
+        if self._stamp() != self._seen:  # sources change with every commit, items may have appeared
+            self._reload()
+            self._seen = self._stamp()
+
+    def _maybe_refresh(self) -> None:
+        if time.monotonic() - self._last_sync > 1.0:  # at most once a second: a version check is ~0.2 ms
+            self.refresh()
 
     # ---------------------------------------------------------------- plumbing
     def _open_or_create(self, name: str, schema: Any) -> Any:
@@ -307,6 +333,9 @@ class LanceStore:
         all_items = [it for _, items in batch for it in items]
         pa = self._pa
         with self._write_lock():
+            self.refresh()
+            if self._dim is not None and dim != self._dim and all_items:
+                raise StoreError(f"this store holds {self._dim}-d vectors, got {dim}-d")
             if dim is not None:
                 self._ensure_items_table(dim)
             st = self._ensure_state()
@@ -338,6 +367,7 @@ class LanceStore:
                         self._index_rows(st, b)
             self._dirty = True
             self._after_write()
+            self._seen = self._stamp()
 
     def _source_concepts(self, source: str, generation: str) -> list[np.ndarray]:
         """Concept ids on every edge of one committed source version (to keep vocabulary counts exact)."""
@@ -367,6 +397,7 @@ class LanceStore:
 
     def remove_source(self, source: str) -> int:
         with self._write_lock():
+            self.refresh()
             if source not in self._committed:
                 return 0
             st = self._ensure_state()
@@ -379,10 +410,12 @@ class LanceStore:
             if st is not None:
                 self._unindex_source(st, source, old)
             self._dirty = True
+            self._seen = self._stamp()
             return n
 
     # ---------------------------------------------------------------- reads
     def sources(self) -> dict[str, SourceRecord]:
+        self._maybe_refresh()
         return {s: rec for s, (rec, _) in sorted(self._committed.items())}
 
     def _visible(self, batch: Any) -> list[dict[str, Any]]:
@@ -394,6 +427,7 @@ class LanceStore:
         return out
 
     def get(self, ids: Sequence[str]) -> list[Item]:
+        self._maybe_refresh()
         if self._items_t is None or not ids:
             return []
         by_id: dict[str, Item] = {}
@@ -405,6 +439,7 @@ class LanceStore:
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
     def iter_items(self, batch_size: int = 1024) -> Iterator[Item]:
+        self._maybe_refresh()
         if self._items_t is None:
             return
         q = self._items_t.search().select(list(_COLS)).limit(None)
@@ -413,10 +448,12 @@ class LanceStore:
                 yield _codec.row_to_item(row)
 
     def count(self) -> int:
+        self._maybe_refresh()
         st = self._ensure_state()
         return 0 if st is None else len(st.index)
 
     def vocabulary(self) -> list[str]:
+        self._maybe_refresh()
         st = self._ensure_state()
         if st is None:
             return []
@@ -424,6 +461,7 @@ class LanceStore:
         return sorted(names[int(c)] for c in np.flatnonzero(st.counts > 0) if int(c) in names)
 
     def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
+        self._maybe_refresh()
         st = self._ensure_state()
         if st is None or k <= 0 or len(st.index) == 0:
             return []
@@ -465,15 +503,30 @@ class LanceStore:
     def optimize(self) -> None:
         """Compact fragments and refresh the scalar indexes (after large ingests)."""
         with self._write_lock():
-            for t in (self._items_t, self._sources_t, self._vocab_t, self._cache_t):
-                if t is not None:
-                    t.optimize()
+            self.refresh()
+            self._optimize_tables()
+
+    def _optimize_tables(self) -> None:
+        fresh = self._stamp_matches()
+        for t in (self._items_t, self._sources_t, self._vocab_t, self._cache_t):
+            if t is not None:
+                t.optimize()
+        self._writes = 0
+        if fresh:  # compaction changes versions, not content: the index still reflects the tables
+            self._seen = self._stamp()
             self._dirty = self._state is not None
 
     def close(self) -> None:
-        if self._dirty:
-            with self._write_lock():
+        """Persist the index (and compact the tables after many writes) so the next process starts fast."""
+        with self._write_lock():
+            if self._writes >= 32:
+                self._optimize_tables()
+            if self._dirty and self._stamp_matches():
                 self._save_state()
+
+    def _stamp_matches(self) -> bool:
+        """True when nobody else committed since our last read/write: the index reflects the tables."""
+        return self._stamp() == self._seen
 
 
 class _IndexState:
