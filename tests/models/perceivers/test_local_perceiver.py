@@ -142,7 +142,8 @@ def test_page_layout_scores_table_high(perceiver: LocalPerceiver, table_page, te
 def test_page_ocr_reads_the_text(table_page) -> None:
     _models_or_skip()
     pytest.importorskip("rapidocr")
-    perc = LocalPerceiver(LocalPerceiverOptions(ocr=True)).perceive(table_page, kind="page")
+    assert LocalPerceiver(LocalPerceiverOptions(ocr=True)).perceive(table_page, kind="page").text == ""
+    perc = LocalPerceiver(LocalPerceiverOptions(ocr=True, ocr_pages=True)).perceive(table_page, kind="page")
     assert "Quarterly Report" in perc.text and perc.meta["model_calls"]["ocr"] == 1
 
 

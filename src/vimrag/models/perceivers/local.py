@@ -12,8 +12,9 @@ Offline we have no VLM (MODELS.md), so proposal and verification come from close
   score = max(detector, classifier)).
 * pages — the 10 CDLA layout classes with their max box confidence (identity view only: a mirrored
   page is out of the layout model's distribution), so "table" can be NOT_HAS on a page.
-* text — OCR (``vimrag.models.ocr``) on pages, and on photos that look textual (``ocr_photos="auto"``:
-  the classifier or detector sees a sign, screen, book, menu …), because OCR costs 0.4–0.9 s per image.
+* text — OCR (``vimrag.models.ocr``) on photos that look textual (``ocr_photos="auto"``: the classifier
+  or detector sees a sign, screen, book, menu …), because OCR costs 0.4–0.9 s per image (far more on a
+  dense page); on pages only with ``ocr_pages`` (the PDF loader already OCRs pages without a text layer).
 
 Deviation from the paper, on purpose: the verification scores are detector/classifier confidences, not
 P(Yes) of a VLM. Raw, they put present-but-small objects at 0.05–0.3, and the anchored Otsu split of
@@ -62,6 +63,9 @@ class LocalPerceiverOptions:
     box_min_score: float = 0.05  # a COCO concept carries the box of its best detection above this
     ocr: bool = True  # IngestConfig.ocr
     ocr_photos: str = "auto"  # photos: "always" | "auto" (when the image looks textual) | "never"
+    # Pages: off by default because the PDF loader already gives each page its text layer or OCR
+    # (IngestConfig.ocr); turn on when perceiving rendered pages that come without text.
+    ocr_pages: bool = False
     ocr_min_confidence: float = 0.5  # OCR lines below this confidence are dropped
     text_like_threshold: float = 0.5  # detector score of a TEXT_LIKE_COCO class that triggers auto OCR
     detect_on_pages: bool = False  # also run the COCO detector on rendered pages
@@ -133,7 +137,12 @@ class LocalPerceiver:
             concepts += photo_concepts
         text = ""
         o = self.options
-        if o.ocr and (kind == "page" or o.ocr_photos == "always" or (o.ocr_photos == "auto" and text_like)):
+        wants_ocr = (
+            o.ocr_pages
+            if kind == "page"
+            else o.ocr_photos == "always" or (o.ocr_photos == "auto" and text_like)
+        )
+        if o.ocr and wants_ocr:
             text = self._read_text(rgb)
         calls = {
             "detector": self.detector.calls - calls0[0],
