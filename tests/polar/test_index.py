@@ -121,3 +121,15 @@ def test_ann_path_matches_brute_force_on_synthetic_workload() -> None:
     idx.remove(np.arange(0, 3000))
     rows, _, _ = idx.search(s.vectors[10], [], [], 5)
     assert all(alive[r] and r >= 3000 for r in rows)
+
+
+def test_save_overwrites_previous_index(tmp_path) -> None:
+    rng = np.random.default_rng(9)
+    vecs, has, not_has = _random_store(rng, 40, 8, 6)
+    a = PolarIndex(8)
+    a.add(vecs[:10], has[:10], not_has[:10])
+    a.save(tmp_path / "ix")
+    a.add(vecs[10:], has[10:], not_has[10:])
+    a.save(tmp_path / "ix")
+    assert PolarIndex.load(tmp_path / "ix").n_rows == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]  # no temporary directories left behind

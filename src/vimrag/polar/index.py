@@ -11,14 +11,16 @@ How it is fast (the paper evaluates the logic item by item, ≈1 s per query at 
    by scattering the query's posting lists into an int8 state vector (set algebra, O(Σ|postings|)).
 2. **Plan per tier, best tier first.** A tier is scored only if the tiers above it hold fewer than k
    rows. A tier with at most ``exact_max`` rows is scored exactly (gather + one matmul). A larger tier
-   uses an HNSW graph (faiss, m=32, efConstruction=128) restricted to the tier by an ``IDSelectorBitmap``,
+   uses an HNSW graph (faiss, m=32, efConstruction=128; built by ``add`` once the index holds
+   ``ann_min_rows`` rows, never by a query) restricted to the tier by an ``IDSelectorBitmap``,
    with ``efSearch`` scaled by the inverse selectivity of the tier. Filtered HNSW loses recall precisely
    when few rows match (the 100–5k case), which is where we score exactly instead; on large tiers the
    graph's beam is far wider than k, so it does not change the top-k in practice (the benchmark checks
    recall@10 = 1.0 against brute force on every query). Stores below ``ann_min_rows`` never use the graph.
 3. **Incremental.** New rows go to a delta segment scanned with ``np.isin`` until it is worth merging
-   into the posting lists; they are added to the HNSW graph immediately. Removal sets a tombstone;
-   the graph is dropped (rebuilt lazily) once tombstones exceed a quarter of it.
+   into the posting lists; they are added to the HNSW graph immediately. Removal sets a tombstone
+   (the tier bitmaps exclude it); ``needs_rebuild`` says when tombstones exceed a quarter of the graph,
+   and ``build_ann()`` rebuilds it (the store's ``optimize``). Without faiss everything is scored exactly.
 
 Deviation from the paper: PolarMem ranks by a Cypher query over Neo4j plus Milvus similarity; we keep
 its order (Algorithm 1) but evaluate it with the plan above.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -229,6 +232,8 @@ class PolarIndex:
         self._pending["not"].append(list(not_has))
         if self._ann is not None:
             self._ann_add(start, self._n)
+        elif len(self) >= self.ann_min_rows and self._faiss_mod() is not None:
+            self.build_ann()  # once the store is large enough; ingest pays for it, never a query
         return np.arange(start, start + m, dtype=np.int64)
 
     def remove(self, rows: Sequence[int] | np.ndarray) -> None:
@@ -242,8 +247,11 @@ class PolarIndex:
         self._dead = np.union1d(self._dead, r)
         if self._ann is not None:
             self._ann_dead += int(np.count_nonzero(r < self._ann_rows))
-            if self._ann_dead > 0.25 * max(1, self._ann_rows):
-                self._ann = None  # rebuilt lazily without the tombstones
+
+    @property
+    def needs_rebuild(self) -> bool:
+        """True when tombstones exceed a quarter of the HNSW graph: call :meth:`build_ann` (e.g. in optimize)."""
+        return self._ann is not None and self._ann_dead > 0.25 * max(1, self._ann.ntotal)
 
     # ------------------------------------------------------------------ posting lists
     def _postings(self) -> dict[str, _Postings]:
@@ -312,10 +320,11 @@ class PolarIndex:
         faiss.omp_set_num_threads(max(1, os.cpu_count() or 1))
         hnsw = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = self.hnsw_ef_construction
-        self._ann = faiss.IndexIDMap(hnsw)
-        self._ann_rows = 0
-        self._ann_dead = 0
-        self._ann_add(0, self._n)
+        ann = faiss.IndexIDMap(hnsw)
+        rows = np.flatnonzero(self._alive[: self._n]).astype(np.int64)
+        for a in range(0, rows.size, 65536):
+            ann.add_with_ids(self._vecs[rows[a : a + 65536]], rows[a : a + 65536])
+        self._ann, self._ann_rows, self._ann_dead = ann, self._n, 0
 
     def _ann_add(self, a: int, b: int) -> None:
         rows = np.arange(a, b, dtype=np.int64)
@@ -326,11 +335,9 @@ class PolarIndex:
 
     def _ann_search(self, q: np.ndarray, mask: np.ndarray, count: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         faiss = require("faiss", "store", "faiss-cpu")
-        if self._ann is None:
-            self.build_ann()
         bitmap = np.packbits(mask, bitorder="little")
         sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
-        frac = count / max(1, len(self))
+        frac = count / max(1, self._ann.ntotal)  # tombstoned nodes are still in the graph
         ef = int(min(self.ef_max, max(self.hnsw_ef_search, 4 * k, np.ceil(2 * k / frac))))
         params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
         faiss.omp_set_num_threads(1)  # one query: OpenMP workers only add wake-up latency
@@ -361,7 +368,7 @@ class PolarIndex:
         count = int(np.count_nonzero(mask))
         if count == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        if count <= self.exact_max or len(self) < self.ann_min_rows:
+        if count <= self.exact_max or self._ann is None:
             return self._exact(q, np.flatnonzero(mask), k)
         return self._ann_search(q, mask, count, k)
 
@@ -398,8 +405,12 @@ class PolarIndex:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
         """Write the index to ``directory`` (np.save arrays, faiss graph if built) so a CLI need not rebuild."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        final = Path(directory)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        d = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir()
         for kind in ("has", "not"):
             ptr, ids = self._row_csr(kind)
             np.save(d / f"{kind}_ptr.npy", ptr)
@@ -421,13 +432,17 @@ class PolarIndex:
             "ann_rows": self._ann_rows if self._ann is not None else 0,
             "ann_dead": self._ann_dead,
         }
-        ann_path = d / "hnsw.faiss"
         if self._ann is not None:
             faiss = require("faiss", "store", "faiss-cpu")
-            faiss.write_index(self._ann, str(ann_path))
-        elif ann_path.exists():
-            ann_path.unlink()
+            faiss.write_index(self._ann, str(d / "hnsw.faiss"))
         (d / "meta.json").write_text(json.dumps(meta))
+        # Swap the complete new directory in: a crash leaves the old index or the new one, never a mix.
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        if final.exists():
+            final.rename(old)
+        d.rename(final)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, directory: str | Path) -> PolarIndex:
