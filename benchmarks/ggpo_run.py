@@ -140,7 +140,7 @@ def sft_warm_start(policy, trajectories: list[dict], epochs: int, lr: float, max
             nll.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
-            tot += float(nll)
+            tot += float(nll.detach())
         losses.append(tot / len(toks))
     return losses
 
@@ -157,7 +157,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--plot-only", action="store_true", help="re-plot an existing (possibly partial) JSON")
     args = ap.parse_args()
+    if args.plot_only:
+        res = json.loads((Path(args.out) / "ggpo_curves.json").read_text())
+        plot(res, Path(args.out) / "ggpo_curves.png")
+        return
 
     import torch
 
