@@ -48,6 +48,12 @@ class PolarConfig:
     )
     anchors: tuple[float, ...] = (0.0, 1.0)  # Eq. 5: anchor priors injected into Otsu's histogram
     kappa: float = 0.5  # Eq. 6: margin δ = κ·σ_w
+    # Deviation (DESIGN notes): the embedded closed-set perceiver's scores are detector/classifier
+    # confidences, not a VLM's P(Yes); present-but-small objects score 0.05-0.3. A wider margin (Eq. 6) and a
+    # calibration s -> s**γ keep them UNCERTAIN instead of NOT_HAS. Both chosen on the dev half of coco128
+    # (benchmarks/coco_perception.py): present objects marked NOT_HAS fall from 41% to 9%.
+    local_kappa: float = 2.0
+    local_score_power: float = 0.5
     max_proposals: int = 24  # concepts proposed per image by an open-set (VLM) perceiver
     tta: tuple[str, ...] = ("identity", "hflip")  # test-time augmentations of the closed-set perceiver
     concept_match: float = 0.78  # cosine above which a query concept reaches a memory concept ("puppy"→"dog")

@@ -129,7 +129,7 @@ class Memory:
     @property
     def perceiver(self) -> Any:
         if self._perceiver is None:
-            from vimrag.models.factory import make_perceiver
+            from vimrag.models.perceivers import make_perceiver
 
             self._perceiver = make_perceiver(self.config)
         return self._perceiver

@@ -14,6 +14,7 @@ Reply with ONE JSON object and nothing else:
 {"action": "retrieve", "query": "<short search for ONE missing fact>", "parents": [<ids of the nodes this search builds on>]}
 {"action": "answer", "answer": "<a few words>", "cite": ["<node.item>", ...]}
 Never repeat a search that is already a node. Answer as soon as the graph holds the answer.
+If the question asks which photo, page, document or video, the answer names it (file name, with page or time).
 
 Example
 Question: In which country was the director of Jaws born?
@@ -30,6 +31,7 @@ Each reply is ONE JSON object with a short thought and one action, nothing else:
 {"thought": "<what is missing>", "action": "retrieve", "query": "<short search for ONE missing fact>"}
 {"thought": "<why this is the answer>", "action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
 After each search you get an Observation with numbered results [step.result]. Answer as soon as you can.
+If the question asks which photo, page, document or video, the answer names it (file name, with page or time).
 
 Example
 Question: In which country was the director of Jaws born?
@@ -45,6 +47,7 @@ Reply with ONE JSON object and nothing else:
 {"action": "retrieve", "query": "<short search for ONE missing fact>"}
 {"action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
 Answer as soon as the notes hold the answer.
+If the question asks which photo, page, document or video, the answer names it (file name, with page or time).
 
 Example
 Question: In which country was the director of Jaws born?
@@ -77,7 +80,8 @@ Reply: {"action": "memorize", "summary": "Jaws (1975) was directed by Steven Spi
 
 FORCE_ANSWER = (
     "You must answer now with what you have. Reply with ONE JSON object: "
-    '{"action": "answer", "answer": "<a few words>", "cite": ["<node.item>"]}'
+    '{"action": "answer", "answer": "<a few words>", "cite": ["<node.item>"]}. '
+    "If the question asks which photo, page, document or video, name it (file name, with page or time)."
 )
 
 CORRECTION = "Your reply was not valid: {error}\nReply again with ONE JSON object only, for example: {example}"

@@ -110,7 +110,9 @@ def build_items(
 ) -> list[Item]:
     """Turn one file's raw items into items with polarized concepts, ALIGN entities and z_sem."""
     polar = getattr(config, "polar", config)
-    kappa, anchors = float(polar.kappa), tuple(polar.anchors)
+    # A perceiver may ask for its own margin (Eq. 6): the closed-set one does, its scores are not P(Yes).
+    kappa = float(getattr(perceiver, "kappa", None) or polar.kappa)
+    anchors = tuple(polar.anchors)
     items: list[Item] = []
     captions: list[str] = []
     for raw in raw_items:

@@ -95,6 +95,7 @@ class LocalPerceiver:
     """
 
     name = "local"
+    kappa: float | None = None  # partition margin this perceiver's scores need (PolarConfig.local_kappa)
 
     def __init__(
         self,
@@ -115,7 +116,10 @@ class LocalPerceiver:
     @classmethod
     def from_config(cls, config: Any) -> LocalPerceiver:
         """Build from a :class:`vimrag.config.Config` (``polar.tta``, ``ingest.ocr``)."""
-        return cls(LocalPerceiverOptions(tta=tuple(config.polar.tta), ocr=bool(config.ingest.ocr)))
+        perceiver = cls(LocalPerceiverOptions(tta=tuple(config.polar.tta), ocr=bool(config.ingest.ocr),
+                                              score_power=float(config.polar.local_score_power)))
+        perceiver.kappa = float(config.polar.local_kappa)
+        return perceiver
 
     # ------------------------------------------------------------------------------------------------
     def perceive(self, image: Image.Image, kind: str = "photo") -> Perception:
