@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,6 +36,16 @@ def qwen05b_path() -> Path:
 @pytest.fixture(scope="session")
 def smollm_path() -> Path:
     return _model_or_skip("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def qwen05b(qwen05b_path: Path) -> Any:
+    """The 0.5B model in-process (shared by the llama.cpp and server tests: one load per session)."""
+    pytest.importorskip("llama_cpp", reason="pip install 'vimrag[local]'")
+    from vimrag.config import ModelsConfig
+    from vimrag.models.llamacpp import LlamaCppLLM
+
+    return LlamaCppLLM(str(qwen05b_path), ModelsConfig(n_ctx=2048, n_threads=2, seed=0))
 
 
 def free_port() -> int:

@@ -43,6 +43,11 @@ class ServerRequestError(VimragError):
         self.body = body
 
 
+def _is_validation_error(body: str) -> bool:
+    low = body[:2000].lower()
+    return "validation error" in low or "literal_error" in low or "input should be" in low
+
+
 def parse_openai_spec(spec: str) -> tuple[str, str]:
     """``BASE_URL#MODEL`` (the part after ``openai:``) → (base_url without trailing slash, model or "")."""
     base, _, model = spec.partition("#")
@@ -111,6 +116,9 @@ class OpenAIHTTP:
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 continue
+            if resp.status_code == 500 and _is_validation_error(resp.text):
+                # llama-cpp-python's server answers a rejected request parameter with HTTP 500: not transient.
+                raise ServerRequestError(url, resp.status_code, resp.text)
             if resp.status_code in _RETRY_STATUS:
                 reason = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 retry_after = resp.headers.get("retry-after")
@@ -304,7 +312,7 @@ class OpenAICompatLLM:
             try:
                 data, secs = self._chat(msgs, **params)
             except ServerRequestError as exc:
-                if exc.status in (400, 404, 415, 422, 501) and mode != "none":
+                if exc.status in (400, 404, 415, 422, 500, 501) and mode != "none":
                     last_exc = exc
                     continue
                 raise
@@ -331,7 +339,7 @@ class OpenAICompatLLM:
             try:
                 data, _ = self._chat(msgs, **params)
             except ServerRequestError as exc:
-                if exc.status in (400, 422) and k:
+                if exc.status in (400, 422, 500) and k:
                     self._top_logprobs = [t for t in self._top_logprobs if t < k]
                     continue
                 raise
