@@ -82,7 +82,10 @@ class PostgresStore:
         self._polar = polar or PolarConfig()
         conninfo, self.schema = _split_schema(uri)
         try:
-            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
+            # prepare_threshold=None: no server-side prepared statements, whose generic plans would ignore
+            # the concept arrays and pick one access path (ANN or exact) for every tier.
+            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout,
+                                         prepare_threshold=None)
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {uri}: {exc}".strip()) from exc
         self._psycopg = psycopg
