@@ -512,6 +512,10 @@ class LanceStore:
             if t is not None:
                 t.optimize()
         self._writes = 0
+        st = self._state
+        if st is not None and getattr(st.index, "needs_rebuild", False):
+            st.index.build_ann()  # many tombstones (replaced/removed sources): rebuild the HNSW graph
+            self._dirty = True
         if fresh:  # compaction changes versions, not content: the index still reflects the tables
             self._seen = self._stamp()
             self._dirty = self._state is not None
@@ -519,7 +523,7 @@ class LanceStore:
     def close(self) -> None:
         """Persist the index (and compact the tables after many writes) so the next process starts fast."""
         with self._write_lock():
-            if self._writes >= 32:
+            if self._writes >= 32 or (self._state is not None and getattr(self._state.index, "needs_rebuild", False)):
                 self._optimize_tables()
             if self._dirty and self._stamp_matches():
                 self._save_state()
