@@ -5,11 +5,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${VIMRAG_TEST_PG_URI:-}" ] && [ -x scripts/pg_ci.sh ]; then
-  if uri=$(scripts/pg_ci.sh 2>/tmp/vimrag-pg-setup.log | tail -n1) && [ -n "$uri" ]; then
-    export VIMRAG_TEST_PG_URI="$uri"
-    echo "[test] PostgreSQL for tests: $VIMRAG_TEST_PG_URI" >&2
+  if exports=$(scripts/pg_ci.sh 2>/tmp/vimrag-pg-setup.log) && eval "$exports" && [ -n "${VIMRAG_TEST_PG_URI:-}" ]; then
+    echo "[test] PostgreSQL + pgvector for tests: $VIMRAG_TEST_PG_URI" >&2
   else
     echo "[test] no PostgreSQL available (see /tmp/vimrag-pg-setup.log); postgres tests will be skipped" >&2
+    if [ "${CI:-}" = true ]; then cat /tmp/vimrag-pg-setup.log >&2; echo "[test] CI must test PostgreSQL" >&2; exit 1; fi
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from _trajbuild import node, step, traj
+from ._trajbuild import node, step, traj
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from _trajbuild import node, step, traj  # noqa: E402
+from ._trajbuild import node, step, traj  # noqa: E402
 
 from vimrag.errors import ModelUnavailableError  # noqa: E402
 from vimrag.models.base import LanguageModel, Message  # noqa: E402

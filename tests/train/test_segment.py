@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from _trajbuild import node, step, traj
+from ._trajbuild import node, step, traj
 
 from vimrag.train.masks import TrajectoryFormatError, ggpo_mask
 from vimrag.train.segment import generation_key, render_prompt, segment_trajectory, tokenize_step

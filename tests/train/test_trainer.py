@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from _trajbuild import node, step, traj  # noqa: E402
+from ._trajbuild import node, step, traj  # noqa: E402
 
 from vimrag.config import Config, TrainConfig  # noqa: E402
 from vimrag.train.loss import token_logprobs  # noqa: E402

@@ -6,8 +6,8 @@ from vimrag.models.base import (
     ImageInput,
     LanguageModel,
     Message,
-    Perception,
     Perceiver,
+    Perception,
     TextEmbedder,
 )
 
