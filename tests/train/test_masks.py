@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from ._trajbuild import node, step, traj
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vimrag.train.masks import TrajectoryFormatError, answer_path_nodes, ggpo_mask, valuable_nodes
+
+from ._trajbuild import node, step, traj
 
 
 def test_positive_with_dead_ends(dead_end_traj):

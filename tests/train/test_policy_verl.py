@@ -7,14 +7,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from ._trajbuild import node, step, traj  # noqa: E402
-
 from vimrag.errors import ModelUnavailableError  # noqa: E402
 from vimrag.models.base import LanguageModel, Message  # noqa: E402
 from vimrag.train.masks import ggpo_mask  # noqa: E402
 from vimrag.train.policy import TransformersPolicy, build_tiny_tokenizer  # noqa: E402
 from vimrag.train.segment import generation_key, render_prompt, tokenize_step  # noqa: E402
 from vimrag.train.verl import compute_ggpo_outcome_advantage, to_verl_batch, trajectory_to_samples  # noqa: E402
+
+from ._trajbuild import node, step, traj  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from ._trajbuild import node, step, traj
 
 from vimrag.train.masks import TrajectoryFormatError, ggpo_mask
 from vimrag.train.segment import generation_key, render_prompt, segment_trajectory, tokenize_step
+
+from ._trajbuild import node, step, traj
 
 pytest.importorskip("transformers")
 

@@ -11,14 +11,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from ._trajbuild import node, step, traj  # noqa: E402
-
 from vimrag.config import Config, TrainConfig  # noqa: E402
 from vimrag.train.loss import token_logprobs  # noqa: E402
 from vimrag.train.policy import TransformersPolicy, build_tiny_qwen2  # noqa: E402
 from vimrag.train.rollout import Example  # noqa: E402
 from vimrag.train.segment import tokenize_step  # noqa: E402
 from vimrag.train.trainer import GGPOTrainer, step_loss  # noqa: E402
+
+from ._trajbuild import node, step, traj  # noqa: E402
 
 DEAD = "^^^^ ```` ~~~~"  # characters used only by the dead-end step of the positive trajectory
 

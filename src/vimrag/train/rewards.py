@@ -6,68 +6,32 @@
 - ``judge``: an LLM judge answers "Is the prediction correct?" via P(Yes) ≥ 0.5, with a wall-clock
   timeout; a timeout or an error scores 0 and is counted (VRAG-RL used a model-based reward, qwen-max).
 
-Normalisation follows the SQuAD v1.1 script (lower-case, strip punctuation and articles, collapse
-spaces) so that the reward agrees with the EM/F1 the evaluation reports.
+The metrics are those of ``vimrag.eval.metrics`` (HotpotQA/SQuAD normalisation, DocVQA ANLS), so the
+reward agrees with the EM/F1/ANLS the evaluation reports.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import re
-import string
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vimrag.errors import ConfigError
+from vimrag.eval.metrics import anls as metrics_anls
+from vimrag.eval.metrics import exact_match, normalize_answer, token_f1
+
+__all__ = ["REWARDS", "RewardFn", "anls", "exact_match", "f1_score", "make_reward", "normalize_answer"]
 
 REWARDS = ("em", "f1", "anls", "judge")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
 
-
-def normalize_answer(text: str) -> str:
-    text = str(text).lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(gold))
-
-
-def f1_score(prediction: str, gold: str) -> float:
-    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not p or not g:
-        return float(p == g)
-    common = Counter(p) & Counter(g)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(p), same / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
-def _levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+# One implementation of the answer metrics: the reward must agree with what the evaluation reports.
+f1_score = token_f1
 
 
 def anls(prediction: str, gold: str, tau: float = 0.5) -> float:
     """Average Normalised Levenshtein Similarity for one pair (DocVQA): 0 when NL ≥ τ."""
-    p, g = " ".join(str(prediction).lower().split()), " ".join(str(gold).lower().split())
-    if not p and not g:
-        return 1.0
-    nl = _levenshtein(p, g) / max(len(p), len(g))
-    return 1.0 - nl if nl < tau else 0.0
+    return metrics_anls(prediction, [gold], tau)
 
 
 def _aliases(gold: str | Sequence[str]) -> list[str]:
