@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -172,13 +173,16 @@ class Memory:
         files = discover([Path(p) for p in paths], exclude=[Path(self.config.store.uri)])
         report = IngestReport()
         known = self.store.sources()
+        pending = _PendingWrites(self.store)
         with _Progress(progress, total=len(files)) as bar:
             for path in files:
                 bar.update(path.name)
-                report.files.append(self._add_file(path, known))
+                report.files.append(self._add_file(path, known, pending))
+                pending.flush_if_due()
+        pending.flush()
         return report
 
-    def _add_file(self, path: Path, known: dict[str, Any]) -> FileOutcome:
+    def _add_file(self, path: Path, known: dict[str, Any], pending: _PendingWrites) -> FileOutcome:
         from vimrag.ingest.hashing import file_sha256
         from vimrag.ingest.registry import loader_for
         from vimrag.polar.build import build_items
@@ -205,7 +209,7 @@ class Memory:
                 cache=self.store,
             )
             self._save_media(raw, items)
-            self.store.replace_source(SourceRecord(source, digest, len(items), {"loader": loader.name}), items)
+            pending.add(SourceRecord(source, digest, len(items), {"loader": loader.name}), items)
             return FileOutcome(source, "replaced" if previous is not None else "added", len(items))
         except IngestError as exc:
             return FileOutcome(source, "failed", reason=exc.reason)
@@ -294,6 +298,46 @@ def _save_thumb(img: Image.Image, path: Path, px: int) -> None:
     tmp = path.with_suffix(".tmp")
     im.save(tmp, "JPEG", quality=85)
     tmp.replace(path)
+
+
+class _PendingWrites:
+    """Buffers finished files and writes them with one store commit per batch.
+
+    Each file stays atomic (the store replaces every source of a batch atomically); batching only saves
+    commits, which dominate when a corpus has thousands of small files. A batch is written when it is large
+    or a few seconds old, so a killed ingest loses at most those seconds of work and a re-run resumes from
+    the files already committed.
+    """
+
+    def __init__(self, store: Any, max_items: int = 512, max_files: int = 128, max_age_s: float = 5.0) -> None:
+        self._store = store
+        self._batch: list[tuple[Any, Sequence[Item]]] = []
+        self._items = 0
+        self._since = time.monotonic()
+        self._limits = (max_items, max_files, max_age_s)
+
+    def add(self, record: Any, items: Sequence[Item]) -> None:
+        if not self._batch:
+            self._since = time.monotonic()
+        self._batch.append((record, items))
+        self._items += len(items)
+
+    def flush_if_due(self) -> None:
+        max_items, max_files, max_age_s = self._limits
+        if self._items >= max_items or len(self._batch) >= max_files or (
+            self._batch and time.monotonic() - self._since >= max_age_s
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        if len(self._batch) == 1:
+            for record, items in self._batch:
+                self._store.replace_source(record, items)
+        else:
+            self._store.replace_many(self._batch)
+        self._batch, self._items = [], 0
 
 
 class _Progress:

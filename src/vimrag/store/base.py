@@ -48,6 +48,10 @@ class VectorStore(Protocol):
         """Atomically replace every item of ``record.source`` with ``items`` (a crash leaves the old or the new)."""
         ...
 
+    def replace_many(self, batch: Sequence[tuple[SourceRecord, Sequence[Item]]]) -> None:
+        """Several ``replace_source`` calls in one commit (bulk ingest); each source stays atomic."""
+        ...
+
     def remove_source(self, source: str) -> int:
         """Delete a source's items and every edge derived from them, atomically. Returns items removed."""
         ...

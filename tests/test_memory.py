@@ -1,0 +1,88 @@
+"""Memory end to end with the real embedded models: idempotent, incremental ingest, per-file errors that
+lose nothing, atomic removal, and logic-aware search over real photos (skimage's coffee/astronaut/cat)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vimrag import Memory, load_config
+from vimrag.types import LogicState
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    skimage_data = pytest.importorskip("skimage").data
+    root = tmp_path_factory.mktemp("corpus")
+    src = Path(skimage_data.__file__).parent
+    for name in ("coffee.png", "astronaut.png", "chelsea.png"):
+        shutil.copyfile(src / name, root / name)
+    (root / "notes.md").write_text("# Notes\n\nThe espresso machine in the lab was repaired on Tuesday.\n")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG header and nothing else
+    (root / "empty.txt").write_text("")
+    return root
+
+
+@pytest.fixture(scope="module")
+def memory(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Memory:
+    store = tmp_path_factory.mktemp("store") / "mem"
+    mem = Memory(load_config(overrides={"store.uri": str(store), "ingest.ocr": "false"}, env={}))
+    report = mem.add([corpus], progress=False)
+    mem.first_report = report  # type: ignore[attr-defined]
+    return mem
+
+
+def test_bad_files_are_reported_and_the_rest_is_stored(memory: Memory, corpus: Path) -> None:
+    report = memory.first_report  # type: ignore[attr-defined]
+    failed = {Path(f.path).name: f.reason for f in report.failed}
+    assert set(failed) == {"broken.png", "empty.txt"}
+    assert all(reason for reason in failed.values())
+    assert report.added == 4
+    assert set(Path(s).name for s in memory.sources()) == {"coffee.png", "astronaut.png", "chelsea.png", "notes.md"}
+
+
+def test_reingest_is_idempotent_and_changes_replace(memory: Memory, corpus: Path) -> None:
+    before = memory.stats()["items"]
+    again = memory.add([corpus], progress=False)
+    assert again.unchanged == 4 and again.added == 0
+    assert memory.stats()["items"] == before
+    (corpus / "notes.md").write_text("# Notes\n\nThe espresso machine was replaced by a kettle.\n")
+    changed = memory.add([corpus / "notes.md"], progress=False)
+    assert changed.replaced == 1
+    texts = [i.text for i in memory.store.iter_items() if i.source.endswith("notes.md")]
+    assert texts and all("kettle" in t for t in texts)
+
+
+def test_negative_query_never_ranks_a_person_above_the_cup(memory: Memory) -> None:
+    res = memory.search("a photo with a cup but no person", k=3)
+    assert "person" in res.negative
+    top = res.hits[0]
+    assert Path(top.item.source).name == "coffee.png"
+    assert top.state == LogicState.VERIFIED
+    states = [h.state for h in res.hits]
+    assert states == sorted(states, reverse=True)
+    for h in res.hits + res.excluded:
+        if Path(h.item.source).name == "astronaut.png":
+            assert h.state == LogicState.CONFLICT and "person" in h.explanation
+
+
+def test_media_thumbnails_are_written_and_loadable(memory: Memory) -> None:
+    cat = memory.search("a cat", k=1).hits[0].item
+    assert Path(cat.source).name == "chelsea.png"
+    img = memory.load_image(cat)
+    assert img is not None and max(img.size) <= memory.config.ingest.thumb_px
+
+
+def test_remove_deletes_items_media_and_edges(memory: Memory, corpus: Path) -> None:
+    target = str((corpus / "chelsea.png").resolve())
+    media = [i.media for i in memory.store.iter_items() if i.source == target]
+    n = memory.remove(corpus / "chelsea.png")
+    assert n >= 1
+    assert target not in memory.sources()
+    assert all(i.source != target for i in memory.store.iter_items())
+    assert all(not (memory.media_root / m).exists() for m in media if m)
+    assert all(Path(h.item.source).name != "chelsea.png" for h in memory.search("a cat", k=5).hits)
