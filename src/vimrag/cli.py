@@ -245,28 +245,39 @@ def demo(
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[str, typer.Option("--dataset", help="hotpotqa-100 | mmlongbench-doc-dev | coco128-pope | coco128-negation | FILE.jsonl")],
+    dataset: Annotated[str, typer.Option("--dataset", help="hotpotqa-100 | mmlongbench-doc-dev | coco128-pope | coco128-negation | FILE.jsonl | FOLDER")],
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated: none,dense,polar,polar-pos,polar-neg,react,summary,vimrag")] = "dense,polar",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory (resumable).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory; re-running it resumes.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip predictions already in --out.")] = True,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Items retrieved per question (dense/polar).")] = 10,
     store: StoreOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Evaluate methods on a dataset; writes JSON results and an HTML/Markdown report."""
     from vimrag.eval.harness import cli_eval
 
     cli_eval(dataset=dataset, methods=[m.strip() for m in methods.split(",") if m.strip()], limit=limit,
-             out_dir=out_dir, config=_config(store), console=out)
+             out_dir=out_dir, config=_config(store), console=out, resume=resume, seed=seed, k=k, as_json=as_json)
 
 
 @app.command()
 def train(
-    config_file: Annotated[Path, typer.Option("--config-file", "--train-config", help="Training TOML.")],
+    config_file: Annotated[
+        Path | None, typer.Option("--config", "--train-config", help="TOML with a \\[train] section (e.g. examples/train.toml).")
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train the agent's policy with GGPO (or GSPO/GRPO baselines) from its own trajectories."""
-    from vimrag.train.trainer import train_from_config
+    from vimrag.train.trainer import main as train_main
 
-    result = train_from_config(config_file)
-    out.print(result)
+    path = config_file or _State.config_path
+    if path is None:
+        raise VimragError("vimrag train needs a config: vimrag train --config examples/train.toml")
+    if not Path(path).is_file():
+        raise VimragError(f"no such training config: {path}")
+    raise typer.Exit(train_main(str(path), overrides=dict(_State.overrides), as_json=as_json))
 
 
 @models_app.command("list")
