@@ -188,6 +188,7 @@ class PolarIndex:
         self._faiss: Any = False  # module, None when not installed, False before the first look
         # Certificate for large tiers (module docstring, point 3): P (d×r), y = Pᵀx per row, ‖x − Py‖.
         self._proj_p: np.ndarray | None = None
+        self._proj_p64: np.ndarray | None = None
         self._proj = np.zeros((0, self.bound_dims), dtype=np.float32)
         self._res = np.zeros(0, dtype=np.float32)
         self._eta = 0.0
@@ -377,6 +378,7 @@ class PolarIndex:
         sample = self._vecs[rows].astype(np.float64)
         _, vecs = np.linalg.eigh(sample.T @ sample)
         self._proj_p = np.ascontiguousarray(vecs[:, ::-1][:, :r], dtype=np.float32)
+        self._proj_p64 = None
         cap = self._vecs.shape[0]
         self._proj = np.empty((cap, r), dtype=np.float32)
         self._res = np.empty(cap, dtype=np.float32)
@@ -556,15 +558,19 @@ class PolarIndex:
         c_sims = self._scores(q, cand)
         tau = float(np.partition(c_sims, c_sims.size - k)[c_sims.size - k])
         qh = q @ self._proj_p
-        q_perp = float(np.linalg.norm(q.astype(np.float64) - self._proj_p.astype(np.float64) @ qh))
+        if self._proj_p64 is None or self._proj_p64.shape != self._proj_p.shape:
+            self._proj_p64 = self._proj_p.astype(np.float64)
+        q_perp = float(np.linalg.norm(q.astype(np.float64) - self._proj_p64 @ qh))
         # bound(x) = y·qh + ‖e‖·‖q⊥‖ + η·‖qh‖ + margin ≥ τ  ⇔  y·qh + ‖e‖·‖q⊥‖ ≥ τ − η‖qh‖ − margin
         thr = np.float32(tau - self._eta * float(np.linalg.norm(qh)) - _BOUND_MARGIN)
         n = self._n
         if count * 4 >= n:  # dense tier: one GEMV over all rows beats gathering by id
             b, err = self._dense_bound(qh)
             thr = np.float32(thr - err)
-            b += self._res[:n] * np.float32(q_perp)
-            hit = np.flatnonzero((b >= thr) & mask)
+            tmp = np.multiply(self._res[:n], np.float32(q_perp))
+            b += tmp
+            hit = np.flatnonzero(b >= thr)
+            hit = hit[mask[hit]]  # few rows pass the bound: filter those, not the whole mask
         else:
             rows = np.flatnonzero(mask)
             b = self._dot_by_idx(self._proj, qh, rows)
