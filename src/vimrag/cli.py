@@ -234,10 +234,11 @@ def demo(
                 err.print(f"[red]skipped[/] {f.path}: {f.reason}")
         agent = Agent(mem, cfg)
         for q in demo_questions():
-            res = agent.ask(q["question"], method=method)
-            results.append({"question": q["question"], "expected": q.get("answer")} | res.to_json())
+            question = str(q["question"])
+            res = agent.ask(question, method=method)
+            results.append({"question": question, "expected": q.get("answer")} | res.to_json())
             if not as_json:
-                _print_answer(q["question"], res)
+                _print_answer(question, res)
                 out.print()
     if as_json:
         out.print_json(json.dumps(results))
