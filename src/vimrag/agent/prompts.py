@@ -24,7 +24,15 @@ n1 <- n0 search "director of Jaws": Jaws (1975) was directed by Steven Spielberg
   [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace", "parents": [1]}
 (next step, after n2 says Spielberg was born in Cincinnati, Ohio)
-Reply: {"action": "answer", "answer": "United States", "cite": ["2.1"]}"""
+Reply: {"action": "answer", "answer": "United States", "cite": ["2.1"]}
+
+Example
+Question: Which photo shows a dog?
+Graph:
+n0: question
+n1 <- n0 search "photo with a dog": park.jpg shows a dog on grass.
+  [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
+Reply: {"action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
 
 DECIDE_REACT = """You answer a question by searching a memory, one step at a time.
 Each reply is ONE JSON object with a short thought and one action, nothing else:
@@ -39,7 +47,12 @@ Reply: {"thought": "I need the director of Jaws.", "action": "retrieve", "query"
 Observation: [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 Reply: {"thought": "Now where Spielberg was born.", "action": "retrieve", "query": "Steven Spielberg birthplace"}
 Observation: [2.1] [Fact Check: VERIFIED] text spielberg.txt: Spielberg was born in Cincinnati, Ohio.
-Reply: {"thought": "Cincinnati is in the United States.", "action": "answer", "answer": "United States", "cite": ["2.1"]}"""
+Reply: {"thought": "Cincinnati is in the United States.", "action": "answer", "answer": "United States", "cite": ["2.1"]}
+
+Example
+Question: Which photo shows a dog?
+Observation: [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
+Reply: {"thought": "park.jpg is verified to show a dog.", "action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
 
 DECIDE_SUMMARY = """You answer a question by searching a memory, one step at a time.
 You see your notes so far (a running summary of everything you found).
@@ -52,7 +65,12 @@ If the question asks which photo, page, document or video, the answer names it (
 Example
 Question: In which country was the director of Jaws born?
 Notes: Jaws (1975) was directed by Steven Spielberg [1.1].
-Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace"}"""
+Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace"}
+
+Example
+Question: Which photo shows a dog?
+Notes: park.jpg is verified to show a dog [1.1].
+Reply: {"action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
 
 MEMORIZE_NODE = """You read search results and keep only what helps answer the question.
 Reply with ONE JSON object and nothing else:
