@@ -64,8 +64,10 @@ class PolarConfig:
     hnsw_ef_construction: int = 128
     hnsw_ef_search: int = 128
     # In-process PolarIndex (LanceDB store): tiers up to this size are scored exactly by row id (≈1.5 ms for
-    # 16k rows at 384-d); larger tiers use filtered HNSW. Separate from exact_max, which the SQL planner uses.
+    # 16k rows at 384-d); larger tiers take HNSW candidates, then a projection bound certifies exactness.
+    # Separate from exact_max, which the SQL planner uses.
     index_exact_max: int = 16384
+    index_bound_dims: int = 128  # dims of the projection whose bound certifies large-tier results (r=48 pruned nothing)
 
 
 @dataclass(frozen=True)

@@ -207,11 +207,11 @@ class PolarIndex:
         """Build from a :class:`vimrag.config.PolarConfig` (``index_exact_max``, ``hnsw_*``)."""
         return cls(
             dim,
-            exact_max=getattr(config, "index_exact_max", config.exact_max),
+            exact_max=config.index_exact_max,
             hnsw_m=config.hnsw_m,
             hnsw_ef_construction=config.hnsw_ef_construction,
             hnsw_ef_search=config.hnsw_ef_search,
-            bound_dims=getattr(config, "index_bound_dims", 128),
+            bound_dims=config.index_bound_dims,
         )
 
     # ------------------------------------------------------------------ size and storage
