@@ -34,5 +34,23 @@ class Agent:
         """Run the agent; returns an ``AgentResult`` (answer, citations, steps, tokens, trajectory path)."""
         from vimrag.agent.runner import Agent as _Runner
 
-        runner = _Runner(self.llm, self.memory, self.config, embedder=self.memory.embedder)
+        runner = _Runner(self.llm, self.memory, self.config, embedder=_MemoryEmbedder(self.memory))
         return runner.ask(question, method=method or self.config.agent.method)
+
+
+class _MemoryEmbedder:
+    """The memory's embedder, loaded on first use, so that a dead model server fails before torch loads."""
+
+    def __init__(self, memory: Memory) -> None:
+        self._memory = memory
+
+    @property
+    def name(self) -> str:
+        return str(self._memory.embedder.name)
+
+    @property
+    def dim(self) -> int:
+        return int(self._memory.embedder.dim)
+
+    def embed(self, texts: list[str]) -> Any:
+        return self._memory.embedder.embed(texts)
