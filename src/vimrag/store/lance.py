@@ -302,21 +302,44 @@ class LanceStore:
         return self._vocab
 
     def _arrow_rows(self, items: Sequence[Item], ids: dict[str, int], generation: str) -> Any:
+        """Items → one Arrow table, column by column (same content as :func:`_codec.item_to_row` per item).
+
+        Bulk ingest converts 20k items per call: per-item dicts and ``pa.array`` over lists of lists were
+        most of the non-index time, so the concept lists are built as flat int32 values plus offsets.
+        """
         pa = self._pa
         assert self._dim is not None
-        rows = [_codec.item_to_row(it, ids, self._dim) for it in items]
-        vec = np.stack([r["vector"] for r in rows]) if rows else np.zeros((0, self._dim), np.float32)
+        n = len(items)
+        vec = np.empty((n, self._dim), np.float32)
+        concepts: list[str] = []
+        flat: dict[str, list[int]] = {"has": [], "not_has": [], "uncertain": []}
+        offs: dict[str, list[int]] = {"has": [0], "not_has": [0], "uncertain": [0]}
+        for i, it in enumerate(items):
+            text, has, not_has, unc = _codec.concepts_row(it.concepts, ids)
+            concepts.append(text)
+            for col, lst in (("has", has), ("not_has", not_has), ("uncertain", unc)):
+                flat[col].extend(lst)
+                offs[col].append(len(flat[col]))
+            vec[i] = np.asarray(it.vector, dtype=np.float32).reshape(-1)
         assert vec.dtype == np.float32
-        data = {c: [r[c] for r in rows] for c in _COLS if c not in ("vector", "generation")}
-        ids_t = pa.list_(pa.int32())
+
+        def id_lists(col: str) -> Any:
+            return pa.ListArray.from_arrays(pa.array(np.asarray(offs[col], np.int32)),
+                                            pa.array(np.asarray(flat[col], np.int32)))
+
+        strings = {
+            "id": [it.id for it in items], "source": [it.source for it in items],
+            "source_hash": [it.source_hash for it in items], "modality": [str(it.modality) for it in items],
+            "locator": [_codec.locator_json(it.locator) for it in items], "text": [it.text for it in items],
+            "concepts": concepts, "media": [it.media for it in items],
+            "meta": [json.dumps(it.meta, sort_keys=True, default=str) if it.meta else "{}" for it in items],
+        }
         arrays = {
-            **{c: pa.array(data[c], pa.string()) for c in ("id", "source", "source_hash", "modality", "locator",
-                                                           "text", "concepts", "media", "meta")},
-            "has": pa.array(data["has"], ids_t), "not_has": pa.array(data["not_has"], ids_t),
-            "uncertain": pa.array(data["uncertain"], ids_t),
-            "entities": pa.array(data["entities"], pa.list_(pa.string())),
+            **{c: pa.array(v, pa.string()) for c, v in strings.items()},
+            "has": id_lists("has"), "not_has": id_lists("not_has"), "uncertain": id_lists("uncertain"),
+            "entities": pa.array([list(it.entities) for it in items], pa.list_(pa.string())),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vec.reshape(-1), pa.float32()), self._dim),
-            "generation": pa.array([generation] * len(rows), pa.string()),
+            "generation": pa.array([generation] * n, pa.string()),
         }
         return pa.table([arrays[c] for c in _COLS], schema=self._items_t.schema)
 
