@@ -103,7 +103,8 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = False) -> dict[str, Any]:
+def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = False,
+                ef_construction: int | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     data = make_store(n=n, seed=seed)
     queries = make_queries(data, n_queries=n_queries, seed=seed + 1)
@@ -113,10 +114,14 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
     tmp = Path(tempfile.mkdtemp(prefix="vimrag-bench-"))
     meta: dict[str, Any] = {"items": n, "queries": len(queries), "generate_s": round(gen_s, 2)}
     if backend == "lance":
+        from vimrag.config import PolarConfig
         from vimrag.store.lance import LanceStore
 
+        polar = PolarConfig() if ef_construction is None else PolarConfig(hnsw_ef_construction=ef_construction)
+        meta["hnsw"] = {"m": polar.hnsw_m, "ef_construction": polar.hnsw_ef_construction}
+
         def reopen() -> Any:
-            return LanceStore(tmp / "store")
+            return LanceStore(tmp / "store", polar=polar)
     else:
         from vimrag.store.postgres import PostgresStore
 
@@ -135,7 +140,8 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
         s.close()
     store = reopen()
     if not (backend == "postgres" and reuse):
-        t0 = time.perf_counter()
+        meta["load_avg_before_ingest"] = round(os.getloadavg()[0], 2)
+        t0, c0 = time.perf_counter(), time.process_time()
         step = 20  # sources per replace_many call (20k items)
         for i in range(0, len(batches), step):
             store.replace_many(batches[i:i + step])
@@ -145,6 +151,8 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
             store.ensure_ann_index()
         store.close()  # lance: persists the PolarIndex
         index_s = time.perf_counter() - t1
+        meta["ingest_cpu_s"] = round(time.process_time() - c0, 2)
+        meta["load_avg_after_ingest"] = round(os.getloadavg()[0], 2)
         meta["ingest_s"] = round(write_s + index_s, 2)
         meta["write_s"], meta["index_s"] = round(write_s, 2), round(index_s, 2)
     else:
@@ -167,12 +175,14 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
     lat, recalls, state_ok, per_kind = [], [], 0, {}
     for q in queries:  # warm-up pass: steady-state latencies (page cache, shared buffers, loaded index)
         store.search(q.vector, LogicQuery(tuple(f"c{c}" for c in q.pos), tuple(f"c{c}" for c in q.neg)), K)
-    results = []
+    results, cpu = [], []
+    meta["load_avg_before_search"] = round(os.getloadavg()[0], 2)
     for q in queries:
         lq = LogicQuery(tuple(f"c{c}" for c in q.pos), tuple(f"c{c}" for c in q.neg))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         hits = store.search(q.vector, lq, K)
         lat.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         results.append(hits)
     for q, hits, dt, (want_rows, want_states) in zip(queries, results, lat, wanted, strict=True):
         got = [int(h.id[1:]) for h in hits]
@@ -188,6 +198,8 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
         "method": f"{backend} store (vimrag.store.{'lance.LanceStore' if backend == 'lance' else 'postgres.PostgresStore'})",
         "p50_ms": round(float(np.percentile(lat, 50)), 3),
         "p95_ms": round(float(np.percentile(lat, 95)), 3),
+        "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 3),
+        "cpu_p95_ms": round(float(np.percentile(cpu, 95)), 3),
         "recall_at_10": round(float(np.mean(recalls)), 4),
         "min_recall": round(float(np.min(recalls)), 4),
         "states_exact": state_ok / len(queries),
@@ -214,11 +226,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated backends (lance,postgres)")
     ap.add_argument("--reuse", action="store_true", help="postgres: keep an already loaded bench schema")
+    ap.add_argument("--hnsw-ef-construction", type=int, default=None,
+                    help="lance: PolarConfig.hnsw_ef_construction for this run (default: the config's)")
     ap.add_argument("--out", default=str(HERE / "results" / "store_search.json"))
     args = ap.parse_args()
     n = 20_000 if args.quick else args.n
     if args.backend:
-        print(json.dumps(run_backend(args.backend, n, args.queries, args.seed, args.reuse)))
+        print(json.dumps(run_backend(args.backend, n, args.queries, args.seed, args.reuse,
+                                     args.hnsw_ef_construction)))
         return
     backends = ["lance"] + (["postgres"] if os.environ.get("VIMRAG_TEST_PG_URI") else [])
     if args.only:
@@ -227,6 +242,8 @@ def main() -> None:
     for b in backends:
         cmd = [sys.executable, __file__, "--backend", b, "--n", str(n), "--queries", str(args.queries),
                "--seed", str(args.seed)] + (["--reuse"] if args.reuse else [])
+        if args.hnsw_ef_construction is not None:
+            cmd += ["--hnsw-ef-construction", str(args.hnsw_ef_construction)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             print(p.stderr[-3000:], file=sys.stderr)
@@ -240,6 +257,12 @@ def main() -> None:
             if "ingest_s" not in r and "ingest_s" in prev:
                 r.update({k: prev[k] for k in ("ingest_s", "write_s", "index_s") if k in prev})
                 r["ingest_from_previous_run"] = True
+    if args.only and Path(args.out).is_file():  # keep the rows of the backends not run this time
+        ran = {r.get("method", "").split(" ")[0] for r in rows}
+        for r in json.loads(Path(args.out).read_text()).get("rows", []):
+            kind = r.get("method", "").split(" ")[0]
+            if kind in ("lance", "postgres") and kind not in ran:
+                rows.append({**r, "from_previous_run": True})
     loop = next((r.get("paper_loop_p50_ms") for r in rows if r.get("paper_loop_p50_ms")), None)
     for r in rows:
         if loop and r.get("p50_ms"):
@@ -249,7 +272,8 @@ def main() -> None:
     out = {"benchmark": "store_search", "rows": rows,
            "meta": {"items": n, "queries": args.queries, "k": K, "cpu_count": os.cpu_count(),
                     "note": "ingest_s = replace_many writes + index build/persist; disk = store folder "
-                            "(lance) or schema relations incl. indexes (postgres)"}}
+                            "(lance) or schema relations incl. indexes (postgres); cpu_* = process CPU time; "
+                            "from_previous_run rows were not re-measured in this run"}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print("| method | p50 ms | p95 ms | recall@10 | speed-up vs loop | ingest s | disk MB | peak RSS MB |")
