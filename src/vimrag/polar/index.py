@@ -209,7 +209,7 @@ class PolarIndex:
             dim,
             exact_max=config.index_exact_max,
             hnsw_m=config.hnsw_m,
-            hnsw_ef_construction=config.hnsw_ef_construction,
+            hnsw_ef_construction=config.index_hnsw_ef_construction,
             hnsw_ef_search=config.hnsw_ef_search,
             bound_dims=config.index_bound_dims,
         )
