@@ -86,3 +86,9 @@ def test_search_json_on_empty_store(tmp_path: Path) -> None:
     assert set(data) >= {"query", "positive", "negative", "results"}
     assert data["results"] == []
     assert "person" in data["negative"]
+
+
+def test_empty_search_query_is_one_clear_line(tmp_path: Path) -> None:
+    res = _run("search", "  ", "--store", str(tmp_path / "s"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "empty query" in res.stderr and "Traceback" not in res.stderr

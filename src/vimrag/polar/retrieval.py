@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from vimrag.errors import VimragError
 from vimrag.polar.concepts import ConceptMatcher
 from vimrag.polar.logic import explain, logic_state
 from vimrag.polar.query import ParsedQuery, parse_query
@@ -45,7 +46,7 @@ class PolarRetriever:
 
     def search(self, query: str, k: int = 10) -> SearchResult:
         if not query or not query.strip():
-            raise ValueError("empty query")
+            raise VimragError("empty query: say what to look for, e.g. \"a photo with a cup but no person\"")
         parsed = parse_query(query, self.llm)
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
