@@ -84,6 +84,14 @@ class OpenAIHTTP:
         self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
         self.timeout_s = timeout_s
 
+    @classmethod
+    def from_config(
+        cls, base_url: str, cfg: ModelsConfig, config_key: str, transport: httpx.BaseTransport | None = None
+    ) -> OpenAIHTTP:
+        """The client with the timeouts, retries and API key of ``cfg``; ``config_key`` is named in errors."""
+        return cls(base_url, connect_timeout_s=cfg.connect_timeout_s, timeout_s=cfg.timeout_s, retries=cfg.retries,
+                   api_key=_api_key(cfg), config_key=config_key, transport=transport)
+
     def close(self) -> None:
         self._client.close()
 
@@ -207,15 +215,7 @@ class OpenAICompatLLM:
         self.base_url, self._model = parse_openai_spec(spec)
         self.name = f"openai:{spec}"
         self._seed = cfg.seed
-        self._http = OpenAIHTTP(
-            self.base_url,
-            connect_timeout_s=cfg.connect_timeout_s,
-            timeout_s=cfg.timeout_s,
-            retries=cfg.retries,
-            api_key=_api_key(cfg),
-            config_key=config_key,
-            transport=transport,
-        )
+        self._http = OpenAIHTTP.from_config(self.base_url, cfg, config_key, transport)
         self._lock = threading.Lock()
         self._json_modes: list[str] | None = (
             None  # response_format variants, narrowed to what the server accepts
@@ -384,15 +384,7 @@ class OpenAICompatEmbedder:
         self.name = f"openai:{spec}"
         self._batch = batch_size
         self._dim: int | None = None
-        self._http = OpenAIHTTP(
-            self.base_url,
-            connect_timeout_s=cfg.connect_timeout_s,
-            timeout_s=cfg.timeout_s,
-            retries=cfg.retries,
-            api_key=_api_key(cfg),
-            config_key="models.embedder",
-            transport=transport,
-        )
+        self._http = OpenAIHTTP.from_config(self.base_url, cfg, "models.embedder", transport)
 
     @property
     def dim(self) -> int:
