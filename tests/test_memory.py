@@ -77,6 +77,15 @@ def test_media_thumbnails_are_written_and_loadable(memory: Memory) -> None:
     assert img is not None and max(img.size) <= memory.config.ingest.thumb_px
 
 
+def test_removing_one_copy_keeps_the_other_copys_thumbnail(memory: Memory, corpus: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "coffee_copy.png"
+    shutil.copyfile(corpus / "coffee.png", copy)
+    assert memory.add([copy], progress=False).added == 1
+    assert memory.remove(copy) == 1
+    original = [i for i in memory.store.iter_items() if Path(i.source).name == "coffee.png"]
+    assert original and memory.load_image(original[0]) is not None
+
+
 def test_remove_deletes_items_media_and_edges(memory: Memory, corpus: Path) -> None:
     target = str((corpus / "chelsea.png").resolve())
     media = [i.media for i in memory.store.iter_items() if i.source == target]

@@ -236,19 +236,21 @@ class Memory:
                 item.meta["keyframe_media"] = frames
 
     def remove(self, source: str | Path) -> int:
-        """Delete a file's items and every edge derived from them, atomically. Returns items removed."""
+        """Delete a file's items and every edge derived from them, atomically. Returns items removed.
+
+        Media files are named by item id, and ids come from content, so two copies of one file share their
+        thumbnails: only media no other source still uses are deleted.
+        """
         known = self.store.sources()
         key = str(source) if str(source) in known else str(Path(source).resolve())
-        items = self._items_of(key)
+        mine: set[str] = set()
+        others: set[str] = set()
+        for item in self.store.iter_items():
+            (mine if item.source == key else others).update(_media_names(item))
         n = self.store.remove_source(key)
-        for item in items:
-            for name in [item.media, *[f["media"] for f in item.meta.get("keyframe_media", [])]]:
-                if name:
-                    (self.media_root / name).unlink(missing_ok=True)
+        for name in mine - others:
+            (self.media_root / name).unlink(missing_ok=True)
         return n
-
-    def _items_of(self, source: str) -> list[Item]:
-        return [i for i in self.store.iter_items() if i.source == source]
 
     # ------------------------------------------------------------------ read
     @cached_property
@@ -290,6 +292,11 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _media_names(item: Item) -> list[str]:
+    names = [f["media"] for f in item.meta.get("keyframe_media", [])]
+    return [item.media, *names] if item.media else names
 
 
 def _save_thumb(img: Image.Image, path: Path, px: int) -> None:
