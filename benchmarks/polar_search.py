@@ -43,6 +43,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from _stats import latency_row  # noqa: E402
+
 from vimrag.polar.index import PolarIndex, brute_force  # noqa: E402
 from vimrag.polar.synthetic import SyntheticQuery, make_queries, make_store  # noqa: E402
 
@@ -253,17 +255,7 @@ def run(
 
 
 def _row(name: str, wall: list[float], cpu: list[float], rec: list[float], n: int) -> dict[str, Any]:
-    return {
-        "method": name,
-        "n_items": n,
-        "queries": len(wall),
-        "p50_ms": round(float(np.percentile(wall, 50)), 3),
-        "p95_ms": round(float(np.percentile(wall, 95)), 3),
-        "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 3),
-        "cpu_p95_ms": round(float(np.percentile(cpu, 95)), 3),
-        "recall_at_10": round(float(np.mean(rec)), 4),
-        "min_recall": round(float(np.min(rec)), 3),
-    }
+    return {"method": name, "n_items": n, "queries": len(wall), **latency_row(wall, cpu, rec)}
 
 
 def _print(result: dict[str, Any]) -> None:

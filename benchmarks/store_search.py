@@ -33,6 +33,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from _stats import latency_row  # noqa: E402
+
 from vimrag.polar.synthetic import make_queries, make_store  # noqa: E402
 from vimrag.store.base import LogicQuery, SourceRecord  # noqa: E402
 from vimrag.types import ConceptEvidence, Item, Modality, Polarity  # noqa: E402
@@ -196,12 +198,7 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
     shutil.rmtree(tmp, ignore_errors=True)
     row = {
         "method": f"{backend} store (vimrag.store.{'lance.LanceStore' if backend == 'lance' else 'postgres.PostgresStore'})",
-        "p50_ms": round(float(np.percentile(lat, 50)), 3),
-        "p95_ms": round(float(np.percentile(lat, 95)), 3),
-        "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 3),
-        "cpu_p95_ms": round(float(np.percentile(cpu, 95)), 3),
-        "recall_at_10": round(float(np.mean(recalls)), 4),
-        "min_recall": round(float(np.min(recalls)), 4),
+        **latency_row(lat, cpu, recalls),
         "states_exact": state_ok / len(queries),
         **meta,
         "per_kind": {k: {"p50_ms": round(float(np.percentile([d for d, _ in v], 50)), 3),
