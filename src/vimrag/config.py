@@ -104,6 +104,9 @@ class AgentConfig:
     top_k: int = 5  # items per retrieve action
     max_completion_tokens: int = 384
     dedup_threshold: float = 0.92  # sub-query cosine above which a retrieval is a repeat ("invalid retrieval")
+    # after this many repeated retrievals the next decision must answer (all methods alike; 0 = no limit).
+    # Not in the paper: a small policy that repeats a search once tends to loop on it until max_steps.
+    max_repeats: int = 1
     evidence_chars: int = 700  # characters of an item's text state in a raw observation (same for all methods)
     trajectories_dir: str = "runs/trajectories"
 
@@ -124,8 +127,10 @@ class BudgetConfig:
     patch_px: int = 28  # pixels per token side (Qwen-VL: 14-px patches merged 2×2)
     min_tokens: int = 4  # an item allocated fewer tokens than this is sent as text only
     text_chars_per_token: int = 4  # text-only policy: characters of text state per allocated token
-    # text-only policy: token budget shared by Ω (0 = the visual budget S_total / patch_px², as in the paper)
-    text_tokens: int = 0
+    # text-only policy: token budget shared by Ω (0 = the visual budget S_total / patch_px²). Our choice, the
+    # paper has no text-only policy: the memorize summaries already carry the findings, so the kept items'
+    # text gets ~1,000 characters in all rather than S_total/28² ≈ 1,672 tokens (≈ 6,700 characters).
+    text_tokens: int = 256
 
 
 @dataclass(frozen=True)

@@ -118,4 +118,6 @@ def test_text_only_budget_knob():
     assert sum(a.tokens for a in allocate_tokens(g, cfg, text_only=True)) == 100
     assert total_tokens(cfg) - 2 <= sum(a.tokens for a in allocate_tokens(g, cfg)) <= total_tokens(cfg)
     default = sum(a.tokens for a in allocate_tokens(g, BudgetConfig(), text_only=True))
-    assert total_tokens(BudgetConfig()) - 2 <= default <= total_tokens(BudgetConfig())  # floor rounding
+    assert BudgetConfig().text_tokens - 2 <= default <= BudgetConfig().text_tokens  # floor rounding
+    paper = sum(a.tokens for a in allocate_tokens(g, BudgetConfig(text_tokens=0), text_only=True))
+    assert total_tokens(BudgetConfig()) - 2 <= paper <= total_tokens(BudgetConfig())  # 0 = S_total / patch²

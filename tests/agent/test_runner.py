@@ -123,6 +123,21 @@ def test_forced_answer_at_step_limit(corpus, config, scripted):
     assert res.answer == "Spielberg" and res.record.meta["forced"] is True
 
 
+@pytest.mark.parametrize(("max_repeats", "decisions"), [(1, 3), (2, 4), (0, 5)])
+def test_repeat_limit_forces_an_answer(corpus, config, scripted, max_repeats, decisions):
+    cfg = config.with_overrides({"agent.max_repeats": max_repeats})  # max_steps is 5 in the fixture
+
+    def policy(messages):
+        if prompts.FORCE_ANSWER in messages[-1].content:
+            return J(action="answer", answer="Spielberg")
+        return J(thought="t", action="retrieve", query="director of Jaws")
+
+    res = Agent(scripted(policy), corpus, cfg).ask("Who directed Jaws?", method="react")
+    acts = [s.action for s in res.record.steps]
+    assert len(acts) == decisions and acts[-1] == "answer" and set(acts[:-1]) == {"retrieve"}
+    assert res.record.invalid_retrievals == decisions - 2 and res.record.meta["forced"] is True
+
+
 def test_forced_answer_at_token_limit(corpus, config, scripted):
     cfg = config.with_overrides({"agent.max_tokens": 30})
 

@@ -4,8 +4,8 @@ One decision per round (``retrieve`` or ``answer``); after a retrieval the metho
 VimRAG and the summary baseline with a ``memorize`` step of the policy, ReAct by appending the raw
 observation. ``AgentConfig.max_steps`` bounds the decision rounds (so every method gets the same number
 of retrievals; memorize steps are recorded and counted in ``steps`` but not against that limit) and
-``AgentConfig.max_tokens`` bounds prompt + completion tokens; hitting either forces an answer from what
-the memory holds.
+``AgentConfig.max_tokens`` bounds prompt + completion tokens, ``AgentConfig.max_repeats`` the repeated
+retrievals; hitting any of them forces an answer from what the memory holds.
 
 >>> agent = Agent(llm, memory, config)                                      # doctest: +SKIP
 >>> result = agent.ask("Which cup is on the table?", method="vimrag")       # doctest: +SKIP
@@ -112,6 +112,11 @@ class Episode:
 
     def over_budget(self) -> bool:
         return self.total_tokens >= self.config.agent.max_tokens
+
+    def repeats_exhausted(self) -> bool:
+        """True once ``agent.max_repeats`` retrievals repeated earlier ones: searching again would loop."""
+        limit = self.config.agent.max_repeats
+        return limit > 0 and self.invalid_retrievals >= limit
 
     def raw_max_pixels(self) -> int:
         """Resolution of an image in a raw observation: an equal share of S_total among top_k results."""
@@ -256,7 +261,7 @@ class Agent:
         t0 = time.perf_counter()
         answer, cite, forced = "", [], False
         for round_ in range(max(1, self.config.agent.max_steps)):
-            forced = round_ == self.config.agent.max_steps - 1 or ep.over_budget()
+            forced = round_ == self.config.agent.max_steps - 1 or ep.over_budget() or ep.repeats_exhausted()
             allowed = ("answer",) if forced else ("retrieve", "answer")
             messages = impl.decide_messages(ep, forced)
             action, record = ep.policy(messages, allowed, "decide")

@@ -222,7 +222,8 @@ def run_eval(
             continue
         built.append(m)
 
-    todo = [(m, e) for m in built for e in examples if (m.name, e.id) not in done]
+    # question-major: a run stopped part-way has every method on the same questions, so it still compares
+    todo = [(m, e) for e in examples for m in built if (m.name, e.id) not in done]
     with _progress_bar(progress, len(todo)) as bar:
         for m, ex in todo:
             bar.describe(f"{m.name} · {ex.id}")
