@@ -99,13 +99,15 @@ def search(
     query: Annotated[str, typer.Argument(help='e.g. "a slide with a bar chart but no table"')],
     store: StoreOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of results.")] = 10,
+    strict: Annotated[bool, typer.Option("--strict", help="Only items verified to satisfy the query "
+                                         "(wanted concepts present, unwanted ones verified absent).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Logic-aware search: verified matches first, conflicts never above anything else."""
     from vimrag.memory import Memory
 
     with Memory(_config(store)) as mem:
-        result = mem.search(query, k=k)
+        result = mem.search(query, k=k, strict=strict)
     if as_json:
         out.print_json(json.dumps(result.to_json()))
         return
@@ -247,7 +249,7 @@ def demo(
 @app.command("eval")
 def eval_(
     dataset: Annotated[str, typer.Option("--dataset", help="hotpotqa-100 | mmlongbench-doc-dev | coco128-pope | coco128-negation | FILE.jsonl | FOLDER")],
-    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: none,dense,polar,polar-pos,polar-neg,react,summary,vimrag")] = "dense,polar",
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: none,dense,polar,polar-pos,polar-neg,polar-strict,react,summary,vimrag")] = "dense,polar",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory; re-running it resumes.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip predictions already in --out.")] = True,

@@ -56,6 +56,9 @@ class PolarConfig:
     local_score_power: float = 0.5
     max_proposals: int = 24  # concepts proposed per image by an open-set (VLM) perceiver
     tta: tuple[str, ...] = ("identity", "hflip")  # test-time augmentations of the closed-set perceiver
+    # Deviation from Algorithm 1 (vimrag.polar.logic): VERIFIED also needs every Q− concept verified NOT_HAS,
+    # so "A but not B" no longer ranks items whose B the perceiver could not decide above neutral ones.
+    strict_negation: bool = True
     concept_match: float = 0.78  # cosine above which a query concept reaches a memory concept ("puppy"→"dog")
     chunk_chars: int = 1200  # text chunk size (characters) for the knowledge pathway
     chunk_overlap: int = 150

@@ -259,9 +259,14 @@ class Memory:
 
         return PolarRetriever(self.store, self.embedder, self.config, llm=None)
 
-    def search(self, query: str, k: int = 10) -> SearchResult:
-        """Logic-aware retrieval (PolarMem Algorithm 1): verified before neutral before conflicting."""
-        return self.retriever.search(query, k)
+    def search(self, query: str, k: int = 10, strict: bool = False) -> SearchResult:
+        """Logic-aware retrieval (PolarMem Algorithm 1): verified before neutral before conflicting.
+
+        ``strict=True`` returns only items verified to satisfy the query (wanted concept HAS, every unwanted
+        concept NOT_HAS), possibly fewer than ``k``: for "A but no B" when a wrong item costs more than a
+        missing one.
+        """
+        return self.retriever.search(query, k, strict=strict)
 
     def get(self, ids: Sequence[str]) -> list[Item]:
         return self.store.get(list(ids))

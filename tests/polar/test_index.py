@@ -19,9 +19,9 @@ def _random_store(rng: np.random.Generator, n: int, dim: int, nc: int):
     return v, has, not_has
 
 
-def _check(idx: PolarIndex, vecs, has, not_has, alive, q, pos, neg, k):
-    rows, states, sims = idx.search(q, pos, neg, k)
-    ref_states = logic_states(has, not_has, pos, neg).astype(np.int8)
+def _check(idx: PolarIndex, vecs, has, not_has, alive, q, pos, neg, k, strict=False):
+    rows, states, sims = idx.search(q, pos, neg, k, strict=strict)
+    ref_states = logic_states(has, not_has, pos, neg, strict).astype(np.int8)
     ref_states[~alive] = -2
     r_rows, r_states, r_sims = brute_force(vecs, ref_states, q, k)
     assert rows.tolist() == r_rows.tolist()
@@ -41,8 +41,11 @@ def _check(idx: PolarIndex, vecs, has, not_has, alive, q, pos, neg, k):
     n=st.integers(1, 120),
     k=st.integers(1, 15),
     exact_max=st.sampled_from([1, 4, 1000]),
+    strict=st.booleans(),
 )
-def test_exact_against_brute_force_with_removals_and_adds(seed: int, n: int, k: int, exact_max: int) -> None:
+def test_exact_against_brute_force_with_removals_and_adds(
+    seed: int, n: int, k: int, exact_max: int, strict: bool
+) -> None:
     rng = np.random.default_rng(seed)
     dim, nc = 8, 12
     vecs, has, not_has = _random_store(rng, n, dim, nc)
@@ -54,8 +57,8 @@ def test_exact_against_brute_force_with_removals_and_adds(seed: int, n: int, k: 
     for _ in range(3):
         q = rng.standard_normal(dim).astype(np.float32)
         pos = rng.choice(nc + 2, rng.integers(0, 3), replace=False).tolist()  # ids ≥ nc are unknown concepts
-        neg = rng.choice(nc + 2, rng.integers(0, 2), replace=False).tolist()
-        _check(idx, vecs, has, not_has, alive, q, pos, neg, k)
+        neg = rng.choice(nc + 2, rng.integers(0, 3), replace=False).tolist()
+        _check(idx, vecs, has, not_has, alive, q, pos, neg, k, strict)
         gone = rng.choice(n, rng.integers(0, max(1, n // 4) + 1), replace=False)
         idx.remove(gone)
         alive[gone] = False
@@ -138,3 +141,17 @@ def test_save_overwrites_previous_index(tmp_path) -> None:
     a.save(tmp_path / "ix")
     assert PolarIndex.load(tmp_path / "ix").n_rows == 40
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]  # no temporary directories left behind
+
+
+def test_strict_negation_demotes_undecided_absence() -> None:
+    """Row 0 has A (0) and B (1) UNCERTAIN; row 1 has A and B verified NOT_HAS; row 2 has A and B."""
+    vecs = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]], np.float32)
+    has = [np.array([0], np.int32), np.array([0], np.int32), np.array([0, 1], np.int32)]
+    not_has = [np.zeros(0, np.int32), np.array([1], np.int32), np.zeros(0, np.int32)]
+    idx = PolarIndex(2)
+    idx.add(vecs, has, not_has)
+    q = np.array([1.0, 0.0], np.float32)
+    rows, states, _ = idx.search(q, [0], [1], 3)
+    assert rows.tolist() == [0, 1, 2] and states.tolist() == [1, 1, -1]  # Algorithm 1: similarity decides
+    rows, states, _ = idx.search(q, [0], [1], 3, strict=True)
+    assert rows.tolist() == [1, 0, 2] and states.tolist() == [1, 0, -1]  # verified absence first

@@ -28,7 +28,24 @@ def test_logic_state_table(has, not_has, pos, neg, want) -> None:
     assert logic_state(has, not_has, pos, neg) == want
 
 
+@pytest.mark.parametrize(
+    ("has", "not_has", "pos", "neg", "want"),
+    [
+        ({"cup"}, {"person"}, {"cup"}, {"person"}, V),  # absence verified
+        ({"cup"}, set(), {"cup"}, {"person"}, U),  # person undecided: neutral, not verified
+        ({"cup"}, {"person"}, {"cup"}, {"person", "dog"}, U),  # every Q− concept must be verified absent
+        ({"cup"}, {"person", "dog"}, {"cup"}, {"person", "dog"}, V),
+        ({"cup", "person"}, set(), {"cup"}, {"person"}, C),
+        ({"cup"}, set(), {"cup"}, set(), V),  # no Q−: same as Algorithm 1
+    ],
+)
+def test_strict_negation_table(has, not_has, pos, neg, want) -> None:
+    assert logic_state(has, not_has, pos, neg, strict=True) == want
+
+
 def test_explanations() -> None:
+    assert explain(V, {"cup"}, {"person"}, {"cup"}, {"person"}) == "verified: has *cup*; verified absent: *person*"
+    assert explain(U, {"cup"}, set(), {"cup"}, {"person"}) == "has *cup*; absence not verified: *person*"
     assert explain(C, {"person"}, set(), {"cup"}, {"person"}) == "excluded: has *person*"
     assert explain(C, set(), {"cup"}, {"cup"}, set()) == "conflict: verified NOT to have *cup*"
     assert "*cup*" in explain(V, {"cup"}, set(), {"cup"}, set())

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vimrag.polar.logic import logic_state
 from vimrag.store.base import LogicQuery
 from vimrag.types import LogicState
 
@@ -39,12 +40,13 @@ def test_removed_source_leaves_nothing(open_backend, script) -> None:
             assert store.vocabulary() == expect_vocab
             assert store.count() == sum(len(v) for v in live.values())
             assert set(store.sources()) == set(live)
-            hits = store.search(np.ones(DIM, np.float32), LogicQuery(("dog",), ("cat",)), 50)
-            assert {h.id for h in hits} == {it.id for items in live.values() for it in items}
-            for h in hits:  # the state is computed from the live edges only
-                it = next(i for items in live.values() for i in items if i.id == h.id)
-                want = (LogicState.CONFLICT if ("dog" in it.not_has or "cat" in it.has)
-                        else LogicState.VERIFIED if "dog" in it.has else LogicState.UNCERTAIN)
-                assert h.state is want
+            for strict in (False, True):
+                hits = store.search(np.ones(DIM, np.float32), LogicQuery(("dog",), ("cat",), strict), 50)
+                assert {h.id for h in hits} == {it.id for items in live.values() for it in items}
+                for h in hits:  # the state is computed from the live edges only
+                    it = next(i for items in live.values() for i in items if i.id == h.id)
+                    assert h.state is logic_state(it.has, it.not_has, ["dog"], ["cat"], strict)
+                    if strict and h.state is LogicState.VERIFIED:
+                        assert "cat" in it.not_has
     finally:
         store.close()

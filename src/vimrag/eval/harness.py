@@ -100,9 +100,17 @@ def _latest(preds: Sequence[Prediction]) -> list[Prediction]:
     return list(last.values())
 
 
+# Query-time PolarMem settings left out of the store key (older query-time keys stay in it so that existing
+# cached stores keep their names).
+_QUERY_TIME_POLAR = ("strict_negation",)
+
+
 def _store_key(cfg: Config, dataset: Dataset) -> str:
     """Stores are shared between runs of one dataset with the same models / perception / ingest settings."""
-    blob = json.dumps([dataset.name, str(dataset.corpus), cfg.to_dict()["models"], cfg.to_dict()["polar"],
+    polar = dict(cfg.to_dict()["polar"])
+    for query_time in _QUERY_TIME_POLAR:  # they change ranking, not what is stored
+        polar.pop(query_time, None)
+    blob = json.dumps([dataset.name, str(dataset.corpus), cfg.to_dict()["models"], polar,
                        cfg.to_dict()["ingest"]], sort_keys=True, default=str)
     return f"{dataset.name}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 

@@ -4,7 +4,8 @@
 - ``dense``: vanilla dense RAG — embed the question, top-k by cosine only (an empty logic query, so every
   item has the same neutral state and the store orders by similarity), then one LLM call.
 - ``polar``: PolarMem logic-aware retrieval (Algorithm 1) with ``[Fact Check: ...]`` evidence, then one LLM
-  call; ablations ``polar-pos`` (only Q+ constraints) and ``polar-neg`` (only Q−). On POPE, ``polar``
+  call; ablations ``polar-pos`` (only Q+ constraints) and ``polar-neg`` (only Q−); ``polar-strict`` returns
+  only items verified to satisfy the query (``Memory.search(strict=True)``, maybe fewer). On POPE, ``polar``
   answers from the verified polarity of the asked object on that image (HAS → yes, NOT_HAS → no,
   UNCERTAIN or unknown → no): PolarMem's perception is what is measured.
 - ``react`` / ``summary`` / ``vimrag``: the agents, through ``vimrag.Agent(memory, config).ask``.
@@ -26,7 +27,7 @@ from vimrag.config import Config
 from vimrag.errors import ConfigError
 from vimrag.eval.schema import Example
 
-METHOD_NAMES = ("none", "dense", "polar", "polar-pos", "polar-neg", "react", "summary", "vimrag")
+METHOD_NAMES = ("none", "dense", "polar", "polar-pos", "polar-neg", "polar-strict", "react", "summary", "vimrag")
 AGENT_METHODS = ("react", "summary", "vimrag")
 
 SYSTEM_PROMPT = (
@@ -219,8 +220,8 @@ class PolarRAG:
     tasks = frozenset({"qa", "retrieval", "pope"})
 
     def __init__(self, b: Backends, mode: str = "full") -> None:
-        if mode not in ("full", "pos", "neg"):
-            raise ConfigError(f"polar mode must be full, pos or neg, got {mode!r}")
+        if mode not in ("full", "pos", "neg", "strict"):
+            raise ConfigError(f"polar mode must be full, pos, neg or strict, got {mode!r}")
         self.b, self.mode = b, mode
         self.name = "polar" if mode == "full" else f"polar-{mode}"
         if mode != "full":
@@ -229,14 +230,15 @@ class PolarRAG:
 
     def search(self, query: str, k: int) -> list[Any]:
         mem = self.b.memory
-        res = mem.search(query, k)
-        if self.mode == "full":
+        res = mem.search(query, k, strict=self.mode == "strict")
+        if self.mode in ("full", "strict"):
             return list(res.hits)
         from vimrag.store.base import LogicQuery
         from vimrag.types import SearchHit
 
-        lq = LogicQuery(positive=tuple(res.positive)) if self.mode == "pos" else LogicQuery(
-            negative=tuple(res.negative))
+        strict = bool(self.b.config.polar.strict_negation)
+        lq = LogicQuery(positive=tuple(res.positive), strict_negation=strict) if self.mode == "pos" else LogicQuery(
+            negative=tuple(res.negative), strict_negation=strict)
         vec = mem.embedder.embed([query])[0]
         scored = mem.store.search(vec, lq, k)
         items = {it.id: it for it in mem.store.get([s.id for s in scored])}
@@ -373,7 +375,7 @@ def build_method(name: str, b: Backends) -> Method:
         return DenseRAG(b)
     if name == "polar":
         return PolarRAG(b, "full")
-    if name in ("polar-pos", "polar-neg"):
+    if name in ("polar-pos", "polar-neg", "polar-strict"):
         return PolarRAG(b, name.split("-")[1])
     if name in AGENT_METHODS:
         return AgentMethod(b, name)

@@ -7,8 +7,10 @@ fixed or added without re-running a model. Which scores apply depends on the dat
   the dataset says so, MCQ accuracy with options, else EM), plus retrieval scores when there is evidence;
 - ``pope``: ``correct`` per question, and the POPE set metrics (accuracy, precision, recall, F1, yes-ratio)
   per method and per setting;
-- ``retrieval``: ``hit@k``, ``recall@k``, ``ndcg@k``, ``mrr``, and ``violation@k`` (share of the top-k that
-  contains the excluded object — what negation-aware retrieval must avoid).
+- ``retrieval``: ``precision@k``, ``hit@k``, ``recall@k``, ``ndcg@k``, ``mrr``, and ``violation@k`` (share of
+  the top-k that contains the excluded object — what negation-aware retrieval must avoid); ``returned@k``
+  and ``neg_items@k`` count the top-k results presented as matches (state not ``conflict``: conflicts are
+  shown flagged "excluded: has B") and how many of those contain the excluded object.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def _retrieval_scores(ex: Example, pred: Prediction, prefix: str = "") -> dict[s
     doc_gold = sorted({(e.source, None) for e in ex.evidence})
     doc_hits = M.relevance(ranked, doc_gold)
     for k in KS:
+        # P@k: the share of the k slots holding a gold document (fewer than k results count as misses)
+        out[f"{prefix}precision@{k}"] = sum(h >= 0 for h in doc_hits[:k]) / k
         out[f"{prefix}doc_hit@{k}"] = M.hit_at_k(doc_hits, k)
         out[f"{prefix}doc_recall@{k}"] = M.recall_at_k(doc_hits, len(doc_gold), k)
         out[f"{prefix}ndcg@{k}"] = M.ndcg_at_k(doc_hits, len(doc_gold), k)
@@ -63,8 +67,12 @@ def score_example(ex: Example, pred: Prediction, task: str, scoring: str = "") -
         neg = ex.meta.get("negative_images") or []
         for k in KS:
             top = pred.retrieved[:k]
-            s[f"violation@{k}"] = (sum(any(M.source_matches(r.source, n) for n in neg) for r in top) / len(top)
-                                   if top else 0.0)
+            bad = [any(M.source_matches(r.source, n) for n in neg) for r in top]
+            s[f"violation@{k}"] = sum(bad) / len(top) if top else 0.0
+            # presented as matches (not flagged as conflicts): how many there are and how many contain B
+            shown = [b for r, b in zip(top, bad, strict=True) if r.state != "conflict"]
+            s[f"returned@{k}"] = float(len(shown))
+            s[f"neg_items@{k}"] = float(sum(shown))
         return s
     golds = [str(a) if not isinstance(a, list) else str(a) for a in ex.answers]
     p = pred.answer
@@ -166,7 +174,8 @@ def headline_metrics(task: str, scoring: str = "") -> list[str]:
     if task == "pope":
         return ["pope_accuracy", "pope_precision", "pope_recall", "pope_f1", "pope_yes_ratio"]
     if task == "retrieval":
-        return ["doc_hit@1", "doc_hit@5", "doc_recall@10", "ndcg@10", "mrr", "violation@5"]
+        return ["precision@5", "doc_hit@1", "doc_hit@5", "ndcg@10", "mrr", "violation@5", "returned@5",
+                "neg_items@5"]
     if scoring == "mmlongbench":
         return ["mml_acc", "mml_f1", "anls", "doc_hit@5", "page_hit@5", "page_recall@10"]
     return ["acc", "em", "f1", "rouge_l", "doc_hit@5", "doc_recall@10", "ndcg@10"]

@@ -70,16 +70,20 @@ _Q_AUTO = 4  # dense bound passes before the int8 blocks are built (a one-shot C
 
 
 def logic_states(
-    has: Sequence[np.ndarray], not_has: Sequence[np.ndarray], pos: Sequence[int], neg: Sequence[int]
+    has: Sequence[np.ndarray], not_has: Sequence[np.ndarray], pos: Sequence[int], neg: Sequence[int],
+    strict: bool = False,
 ) -> np.ndarray:
-    """Per-row logic state (−1/0/+1) by direct evaluation, item by item, as the paper's loop does."""
+    """Per-row logic state (−1/0/+1) by direct evaluation, item by item, as the paper's loop does.
+
+    ``strict``: strict negation (:mod:`vimrag.polar.logic`), VERIFIED also needs Q− ⊆ NOT_HAS.
+    """
     pos_s, neg_s = {int(c) for c in pos}, {int(c) for c in neg}
     out = np.zeros(len(has), dtype=np.int8)
     for i, (h, n) in enumerate(zip(has, not_has, strict=True)):
-        hs = set(h.tolist())
-        if pos_s & set(n.tolist()) or neg_s & hs:
+        hs, ns = set(h.tolist()), set(n.tolist())
+        if pos_s & ns or neg_s & hs:
             out[i] = -1
-        elif pos_s & hs:
+        elif pos_s & hs and (not strict or neg_s <= ns):
             out[i] = 1
     return out
 
@@ -332,8 +336,13 @@ class PolarIndex:
         con = sum(post["not"].size(int(c)) for c in p) + sum(post["has"].size(int(c)) for c in n)
         return {"verified_max": ver, "conflict_max": con, "rows": len(self)}
 
-    def tier_masks(self, pos: Sequence[int], neg: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boolean masks of the VERIFIED, UNCERTAIN and CONFLICT tiers over alive rows (set algebra)."""
+    def tier_masks(
+        self, pos: Sequence[int], neg: Sequence[int], strict: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boolean masks of the VERIFIED, UNCERTAIN and CONFLICT tiers over alive rows (set algebra).
+
+        ``strict`` (strict negation): VERIFIED also intersects the NOT_HAS posting list of every Q− concept.
+        """
         self._postings()
         p, n = _as_ids(pos), _as_ids(neg)
         ver = np.zeros(self._n, dtype=bool)
@@ -341,14 +350,19 @@ class PolarIndex:
         self._mark("has", p, ver)
         self._mark("not", p, con)
         self._mark("has", n, con)
+        if strict and p.size:
+            for c in n:
+                absent = np.zeros(self._n, dtype=bool)
+                self._mark("not", n[n == c], absent)
+                ver &= absent
         alive = self._alive[: self._n]
         conflict = con & alive
         free = alive & ~con
         return ver & free, free & ~ver, conflict
 
-    def states(self, pos: Sequence[int], neg: Sequence[int]) -> np.ndarray:
+    def states(self, pos: Sequence[int], neg: Sequence[int], strict: bool = False) -> np.ndarray:
         """Logic state of every row (int8: 1, 0, −1; −2 for removed rows)."""
-        v, u, c = self.tier_masks(pos, neg)
+        v, u, c = self.tier_masks(pos, neg, strict)
         state = np.full(self._n, -2, dtype=np.int8)
         state[v], state[u], state[c] = 1, 0, -1
         return state
@@ -600,9 +614,11 @@ class PolarIndex:
         return self._certified(q, mask, count, k)
 
     def search(
-        self, query: np.ndarray, pos: Sequence[int], neg: Sequence[int], k: int
+        self, query: np.ndarray, pos: Sequence[int], neg: Sequence[int], k: int, strict: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top-k (rows int64, states int8, similarities float32) in lexicographic order.
+
+        ``strict``: strict negation (VERIFIED needs every Q− concept verified NOT_HAS).
 
         Exact: equal to :func:`brute_force` (state desc, similarity desc, row asc) for every query; large
         tiers are certified by the projection bound (module docstring, point 3), not trusted to the graph.
@@ -612,7 +628,7 @@ class PolarIndex:
             raise ValueError(f"query must have {self.dim} dimensions, got {q.shape[0]}")
         if k <= 0 or len(self) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.float32)
-        masks = self.tier_masks(pos, neg)
+        masks = self.tier_masks(pos, neg, strict)
         out_r, out_s, out_v = [], [], []
         need = k
         for value, mask in zip((1, 0, -1), masks, strict=True):

@@ -42,15 +42,18 @@ class PolarRetriever:
         pos = [c for p in parsed.positive for c in self.last_matches.get(p, [])]
         neg = [c for n in parsed.negative for c in self.last_matches.get(n, [])]
         pos = list(dict.fromkeys(c for c in pos if c not in set(neg)))
-        return LogicQuery(tuple(pos), tuple(dict.fromkeys(neg)))
+        strict = bool(getattr(self.polar, "strict_negation", False))
+        return LogicQuery(tuple(pos), tuple(dict.fromkeys(neg)), strict)
 
-    def search(self, query: str, k: int = 10) -> SearchResult:
+    def search(self, query: str, k: int = 10, strict: bool = False) -> SearchResult:
+        """Top-k in lexicographic order; ``strict`` keeps only items that satisfy the query as verified:
+        a wanted concept HAS (when there is one), every unwanted concept NOT_HAS — fewer than k if need be."""
         if not query or not query.strip():
             raise VimragError("empty query: say what to look for, e.g. \"a photo with a cup but no person\"")
         parsed = parse_query(query, self.llm)
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
-        scored = self.store.search(vec, lq, k)
+        scored = self._strict_search(vec, lq, k) if strict else self.store.search(vec, lq, k)
         plain = self.store.search(vec, LogicQuery(), k) if lq.negative or lq.positive else []
         ids = list(dict.fromkeys([s.id for s in scored] + [s.id for s in plain]))
         items = {it.id: it for it in self.store.get(ids)}
@@ -72,3 +75,24 @@ class PolarRetriever:
                 why = explain(st, it.has, it.not_has, lq.positive, lq.negative)
                 excluded.append(SearchHit(it, st, float(s.similarity), why))
         return SearchResult(query, parsed.positive, parsed.negative, hits, excluded)
+
+    def _strict_search(self, vec: np.ndarray, lq: LogicQuery, k: int) -> list[Any]:
+        """The first k items of the lexicographic order that satisfy every constraint as verified.
+
+        With a wanted concept these are exactly the VERIFIED tier under strict negation, which comes first;
+        with only unwanted ones they sit inside the neutral tier, so the scan widens until k are found.
+        """
+        if not (lq.positive or lq.negative):
+            return self.store.search(vec, lq, k)
+        strict = LogicQuery(lq.positive, lq.negative, strict_negation=True)
+        fetch, total = k, self.store.count()
+        while True:
+            scored = self.store.search(vec, strict, fetch)
+            if lq.positive:
+                return [s for s in scored if s.state == LogicState.VERIFIED][:k]
+            ok = {it.id for it in self.store.get([s.id for s in scored if s.state != LogicState.CONFLICT])
+                  if set(lq.negative) <= set(it.not_has)}
+            keep = [s for s in scored if s.id in ok]
+            if len(keep) >= k or fetch >= total or len(scored) < fetch:
+                return keep[:k]
+            fetch = min(total, fetch * 4)

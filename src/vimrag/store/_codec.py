@@ -245,3 +245,16 @@ def map_query(names: Sequence[str], lookup: Callable[[str], int | None]) -> list
         if cid is not None:
             out.append(int(cid))
     return sorted(set(out))
+
+
+# A concept id no item can carry: under strict negation an unwanted concept the store has never seen cannot
+# be verified absent anywhere, so it stays in Q− as this id (empty posting list) instead of being dropped.
+UNSEEN_CONCEPT = 2**31 - 1
+
+
+def map_negative(names: Sequence[str], lookup: Callable[[str], int | None], strict: bool) -> list[int]:
+    """Like :func:`map_query`; with ``strict`` an unknown name becomes :data:`UNSEEN_CONCEPT`."""
+    ids = map_query(names, lookup)
+    if strict and any(lookup(n) is None for n in names):
+        ids.append(UNSEEN_CONCEPT)
+    return ids

@@ -491,8 +491,8 @@ class LanceStore:
             return []
         q = _codec.normalize_rows(_codec.as_f32_vector(vector, self._dim, "query")[None, :])[0]
         pos = _codec.map_query(query.positive, self._vocab.get)
-        neg = _codec.map_query(query.negative, self._vocab.get)
-        rows, states, sims = st.index.search(q, pos, neg, k + st.n_dup)
+        neg = _codec.map_negative(query.negative, self._vocab.get, query.strict_negation)
+        rows, states, sims = st.index.search(q, pos, neg, k + st.n_dup, strict=query.strict_negation)
         out: list[ScoredId] = []
         seen: set[str] = set()
         for r, s, v in zip(rows.tolist(), states.tolist(), sims.tolist(), strict=True):

@@ -354,12 +354,14 @@ class PostgresStore:
             return []
         q = _codec.as_f32_vector(vector, self._dim, "query")
         pos = _codec.map_query(query.positive, self._lookup)
-        neg = _codec.map_query(query.negative, self._lookup)
+        neg = _codec.map_negative(query.negative, self._lookup, query.strict_negation)
         total, n_dup, est_v, est_c, ann = self._plan_stats(pos, neg)
         if total == 0:
             return []
         conflict = "(not_has && %(p)s::int4[] OR has && %(n)s::int4[])"
         verified = "has && %(p)s::int4[]"
+        if query.strict_negation and neg:  # strict negation: every Q− concept verified absent
+            verified = f"({verified} AND not_has @> %(n)s::int4[])"
         tiers = [
             (LogicState.VERIFIED, f"{verified} AND NOT {conflict}", est_v),
             (LogicState.UNCERTAIN, f"NOT {verified} AND NOT {conflict}", max(total - est_v - est_c, 0)),
