@@ -94,6 +94,28 @@ def test_repeat_detection_creates_no_node(corpus, config, scripted):
     assert res.citations == [{"source": "docs/jaws.txt", "locator": {"chunk": 0}}]
 
 
+def test_vimrag_memorizes_only_new_evidence(corpus, config, scripted):
+    """A paraphrased search that finds only items the graph holds is invalid and costs no perception."""
+    cfg = config.with_overrides({"agent.max_repeats": 2})
+    llm = scripted([
+        J(action="retrieve", query="Jaws film directed", parents=[0]),
+        J(action="memorize", summary="Jaws: Spielberg.", keep=[1], scores={"1": 5}),
+        J(action="retrieve", query="director Spielberg Jaws 1975", parents=[1]),  # t1, t2: t2 is new
+        J(action="memorize", summary="Spielberg born in Cincinnati.", keep=[1], scores={"1": 4}),
+        J(action="retrieve", query="Jaws 1975 Spielberg born", parents=[2]),  # nothing new
+        J(action="answer", answer="Steven Spielberg", cite=["1.1"]),
+    ])
+    res = Agent(llm, corpus, cfg).ask("Who directed Jaws?", method="vimrag")
+    tr = res.record
+    assert [s.action for s in tr.steps] == ["retrieve", "memorize", "retrieve", "memorize", "retrieve", "answer"]
+    n1, n2, n3 = tr.nodes[1:]
+    assert [e["item_id"] for e in n2["bank"]] == ["t2"]  # t1 was perceived in n1 already
+    assert "[2]" not in tr.steps[3].messages[-1]["content"] and "Cincinnati" in tr.steps[3].messages[-1]["content"]
+    assert n3["bank"] == [] and n3["summary"].startswith("nothing new")
+    assert tr.invalid_retrievals == 1
+    assert "found nothing new" in llm.calls[-1][-1].content
+
+
 def test_repeat_detection_with_embedder(corpus, config, scripted, bag_embedder):
     llm = scripted([
         J(action="retrieve", query="film Jaws director"),

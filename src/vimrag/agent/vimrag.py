@@ -83,6 +83,21 @@ class VimRAGMethod:
         return ep.graph.valid_parents(action.parents) or [len(ep.graph) - 1]
 
     def on_retrieved(self, ep: Episode, node: MemoryNode) -> None:
+        """Perceive the node's *new* items once (memorize); items another node already holds are not shown
+        again, and a retrieval that brought nothing new is an invalid retrieval with no memorize step.
+
+        Not spelled out in the paper: its graph dedups sub-queries; deduping evidence is the same idea one
+        level down, and it is what keeps a small policy's paraphrased re-searches from costing a full
+        perception each (on HotpotQA the 1.5B model re-searched its own summary in most questions).
+        """
+        held = {e.item_id for n in ep.graph.nodes if n.id != node.id for e in n.bank}
+        if node.bank and all(e.item_id in held for e in node.bank):
+            node.bank = []
+            node.summary = "nothing new: every result is already in the graph"
+            ep.invalid_retrievals += 1
+            ep.note = f"Note: search n{node.id} found nothing new. Search for something else or answer."
+            return
+        node.bank = [e for e in node.bank if e.item_id not in held]
         if not node.bank:
             node.summary = "nothing found"
             return
