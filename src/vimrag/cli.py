@@ -251,6 +251,8 @@ def eval_(
     dataset: Annotated[str, typer.Option("--dataset", help="hotpotqa-100 | mmlongbench-doc-dev | coco128-pope | coco128-negation | FILE.jsonl | FOLDER")],
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated: none,dense,polar,polar-pos,polar-neg,polar-strict,react,summary,vimrag")] = "dense,polar",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
+    corpus_scope: Annotated[str, typer.Option("--corpus-scope", help="all: ingest the whole corpus; evidence: only "
+                                              "the files the selected questions' evidence names (quick runs).")] = "all",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory; re-running it resumes.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip predictions already in --out.")] = True,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -262,7 +264,8 @@ def eval_(
     from vimrag.eval.harness import cli_eval
 
     cli_eval(dataset=dataset, methods=[m.strip() for m in methods.split(",") if m.strip()], limit=limit,
-             out_dir=out_dir, config=_config(store), console=out, resume=resume, seed=seed, k=k, as_json=as_json)
+             out_dir=out_dir, config=_config(store), console=out, resume=resume, seed=seed, k=k, as_json=as_json,
+             corpus_scope=corpus_scope)
 
 
 @app.command()

@@ -153,3 +153,28 @@ def test_unknown_method_and_inapplicable_method(tmp_path: Path) -> None:
                                                                                     "object": "dog"})], None, "pope")
     res = run_eval(pope, [ScriptedMethod("qa-only", {})], out_dir=tmp_path / "b", progress=False, report=False)
     assert "qa-only" in res.skipped and res.scores == {}
+
+
+def test_evidence_scope_ingests_only_the_named_files(tmp_path) -> None:
+    from vimrag.errors import ConfigError
+    from vimrag.eval.harness import _store_key, evidence_files, run_eval
+    from vimrag.eval.schema import Dataset, Evidence, Example
+
+    corpus = tmp_path / "docs"
+    (corpus / "sub").mkdir(parents=True)
+    for name in ("a.pdf", "b.pdf", "sub/c.pdf"):
+        (corpus / name).write_bytes(b"%PDF-1.4")
+    exs = [Example("1", "q1", ["x"], evidence=[Evidence("a.pdf", page=2)]),
+           Example("2", "q2", ["y"], evidence=[Evidence("c.pdf"), Evidence("missing.pdf")]),
+           Example("3", "q3", ["z"], evidence=[Evidence("b.pdf")])]
+    ds = Dataset("docs", exs, corpus=corpus)
+    assert [p.name for p in evidence_files(ds, exs[:2])] == ["a.pdf", "c.pdf"]
+    from vimrag.config import Config
+
+    cfg = Config()
+    full, sub = _store_key(cfg, ds), _store_key(cfg, ds, evidence_files(ds, exs[:2]))
+    assert sub != full and sub != _store_key(cfg, ds, evidence_files(ds, exs))  # a subset gets its own store
+    with pytest.raises(ConfigError, match="corpus scope"):
+        run_eval(ds, ["none"], out_dir=tmp_path / "run", corpus_scope="some")
+    with pytest.raises(ConfigError, match="no corpus file"):
+        evidence_files(ds, [Example("4", "q", ["x"], evidence=[Evidence("nope.pdf")])])

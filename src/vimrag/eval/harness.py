@@ -26,7 +26,7 @@ from typing import Any
 from vimrag.config import Config, StoreConfig, load_config
 from vimrag.errors import ConfigError, VimragError
 from vimrag.eval.methods import AGENT_METHODS, Backends, Method, Prediction, build_method
-from vimrag.eval.schema import Dataset, DatasetError
+from vimrag.eval.schema import Dataset, DatasetError, Example
 from vimrag.eval.scoring import aggregate, headline_metrics
 
 PREDICTIONS = "predictions.jsonl"
@@ -105,28 +105,50 @@ def _latest(preds: Sequence[Prediction]) -> list[Prediction]:
 _QUERY_TIME_POLAR = ("strict_negation",)
 
 
-def _store_key(cfg: Config, dataset: Dataset) -> str:
-    """Stores are shared between runs of one dataset with the same models / perception / ingest settings."""
+def _store_key(cfg: Config, dataset: Dataset, files: Sequence[Path] | None = None) -> str:
+    """Stores are shared between runs of one dataset with the same models / perception / ingest settings
+    (and, for ``corpus_scope="evidence"``, the same subset of corpus files)."""
     polar = dict(cfg.to_dict()["polar"])
     for query_time in _QUERY_TIME_POLAR:  # they change ranking, not what is stored
         polar.pop(query_time, None)
     blob = json.dumps([dataset.name, str(dataset.corpus), cfg.to_dict()["models"], polar,
                        cfg.to_dict()["ingest"]], sort_keys=True, default=str)
+    if files is not None:
+        blob += json.dumps(sorted(p.name for p in files))
+        return f"{dataset.name}-subset-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
     return f"{dataset.name}-{hashlib.sha1(blob.encode()).hexdigest()[:10]}"
 
 
+CORPUS_SCOPES = ("all", "evidence")
+
+
+def evidence_files(dataset: Dataset, examples: Sequence[Example]) -> list[Path]:
+    """The corpus files named by the gold evidence of ``examples`` (for ``corpus_scope="evidence"``)."""
+    if dataset.corpus is None or not Path(dataset.corpus).is_dir():
+        raise ConfigError(f"{dataset.name}: corpus scope 'evidence' needs a corpus folder")
+    root = Path(dataset.corpus)
+    by_name = {p.name: p for p in root.rglob("*") if p.is_file()}
+    files = {by_name[Path(e.source).name] for ex in examples for e in ex.evidence if Path(e.source).name in by_name}
+    if not files:
+        raise ConfigError(f"{dataset.name}: no corpus file is named by the selected questions' evidence")
+    return sorted(files)
+
+
 def default_backends(dataset: Dataset, config: Config, run_dir: Path, methods: Sequence[str],
-                     k: int = 10) -> Backends:
+                     k: int = 10, files: Sequence[Path] | None = None) -> Backends:
     """Open (or build) the memory of the dataset's corpus and the LLM, shared by every method.
 
     If ``store.uri`` is left at its default, the eval uses its own store under the eval cache, keyed by
     dataset and model settings, so the user's ``./.vimrag`` is never touched and ingest is paid once.
+    ``files`` ingests only those corpus files (a quick run over the documents its questions need: fewer
+    distractors than the full corpus, so its retrieval scores are not comparable with a full run's).
     """
     from vimrag.eval.datasets import default_cache_dir
 
     cfg = config.with_overrides({"agent.trajectories_dir": str(run_dir / "trajectories")})
     if cfg.store.uri == StoreConfig().uri:
-        cfg = cfg.with_overrides({"store.uri": str(default_cache_dir() / "stores" / _store_key(cfg, dataset))})
+        cfg = cfg.with_overrides(
+            {"store.uri": str(default_cache_dir() / "stores" / _store_key(cfg, dataset, files))})
     needs_memory = any(m != "none" for m in methods)
     memory = None
     if needs_memory:
@@ -134,7 +156,7 @@ def default_backends(dataset: Dataset, config: Config, run_dir: Path, methods: S
 
         memory = Memory(cfg)
         if dataset.corpus is not None:
-            report = memory.add([dataset.corpus], progress=True)
+            report = memory.add(list(files) if files is not None else [dataset.corpus], progress=True)
             failed = getattr(report, "failed", [])
             if failed:
                 print(f"[eval] {len(failed)} corpus file(s) failed to ingest; first: {failed[0].path}: "
@@ -176,6 +198,7 @@ def run_eval(
     report: bool = True,
     data_root: str | Path | None = None,
     on_prediction: Callable[[Prediction], None] | None = None,
+    corpus_scope: str = "all",
 ) -> EvalResult:
     """Run ``methods`` on the first ``limit`` examples of ``dataset``; write predictions, results and a report.
 
@@ -183,6 +206,7 @@ def run_eval(
     (tests inject fakes). ``backends`` may be given; otherwise :func:`default_backends` builds them, only if
     a named method needs them. With ``resume`` (default) an existing run directory is continued; without
     it, its old predictions are kept aside as ``predictions.<time>.jsonl`` and the run starts over.
+    ``corpus_scope="evidence"`` ingests only the corpus files the selected questions' evidence names.
     """
     from vimrag.eval.datasets import resolve_dataset
 
@@ -190,6 +214,9 @@ def run_eval(
     cfg = (config or load_config()).with_overrides({"models.seed": seed})
     _seed_everything(seed)
     examples = ds.examples[:limit] if limit else list(ds.examples)
+    if corpus_scope not in CORPUS_SCOPES:
+        raise ConfigError(f"corpus scope must be one of {', '.join(CORPUS_SCOPES)}, got {corpus_scope!r}")
+    files = evidence_files(ds, examples) if corpus_scope == "evidence" else None
     names = [m if isinstance(m, str) else m.name for m in methods]
     if len(set(names)) != len(names):
         raise ConfigError(f"methods listed twice: {names}")
@@ -206,7 +233,8 @@ def run_eval(
         pred_path.rename(run_dir / f"predictions.{stamp}.jsonl")
     manifest = {"dataset": ds.name, "task": ds.task, "dataset_path": str(ds.path) if ds.path else None,
                 "corpus": str(ds.corpus) if ds.corpus else None, "methods": names, "limit": limit, "seed": seed,
-                "k": k, "config": cfg.to_dict(), "updated": stamp}
+                "k": k, "corpus_scope": corpus_scope, "corpus_files": [p.name for p in files] if files else None,
+                "config": cfg.to_dict(), "updated": stamp}
     man_path.write_text(json.dumps(manifest, indent=2, default=str))
 
     _repair_tail(pred_path)
@@ -217,7 +245,7 @@ def run_eval(
     skipped: dict[str, str] = {}
     pending_names = [n for n in names if any((n, e.id) not in done for e in examples)]
     if backends is None and any(isinstance(m, str) for m in methods) and pending_names:
-        backends = default_backends(ds, cfg, run_dir, [n for n in names if n in pending_names], k)
+        backends = default_backends(ds, cfg, run_dir, [n for n in names if n in pending_names], k, files)
     built: list[Method] = []
     for m in methods:
         if isinstance(m, str):
@@ -318,13 +346,15 @@ def cli_eval(
     seed: int = 0,
     k: int = 10,
     as_json: bool = False,
+    corpus_scope: str = "all",
 ) -> EvalResult:
     """What ``vimrag eval`` does: run, print the headline table, say where the report is."""
     from rich.console import Console
     from rich.table import Table
 
     con = console or Console()
-    res = run_eval(dataset, list(methods), limit, out_dir, config, resume=resume, seed=seed, k=k)
+    res = run_eval(dataset, list(methods), limit, out_dir, config, resume=resume, seed=seed, k=k,
+                   corpus_scope=corpus_scope)
     if as_json:
         con.print_json(json.dumps(res.to_json(), default=str))
         return res
