@@ -5,15 +5,16 @@ the <colour> <object>?" (exact-match reward, verifiable). Rollouts go through th
 (``vimrag.agent.runner.Agent``) over a keyword retriever that stands in for ``vimrag.Memory`` (ingest and
 a store would add minutes and nothing to this comparison).
 
-Policy: the tiny randomly initialised Qwen2 (``tiny-qwen2``), first warm-started by a short SFT on
-trajectories of a scripted *oracle* that follows the agent's JSON protocol and, with probability
-``--dead-end``, first retrieves an unrelated fact (a dead end in the memory graph). Then the same SFT
-weights are trained with GGPO and with GSPO (no pruning), same seed, same budget. This mirrors VRAG-RL's
-SFT→RL recipe at toy scale.
+Policy (``--policy``): SmolLM2-135M-Instruct read from the packaged GGUF with LoRA adapters (default), or
+the tiny randomly initialised Qwen2 (``tiny-qwen2``: 64-71 % of its outputs stayed unparseable after SFT,
+so its reward never left 0). The policy is first warm-started by a short SFT on trajectories of a scripted
+*oracle* that follows the agent's JSON protocol and, with probability ``--dead-end``, first retrieves an
+unrelated fact (a dead end in the memory graph). Then the same SFT weights are trained with GGPO and with
+GSPO (no pruning), same seed, same budget. This mirrors VRAG-RL's SFT→RL recipe at toy scale.
 
 What it can show: the whole pipeline (agent → masks → loss → update) running end to end, the masked
 fraction, time per step, and reward curves of both methods on the same footing. What it cannot show:
-anything about the paper's scale (7B VLMs, thousands of questions); with a 2-layer 64-d model, a dozen
+anything about the paper's scale (7B VLMs, thousands of questions); with a 135M model, a dozen
 questions and tens of steps, differences between the curves are within seed noise unless they are large.
 
     python benchmarks/ggpo_run.py --steps 12 --out benchmarks/results
@@ -153,9 +154,11 @@ def main() -> None:
     ap.add_argument("--facts", type=int, default=8)
     ap.add_argument("--dead-end", type=float, default=0.5)
     ap.add_argument("--sft-epochs", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=None, help="default: 2e-3 for tiny-qwen2, 3e-4 with LoRA")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--policy", default="smollm2-135m", help="registry name, .gguf file, HF folder or tiny-qwen2")
+    ap.add_argument("--sft-lr", type=float, default=None, help="default: 3e-3 for tiny-qwen2, 2e-4 with LoRA")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--plot-only", action="store_true", help="re-plot an existing (possibly partial) JSON")
     args = ap.parse_args()
@@ -183,22 +186,31 @@ def main() -> None:
     oracle_agent = Agent(Oracle(args.dead_end, args.seed), retriever, cfg)
     demos = [oracle_agent.ask(q["question"], save=False).record.to_json() for q in qs for _ in range(2)]
     torch.manual_seed(args.seed)
-    model, tok = build_tiny_qwen2(args.seed, hidden=128, layers=2)
-    base = TransformersPolicy(model, tok, name="tiny-qwen2-sft", temperature=1.0, max_prompt_tokens=1024)
+    tiny = args.policy.startswith("tiny-qwen2")
+    if tiny:
+        model, tok = build_tiny_qwen2(args.seed, hidden=128, layers=2)
+        base = TransformersPolicy(model, tok, name="tiny-qwen2-sft", temperature=1.0, max_prompt_tokens=1024)
+    else:
+        base = TransformersPolicy.from_spec(args.policy, lora=True, lora_r=16, lora_alpha=32, temperature=1.0,
+                                            max_prompt_tokens=1024)
+        tok = base.tokenizer
+    sft_lr = args.sft_lr if args.sft_lr is not None else (3e-3 if tiny else 2e-4)
+    args.lr = args.lr if args.lr is not None else (2e-3 if tiny else 3e-4)
     t0 = time.perf_counter()
-    sft_losses = sft_warm_start(base, demos, args.sft_epochs, 3e-3, 1024)
+    sft_losses = sft_warm_start(base, demos, args.sft_epochs, sft_lr, 1024)
     sft_s = time.perf_counter() - t0
-    sft_state = {k: v.clone() for k, v in base.model.state_dict().items()}
+    sft_state = {k: v.clone() for k, v in base.model.state_dict().items() if tiny or "lora" in k}
     print(f"SFT: {len(demos)} demos, losses {[round(x, 3) for x in sft_losses]}, {sft_s:.0f}s", flush=True)
 
     examples = [Example(q["id"], q["question"], [q["answer"]], q["evidence"]) for q in qs]
-    results: dict = {"task": {"facts": args.facts, "dead_end": args.dead_end, "group": args.group,
+    results: dict = {"policy": args.policy, "task": {"facts": args.facts, "dead_end": args.dead_end, "group": args.group,
                               "questions_per_step": args.questions_per_step, "steps": args.steps,
                               "seed": args.seed, "lr": args.lr},
                      "sft": {"losses": sft_losses, "seconds": sft_s}, "runs": {}}
     for algo in ("ggpo", "gspo"):
-        base.model.load_state_dict(sft_state)
-        policy = TransformersPolicy(base.model, tok, name=f"tiny-{algo}", temperature=1.0, max_prompt_tokens=1024)
+        base.model.load_state_dict(sft_state, strict=tiny)
+        policy = TransformersPolicy(base.model, tok, name=f"{args.policy}-{algo}", temperature=1.0,
+                                    max_prompt_tokens=1024)
         tc = replace(cfg.train, algorithm=algo, group_size=args.group, questions_per_step=args.questions_per_step,
                      lr=args.lr, seed=args.seed, steps=args.steps, save_every=10**6, resume=False,
                      max_prompt_tokens=1024, gspo_clip_low=0.2, gspo_clip_high=0.2)
@@ -232,7 +244,7 @@ def plot(results: dict, path: Path) -> None:
         a.legend()
         a.grid(alpha=0.3)
     t = results["task"]
-    fig.suptitle(f"tiny Qwen2 (SFT warm start), synthetic retrieval, G={t['group']}, "
+    fig.suptitle(f"{results.get('policy', 'tiny-qwen2')} (SFT warm start), synthetic retrieval, G={t['group']}, "
                  f"{t['questions_per_step']} q/step, seed {t['seed']} — toy scale", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
