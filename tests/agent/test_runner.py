@@ -114,6 +114,7 @@ def test_vimrag_memorizes_only_new_evidence(corpus, config, scripted):
     assert n3["bank"] == [] and n3["summary"].startswith("nothing new")
     assert tr.invalid_retrievals == 1
     assert "found nothing new" in llm.calls[-1][-1].content
+    assert "n3 <-" not in llm.calls[-1][-1].content  # an empty node is not shown (its summary got copied)
 
 
 def test_repeat_detection_with_embedder(corpus, config, scripted, bag_embedder):

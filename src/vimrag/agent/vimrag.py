@@ -47,6 +47,8 @@ class VimRAGMethod:
         lines = ["n0: question"]
         images: list[ImageInput] = []
         for node in ep.graph.nodes[1:]:
+            if not node.bank:  # found nothing (new): the note said so; a small model copies such a summary
+                continue  # into its answer ("nothing new"), so empty nodes are not shown
             parents = ",".join(f"n{p}" for p in node.parents)
             summary = node.summary or "(no summary)"
             lines.append(f'n{node.id} <- {parents} search "{node.query}": {summary}')
