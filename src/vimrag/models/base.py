@@ -46,8 +46,11 @@ class Completion:
 class TextEmbedder(Protocol):
     """Maps texts to L2-normalised float32 vectors (n, dim)."""
 
-    name: str
-    dim: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
