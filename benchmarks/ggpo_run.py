@@ -39,6 +39,7 @@ from vimrag.types import Item, Locator, LogicState, Modality, SearchHit, SearchR
 
 COLOURS = ["red", "blue", "green", "black", "white", "pink"]
 OBJECTS = ["door", "box", "car", "lamp"]
+PEOPLE = ["Alice", "Bruno", "Chen", "Dana", "Emil", "Farah", "Goran", "Hana"]
 
 
 def make_task(n_facts: int, seed: int) -> tuple[list[Item], list[dict]]:
@@ -52,6 +53,26 @@ def make_task(n_facts: int, seed: int) -> tuple[list[Item], list[dict]]:
                           text=f"The code of the {c} {o} is {code}."))
         qs.append({"id": f"q{i}", "question": f"What is the code of the {c} {o}?", "answer": code,
                    "evidence": [f"{c}_{o}.txt"]})
+    return items, qs
+
+
+def make_twohop_task(n_questions: int, seed: int, n_colours: int = 3) -> tuple[list[Item], list[dict]]:
+    """Two hops: "What is the code of the <object> in <person>'s favourite colour?" needs the person's
+    colour first, then that colour's code fact (every object has a code in every colour: distractors).
+    With few colours a policy that guesses the colour is sometimes right, so rewards vary within a group
+    (a group of all-0 rewards has zero advantage and teaches nothing)."""
+    rng = random.Random(seed)
+    colours = COLOURS[:n_colours]
+    codes = {(c, o): f"{rng.randint(10, 99)}" for c in colours for o in OBJECTS}
+    items = [Item(f"c{i}", f"{c}_{o}.txt", f"hc{i}", Modality.TEXT, Locator(chunk=0),
+                  text=f"The code of the {c} {o} is {code}.") for i, ((c, o), code) in enumerate(codes.items())]
+    qs = []
+    for i, person in enumerate(PEOPLE[:n_questions]):
+        c, o = rng.choice(colours), rng.choice(OBJECTS)
+        items.append(Item(f"p{i}", f"{person.lower()}.txt", f"hp{i}", Modality.TEXT, Locator(chunk=0),
+                          text=f"{person}'s favourite colour is {c}."))
+        qs.append({"id": f"q{i}", "question": f"What is the code of the {o} in {person}'s favourite colour?",
+                   "answer": codes[(c, o)], "evidence": [f"{person.lower()}.txt", f"{c}_{o}.txt"]})
     return items, qs
 
 
@@ -117,6 +138,41 @@ class Oracle:
         return 0.5
 
 
+class TwoHopOracle(Oracle):
+    """The scripted policy for the two-hop task: person's colour first, then the code; with probability
+    ``dead_end`` its first search is for another person's colour (a dead end the answer never uses)."""
+
+    def generate(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0, stop=None):
+        user = messages[-1].content
+        m = re.search(r"code of the (\w+) in (\w+)'s favourite colour\?", user)
+        o, person = (m.group(1), m.group(2)) if m else ("door", "Alice")
+        colour = re.search(rf"{person}'s favourite colour is (\w+)", user)
+        if "Search:" in user:  # memorize prompt: keep the line that carries the needed fact
+            lines = re.findall(r"\[(\d+)\]([^\n]*)", user)
+            searched = re.search(r"Search: code of the (\w+) (\w+)", user)
+            want = [rf"{person}'s favourite colour is"] + ([rf"{searched.group(1)} {o} is"] if searched else [])
+            keep = [int(n) for n, line in lines if any(re.search(w, line) for w in want)]
+            facts = [line.rsplit("): ", 1)[-1].strip() for n, line in lines if int(n) in keep]
+            summ = " ".join(facts)[:120] if facts else "Not relevant."
+            scores = {n: (5 if int(n) in keep else 1) for n, _ in lines}
+            text = json.dumps({"action": "memorize", "summary": summ, "keep": keep, "scores": scores})
+        else:
+            code = re.search(rf"{colour.group(1)} {o} is (\d+)", user) if colour else None
+            graph = user.split("Graph:", 1)[1] if "Graph:" in user else ""
+            if code:
+                text = json.dumps({"action": "answer", "answer": code.group(1), "cite": []})
+            elif colour:
+                text = json.dumps({"action": "retrieve", "query": f"code of the {colour.group(1)} {o}",
+                                   "parents": [len(re.findall(r"\nn\d+ <-", graph))]})
+            elif "search" not in graph and self.rng.random() < self.dead_end:
+                other = self.rng.choice([p for p in PEOPLE if p != person])
+                text = json.dumps({"action": "retrieve", "query": f"{other}'s favourite colour", "parents": [0]})
+            else:
+                text = json.dumps({"action": "retrieve", "query": f"{person}'s favourite colour", "parents": [0]})
+        return Completion(text, prompt_tokens=sum(self.count_tokens(x.content) for x in messages),
+                          completion_tokens=self.count_tokens(text))
+
+
 def sft_warm_start(policy, trajectories: list[dict], epochs: int, lr: float, max_prompt: int) -> list[float]:
     """Behaviour cloning on the oracle's (prompt, completion) steps: completion tokens only."""
     import torch
@@ -151,7 +207,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--questions-per-step", type=int, default=2)
-    ap.add_argument("--facts", type=int, default=8)
+    ap.add_argument("--facts", type=int, default=8, help="questions (one fact or one person each)")
+    ap.add_argument("--colours", type=int, default=3, help="twohop: colours in the corpus (guessing succeeds 1/n)")
+    ap.add_argument("--task", choices=("twohop", "code"), default="twohop",
+                    help="twohop: person's colour, then the code (default); code: one hop, saturates at reward 1")
     ap.add_argument("--dead-end", type=float, default=0.5)
     ap.add_argument("--sft-epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=None, help="default: 2e-3 for tiny-qwen2, 3e-4 with LoRA")
@@ -178,12 +237,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    items, qs = make_task(args.facts, args.seed)
+    items, qs = (make_twohop_task(args.facts, args.seed, args.colours) if args.task == "twohop"
+                 else make_task(args.facts, args.seed))
     retriever = KeywordRetriever(items)
-    cfg = Config().with_overrides({"agent.max_steps": 3, "agent.max_completion_tokens": 48, "agent.top_k": 2,
+    cfg = Config().with_overrides({"agent.max_steps": 4 if args.task == "twohop" else 3,
+                                   "agent.max_completion_tokens": 48, "agent.top_k": 2,
                                    "agent.evidence_chars": 80})
     # 1. oracle trajectories through the real agent, 2. SFT warm start of the tiny policy
-    oracle_agent = Agent(Oracle(args.dead_end, args.seed), retriever, cfg)
+    oracle_cls = TwoHopOracle if args.task == "twohop" else Oracle
+    oracle_agent = Agent(oracle_cls(args.dead_end, args.seed), retriever, cfg)
     demos = [oracle_agent.ask(q["question"], save=False).record.to_json() for q in qs for _ in range(2)]
     torch.manual_seed(args.seed)
     tiny = args.policy.startswith("tiny-qwen2")
@@ -203,7 +265,7 @@ def main() -> None:
     print(f"SFT: {len(demos)} demos, losses {[round(x, 3) for x in sft_losses]}, {sft_s:.0f}s", flush=True)
 
     examples = [Example(q["id"], q["question"], [q["answer"]], q["evidence"]) for q in qs]
-    results: dict = {"policy": args.policy, "task": {"facts": args.facts, "dead_end": args.dead_end, "group": args.group,
+    results: dict = {"policy": args.policy, "task": {"kind": args.task, "colours": args.colours, "facts": args.facts, "dead_end": args.dead_end, "group": args.group,
                               "questions_per_step": args.questions_per_step, "steps": args.steps,
                               "seed": args.seed, "lr": args.lr},
                      "sft": {"losses": sft_losses, "seconds": sft_s}, "runs": {}}
@@ -239,12 +301,14 @@ def plot(results: dict, path: Path) -> None:
         axes[0].plot(xs, [r["reward"] for r in rows], marker="o", label=algo.upper())
         axes[1].plot(xs, [r["masked_frac"] for r in rows], marker=".", label=algo.upper())
     axes[0].set(xlabel="optimiser step", ylabel="mean outcome reward (EM)", title="reward")
-    axes[1].set(xlabel="optimiser step", ylabel="fraction of steps pruned by μ_t", title="GGPO mask")
+    axes[1].set(xlabel="optimiser step", ylabel="fraction of steps with μ_t = 1",
+                title="steps μ_t marks (pruned by GGPO only)")
     for a in axes:
         a.legend()
         a.grid(alpha=0.3)
     t = results["task"]
-    fig.suptitle(f"{results.get('policy', 'tiny-qwen2')} (SFT warm start), synthetic retrieval, G={t['group']}, "
+    kind = "two-hop retrieval" if t.get("kind") == "twohop" else "retrieval"
+    fig.suptitle(f"{results.get('policy', 'tiny-qwen2')} (SFT warm start), synthetic {kind}, G={t['group']}, "
                  f"{t['questions_per_step']} q/step, seed {t['seed']} — toy scale", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
