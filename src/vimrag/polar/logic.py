@@ -61,13 +61,13 @@ def explain(
     parts = []
     if set(pos) & h:
         parts.append("has " + ", ".join(f"*{c}*" for c in sorted(set(pos) & h)))
-    unverified_absent = sorted(set(neg) - n)
-    if unverified_absent:
-        parts.append("absence not verified: " + ", ".join(f"*{c}*" for c in unverified_absent))
     mentioned = sorted(set(pos) & set(entities))
     if mentioned:
         parts.append("mentions " + ", ".join(f"*{c}*" for c in mentioned))
     unknown = sorted(set(pos) - h - n)
     if pos and unknown:
         parts.append("not verified: " + ", ".join(f"*{c}*" for c in unknown))
+    unverified_absent = sorted(set(neg) - n)
+    if unverified_absent:
+        parts.append("absence not verified: " + ", ".join(f"*{c}*" for c in unverified_absent))
     return "; ".join(parts) if parts else "similarity only"
