@@ -166,8 +166,10 @@ def write_report(result: Any, per_example: dict[str, list[dict[str, Any]]],
         md, h = _table(["metric", *methods], [[k, *[result.scores[m].get(k, float("nan")) for m in methods]]
                                               for k in allk])
         sections.append(("All metrics", md, h))
-    cat_metric = head[0] if head else None
     cats = sorted({c for m in methods for c in result.by_category.get(m, {})})
+    # the first headline metric that exists per example (set-level ones such as mml_acc do not)
+    per_cat = [x for m in methods for c in cats for x in result.by_category.get(m, {}).get(c, {})]
+    cat_metric = next((x for x in head if x in per_cat), "acc" if "acc" in per_cat else (head[0] if head else None))
     if cat_metric and len(cats) > 1:
         md, h = _table(["category", "n", *methods], [
             [c, int(next((result.by_category[m][c]["n"] for m in methods if c in result.by_category.get(m, {})), 0)),
