@@ -176,3 +176,11 @@ def test_same_content_at_two_paths(store) -> None:
     store.remove_source("a")
     assert [i.source for i in store.get([a.id])] == ["copy/a"]
     assert store.vocabulary() == ["dog"]
+
+
+def test_empty_source_replaced_again_before_any_item(store) -> None:
+    """An empty file ingested twice (changed, still empty) before the store holds any item."""
+    store.replace_source(SourceRecord("empty.txt", "h1", 0), [])
+    store.replace_source(SourceRecord("empty.txt", "h2", 0), [])
+    assert store.sources()["empty.txt"].source_hash == "h2" and store.count() == 0
+    assert store.remove_source("empty.txt") == 0 and "empty.txt" not in store.sources()

@@ -380,7 +380,8 @@ class LanceStore:
                 if st is not None else {}
             for r, _ in batch:
                 self._committed[r.source] = (r, generation)
-            for part in _codec.chunks(replaced, _IN_CHUNK):  # step 3: drop superseded rows
+            # step 3: drop superseded rows (no items table yet: only empty sources were ever written)
+            for part in _codec.chunks(replaced if self._items_t is not None else [], _IN_CHUNK):
                 self._items_t.delete("source IN (" + ", ".join(map(_codec.sql_quote, part)) + ") AND generation <> "
                                      + _codec.sql_quote(generation))
             if st is not None:
