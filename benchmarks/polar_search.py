@@ -304,10 +304,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=20_000, help="rows per add() call (LanceStore uses 20k)")
     ap.add_argument("--out", default=str(HERE / "results" / "polar_search.json"))
+    ap.add_argument("--also", type=int, nargs="*", default=[], help="more corpus sizes in the same run/file")
     a = ap.parse_args(argv)
     if a.quick:
         a.n, a.queries = min(a.n, 20_000), min(a.queries, 70)
     result = run(a.n, a.queries, a.paper_queries, a.cache_dir, a.seed, a.batch)
+    for extra in a.also:  # one curve per method across corpus sizes (the report's latency-vs-size plot)
+        more = run(extra, a.queries, a.paper_queries, None, a.seed, a.batch)
+        result["rows"] += more["rows"]
+        result.setdefault("meta", {})[f"meta_n{extra}"] = more.get("meta")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
