@@ -94,17 +94,6 @@ def concept_names(items: Sequence[Item]) -> list[str]:
     return list(names)
 
 
-def polar_ids(item: Item, ids: Mapping[str, int]) -> tuple[list[int], list[int], list[int]]:
-    """The item's HAS / NOT_HAS / UNCERTAIN concept ids (sorted, unique)."""
-    has: set[int] = set()
-    not_has: set[int] = set()
-    unc: set[int] = set()
-    for c in item.concepts:
-        p = c.polarity
-        (has if p == 1 else not_has if p == -1 else unc).add(ids[c.concept])
-    return sorted(has), sorted(not_has), sorted(unc)
-
-
 _POLARITY_NAME = {p: p.name for p in Polarity}
 _EMPTY_LOCATOR = Locator()
 _LOCATOR_FIELDS = tuple(Locator.__dataclass_fields__)
@@ -142,23 +131,13 @@ def _concept_fragment(concept: str, polarity: Polarity, score: float, origin: st
             f'"score": {s!r}, "origin": {_enc(origin)}}}')
 
 
-def concepts_json(concepts: Sequence[ConceptEvidence]) -> str:
-    """Same JSON as ``json.dumps([c.to_dict() for c in concepts])`` (Eq. 4 score rounded to 4 places).
-
-    Written by hand with cached fragments: this is the hot loop of bulk ingest (~18 concepts/item).
-    """
-    parts = []
-    for c in concepts:
-        f = _concept_fragment(c.concept, c.polarity, c.score, c.origin)
-        if f is None:
-            return json.dumps([x.to_dict() for x in concepts])
-        parts.append(f)
-    return "[" + ", ".join(parts) + "]"
-
-
 def concepts_row(concepts: Sequence[ConceptEvidence], ids: Mapping[str, int]
                  ) -> tuple[str, list[int], list[int], list[int]]:
-    """:func:`concepts_json` and :func:`polar_ids` in one pass over the concepts (bulk ingest)."""
+    """The concepts column and the HAS / NOT_HAS / UNCERTAIN id lists (sorted, unique) in one pass.
+
+    The JSON equals ``json.dumps([c.to_dict() for c in concepts])`` (Eq. 4 score rounded to 4 places); it is
+    written from cached fragments because this is the hot loop of bulk ingest (~18 concepts per item).
+    """
     parts = []
     has: set[int] = set()
     not_has: set[int] = set()
@@ -254,7 +233,8 @@ UNSEEN_CONCEPT = 2**31 - 1
 
 def map_negative(names: Sequence[str], lookup: Callable[[str], int | None], strict: bool) -> list[int]:
     """Like :func:`map_query`; with ``strict`` an unknown name becomes :data:`UNSEEN_CONCEPT`."""
-    ids = map_query(names, lookup)
-    if strict and any(lookup(n) is None for n in names):
+    found = [lookup(n) for n in names]  # once per name: a SQL store looks unknown names up in the database
+    ids = sorted({int(c) for c in found if c is not None})
+    if strict and any(c is None for c in found):
         ids.append(UNSEEN_CONCEPT)
     return ids
