@@ -127,6 +127,9 @@ class Oracle:
                 text = json.dumps({"action": "retrieve", "query": f"{oc} {o} code", "parents": [0]})
             else:
                 text = json.dumps({"action": "retrieve", "query": f"{c} {o} code", "parents": [0]})
+        return self._reply(messages, text)
+
+    def _reply(self, messages: list[Message], text: str) -> Completion:
         return Completion(text, prompt_tokens=sum(self.count_tokens(x.content) for x in messages),
                           completion_tokens=self.count_tokens(text))
 
@@ -169,8 +172,7 @@ class TwoHopOracle(Oracle):
                 text = json.dumps({"action": "retrieve", "query": f"{other}'s favourite colour", "parents": [0]})
             else:
                 text = json.dumps({"action": "retrieve", "query": f"{person}'s favourite colour", "parents": [0]})
-        return Completion(text, prompt_tokens=sum(self.count_tokens(x.content) for x in messages),
-                          completion_tokens=self.count_tokens(text))
+        return self._reply(messages, text)
 
 
 def sft_warm_start(policy, trajectories: list[dict], epochs: int, lr: float, max_prompt: int) -> list[float]:
