@@ -261,7 +261,7 @@ def test_trajectory_contract_and_round_trip(corpus, config, scripted):
                                      "completion_tokens", "seconds", "retrieved", "repeat", "error"}
     assert set(data["steps"][0]["retrieved"][0]) == {"id", "state", "similarity"}
     assert set(data["allocation"][0]) == {"item_id", "node", "omega", "tokens", "max_pixels"}
-    assert data["steps"][0]["messages"][0] == {"role": "system", "content": prompts.DECIDE_VIMRAG}
+    assert data["steps"][0]["messages"][0] == {"role": "system", "content": prompts.decide_prompt("vimrag", "Who directed Jaws?")}
     assert Trajectory.from_json(data).to_json() == data
     assert Trajectory.load(res.trajectory).to_json() == data
     # a second run never overwrites the first

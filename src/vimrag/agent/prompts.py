@@ -8,13 +8,15 @@ token saving over ReAct comes from (VimRAG §2 pilot study, §3.2).
 
 from __future__ import annotations
 
-DECIDE_VIMRAG = """You answer a question by searching a memory, one step at a time.
+import re
+
+_DECIDE_VIMRAG = """You answer a question by searching a memory, one step at a time.
 You see a memory graph: node 0 is the question; each other node is a search you made, with a summary and kept evidence [node.item].
 Reply with ONE JSON object and nothing else:
 {"action": "retrieve", "query": "<short search for ONE missing fact>", "parents": [<ids of the nodes this search builds on>]}
 {"action": "answer", "answer": "<a few words>", "cite": ["<node.item>", ...]}
 Never repeat a search that is already a node. Answer as soon as the graph holds the answer.
-If the question asks which photo, page, document or video, the answer names it (file name, with page or time).
+{answer_rule}
 
 Example
 Question: In which country was the director of Jaws born?
@@ -24,7 +26,9 @@ n1 <- n0 search "director of Jaws": Jaws (1975) was directed by Steven Spielberg
   [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace", "parents": [1]}
 (next step, after n2 says Spielberg was born in Cincinnati, Ohio)
-Reply: {"action": "answer", "answer": "United States", "cite": ["2.1"]}
+Reply: {"action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}"""
+
+_SOURCE_EXAMPLE_VIMRAG = """
 
 Example
 Question: Which photo shows a dog?
@@ -34,12 +38,12 @@ n1 <- n0 search "photo with a dog": park.jpg shows a dog on grass.
   [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
 Reply: {"action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
 
-DECIDE_REACT = """You answer a question by searching a memory, one step at a time.
+_DECIDE_REACT = """You answer a question by searching a memory, one step at a time.
 Each reply is ONE JSON object with a short thought and one action, nothing else:
 {"thought": "<what is missing>", "action": "retrieve", "query": "<short search for ONE missing fact>"}
 {"thought": "<why this is the answer>", "action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
 After each search you get an Observation with numbered results [step.result]. Answer as soon as you can.
-If the question asks which photo, page, document or video, the answer names it (file name, with page or time).
+{answer_rule}
 
 Example
 Question: In which country was the director of Jaws born?
@@ -47,25 +51,29 @@ Reply: {"thought": "I need the director of Jaws.", "action": "retrieve", "query"
 Observation: [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 Reply: {"thought": "Now where Spielberg was born.", "action": "retrieve", "query": "Steven Spielberg birthplace"}
 Observation: [2.1] [Fact Check: VERIFIED] text spielberg.txt: Spielberg was born in Cincinnati, Ohio.
-Reply: {"thought": "Cincinnati is in the United States.", "action": "answer", "answer": "United States", "cite": ["2.1"]}
+Reply: {"thought": "Cincinnati is in the United States.", "action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}"""
+
+_SOURCE_EXAMPLE_REACT = """
 
 Example
 Question: Which photo shows a dog?
 Observation: [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
 Reply: {"thought": "park.jpg is verified to show a dog.", "action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
 
-DECIDE_SUMMARY = """You answer a question by searching a memory, one step at a time.
+_DECIDE_SUMMARY = """You answer a question by searching a memory, one step at a time.
 You see your notes so far (a running summary of everything you found).
 Reply with ONE JSON object and nothing else:
 {"action": "retrieve", "query": "<short search for ONE missing fact>"}
 {"action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
 Answer as soon as the notes hold the answer.
-If the question asks which photo, page, document or video, the answer names it (file name, with page or time).
+{answer_rule}
 
 Example
 Question: In which country was the director of Jaws born?
 Notes: Jaws (1975) was directed by Steven Spielberg [1.1].
-Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace"}
+Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace"}{source_example}"""
+
+_SOURCE_EXAMPLE_SUMMARY = """
 
 Example
 Question: Which photo shows a dog?
@@ -98,12 +106,54 @@ Reply: {"action": "memorize", "summary": "Jaws (1975) was directed by Steven Spi
 
 FORCE_ANSWER = (
     "You must answer now with what you have. Reply with ONE JSON object: "
-    '{"action": "answer", "answer": "<a few words>", "cite": ["<node.item>"]}. '
-    "If the question asks which photo, page, document or video, name it (file name, with page or time)."
+    '{"action": "answer", "answer": "<a few words>", "cite": ["<node.item>"]}.'
 )
 
-CORRECTION = "Your reply was not valid: {error}\nReply again with ONE JSON object only, for example: {example}"
+# Which rule the answer follows depends on the question. With one rule for all ("if the question asks
+# which photo … name the file") and the photo example always shown, the 1.5B answered 7 of 30 HotpotQA
+# questions with a file name ("The_Hukilau_Song-f9c5ac.txt" for "Jack Owens"); so the file-name rule and
+# its example are shown only for questions that ask for a source, and the others are told not to.
+SOURCE_RULE = "The question asks which photo, page, document or video: the answer names it (file name, with page or time)."
+FACT_RULE = "Answer with the fact itself (a name, number, date or yes/no), never with a file name."
 
-REPEAT_NOTE = "Note: your last search repeated an earlier one (\"{query}\"); nothing new was found. Search for something else or answer."
+_SOURCE_QUESTION = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+){0,2}?"
+    r"(?:photo|image|picture|pic|page|slide|document|doc|file|pdf|video|clip|frame|recording|scene)s?\b"
+    r"(?!\s+games?\b)"  # "which video game" asks for a game, not a file
+    r"|\bat what (?:time|timestamp|point|page|minute|second)\b"
+    r"|\bon which page\b|\bin which (?:photo|image|picture|document|file|video|clip)\b",
+    re.IGNORECASE,
+)
+_DECIDE = {
+    "vimrag": (_DECIDE_VIMRAG, _SOURCE_EXAMPLE_VIMRAG),
+    "react": (_DECIDE_REACT, _SOURCE_EXAMPLE_REACT),
+    "summary": (_DECIDE_SUMMARY, _SOURCE_EXAMPLE_SUMMARY),
+}
+
+
+def asks_for_source(question: str) -> bool:
+    """Whether the question wants a file (photo, page, video, time in a clip) as (part of) its answer."""
+    return bool(_SOURCE_QUESTION.search(question))
+
+
+def decide_prompt(method: str, question: str) -> str:
+    """The decision system prompt of ``method`` ("vimrag", "react", "summary") for this question."""
+    template, example = _DECIDE[method]
+    source = asks_for_source(question)
+    return template.replace("{answer_rule}", SOURCE_RULE if source else FACT_RULE).replace(
+        "{source_example}", example if source else ""
+    )
+
+
+def force_answer(question: str) -> str:
+    """The forced-answer instruction, with the answer rule that fits the question."""
+    return f"{FORCE_ANSWER} {SOURCE_RULE if asks_for_source(question) else FACT_RULE}"
+
+
+CORRECTION = (
+    "Your reply was not valid: {error}\nReply again with ONE JSON object only, for example: {example}"
+)
+
+REPEAT_NOTE = 'Note: your last search repeated an earlier one ("{query}"); nothing new was found. Search for something else or answer.'
 
 OBSERVATION_EMPTY = "No results."

@@ -28,9 +28,9 @@ class ReActMethod:
     def decide_messages(self, ep: Episode, forced: bool) -> list[Message]:
         if not self.history:
             self.history.append(Message("user", f"Question: {ep.question}"))
-        msgs = [Message("system", prompts.DECIDE_REACT), *self.history]
+        msgs = [Message("system", prompts.decide_prompt("react", ep.question)), *self.history]
         last = msgs[-1]
-        suffix = prompts.FORCE_ANSWER if forced else "Reply:"
+        suffix = prompts.force_answer(ep.question) if forced else "Reply:"
         msgs[-1] = Message(last.role, f"{last.content}\n{suffix}", list(last.images))
         return msgs
 

@@ -31,8 +31,8 @@ class SummaryMethod:
         if ep.note:
             parts.append(ep.note)
             ep.note = None
-        parts.append(prompts.FORCE_ANSWER if forced else "Reply:")
-        return [Message("system", prompts.DECIDE_SUMMARY), Message("user", "\n".join(parts))]
+        parts.append(prompts.force_answer(ep.question) if forced else "Reply:")
+        return [Message("system", prompts.decide_prompt("summary", ep.question)), Message("user", "\n".join(parts))]
 
     def after_decision(self, ep: Episode, action: Action | None, record: StepRecord) -> None:
         return None

@@ -74,8 +74,8 @@ class VimRAGMethod:
         if ep.note:
             parts.append(ep.note)
             ep.note = None
-        parts.append(prompts.FORCE_ANSWER if forced else "Reply:")
-        return [Message("system", prompts.DECIDE_VIMRAG), Message("user", "\n".join(parts), images)]
+        parts.append(prompts.force_answer(ep.question) if forced else "Reply:")
+        return [Message("system", prompts.decide_prompt("vimrag", ep.question)), Message("user", "\n".join(parts), images)]
 
     def after_decision(self, ep: Episode, action: Action | None, record: StepRecord) -> None:
         return None

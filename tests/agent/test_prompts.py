@@ -1,0 +1,52 @@
+"""The answer rule follows the question: file names only for questions that ask for a source."""
+
+from __future__ import annotations
+
+import pytest
+
+from vimrag.agent import prompts
+
+SOURCE_QUESTIONS = [
+    "Which photo shows a cup but no person?",
+    "which slide has a bar chart but no table",
+    "What page of the report gives the 2019 revenue?",
+    "At what time in the Big Buck Bunny clip does the rabbit stretch?",
+    "In which video does a bird appear?",
+    "On which page is the revenue table?",
+    "Which two pictures show a dog?",
+]
+FACT_QUESTIONS = [
+    "Who directed Jaws?",
+    "Which country was the director of Jaws born in?",
+    "What is the name of the fight song of the university whose main campus is in Lawrence?",
+    "Which band released the album first?",
+    "At what age did he retire?",
+]
+
+
+@pytest.mark.parametrize("question", SOURCE_QUESTIONS)
+def test_source_questions_get_the_file_name_rule(question):
+    assert prompts.asks_for_source(question)
+    for method in ("vimrag", "react", "summary"):
+        text = prompts.decide_prompt(method, question)
+        assert prompts.SOURCE_RULE in text and prompts.FACT_RULE not in text
+        assert "Which photo shows a dog?" in text and "park.jpg" in text
+        assert "{" + "answer_rule}" not in text and "{" + "source_example}" not in text
+    assert prompts.force_answer(question).endswith(prompts.SOURCE_RULE)
+
+
+@pytest.mark.parametrize("question", FACT_QUESTIONS)
+def test_fact_questions_are_told_not_to_answer_with_a_file(question):
+    assert not prompts.asks_for_source(question)
+    for method in ("vimrag", "react", "summary"):
+        text = prompts.decide_prompt(method, question)
+        assert prompts.FACT_RULE in text and prompts.SOURCE_RULE not in text
+        assert "park.jpg" not in text  # the file-name example is not shown either
+        assert "director of Jaws" in text  # the multi-hop example always is
+    forced = prompts.force_answer(question)
+    assert forced.startswith(prompts.FORCE_ANSWER) and forced.endswith(prompts.FACT_RULE)
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(KeyError):
+        prompts.decide_prompt("bogus", "Who directed Jaws?")
