@@ -95,3 +95,35 @@ def test_remove_deletes_items_media_and_edges(memory: Memory, corpus: Path) -> N
     assert all(i.source != target for i in memory.store.iter_items())
     assert all(not (memory.media_root / m).exists() for m in media if m)
     assert all(Path(h.item.source).name != "chelsea.png" for h in memory.search("a cat", k=5).hits)
+
+
+class _ClosableLLM:
+    """Stands in for a loaded model: counts close() calls (a real model needs GBs and minutes)."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_close_frees_the_llm_it_loaded_but_not_one_passed_in(monkeypatch, tmp_path: Path) -> None:
+    import vimrag.models.factory as factory
+    from vimrag import Agent
+
+    made: list[_ClosableLLM] = []
+    monkeypatch.setattr(factory, "make_llm", lambda spec, cfg: made.append(_ClosableLLM()) or made[-1])
+    mem = Memory(load_config(), store=str(tmp_path / "s"))
+    agent = Agent(mem)
+    first = agent.llm
+    assert first is made[0] and mem.llm is first
+    mem.close()
+    assert first.closed == 1
+    assert agent.llm is made[1] and made[1] is not first  # the agent never reuses the freed model
+    mem.close()
+    assert made[1].closed == 1 and first.closed == 1
+
+    mine = _ClosableLLM()
+    with Memory(load_config(), store=str(tmp_path / "t"), llm=mine) as mem2:
+        assert mem2.llm is mine
+    assert mine.closed == 0  # the caller's model stays the caller's

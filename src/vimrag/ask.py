@@ -26,9 +26,9 @@ class Agent:
 
     @property
     def llm(self) -> Any:
-        if self._llm is None:
-            self._llm = self.memory.llm
-        return self._llm
+        # Not cached from the memory: Memory.close() frees the model it loaded, and the next use must get a
+        # fresh one from memory.llm rather than the closed one.
+        return self._llm if self._llm is not None else self.memory.llm
 
     def ask(self, question: str, method: str | None = None) -> Any:
         """Run the agent; returns an ``AgentResult`` (answer, citations, steps, tokens, trajectory path)."""

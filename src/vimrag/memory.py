@@ -102,6 +102,7 @@ class Memory:
         self._embedder = embedder
         self._perceiver = perceiver
         self._llm = llm
+        self._owns_llm = False  # True once this Memory made the LLM itself (close() then frees it)
         self._entities: Any = None
 
     # ------------------------------------------------------------------ parts, built lazily
@@ -125,6 +126,7 @@ class Memory:
             from vimrag.models.factory import make_llm
 
             self._llm = make_llm(self.config.models.llm, self.config.models)
+            self._owns_llm = True
         return self._llm
 
     @property
@@ -289,8 +291,14 @@ class Memory:
                 "concepts": len(self.store.vocabulary())}
 
     def close(self) -> None:
+        """Close the store and free the LLM this Memory loaded (one passed in stays the caller's)."""
         if "store" in self.__dict__:
             self.store.close()
+        if self._owns_llm and self._llm is not None:
+            close = getattr(self._llm, "close", None)
+            if callable(close):
+                close()
+            self._llm, self._owns_llm = None, False
 
     def __enter__(self) -> Memory:
         return self

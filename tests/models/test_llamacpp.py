@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from vimrag.config import ModelsConfig
-from vimrag.errors import ModelUnavailableError
+from vimrag.errors import ModelUnavailableError, VimragError
 from vimrag.models.base import ImageInput, LanguageModel, Message
 from vimrag.models.llamacpp import ContextOverflowError, LlamaCppLLM, _flatten
 from vimrag.models.registry import resolve_model_file
@@ -118,3 +118,17 @@ def test_smollm_smoke(smollm_path: Path) -> None:
     llm = LlamaCppLLM("smollm2-135m", ModelsConfig(n_ctx=512, n_threads=2))
     assert llm.generate([Message("user", "Hi")], max_tokens=4).text.strip()
     assert 0.0 < llm.yes_probability("Is water wet? Answer Yes or No.") < 1.0
+
+
+@pytest.mark.slow
+def test_close_frees_the_model_once(smollm_path: Path) -> None:
+    llm = LlamaCppLLM("smollm2-135m", ModelsConfig(n_ctx=512, n_threads=2))
+    stack = llm._llm._stack
+    assert llm._finalizer.alive and len(stack._exit_callbacks) > 0
+    llm.close()
+    assert not llm._finalizer.alive and len(stack._exit_callbacks) == 0  # model and context freed
+    llm.close()  # idempotent
+    with pytest.raises(VimragError, match="closed"):
+        llm.generate([Message("user", "Hi")], max_tokens=2)
+    with pytest.raises(VimragError, match="closed"):
+        llm.count_tokens("hello")

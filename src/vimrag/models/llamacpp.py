@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,18 @@ class LlamaCppLLM:
         self._lock = threading.RLock()
         self._formatter = self._make_formatter(llama_cpp)
         self._yes_ids, self._no_ids = self._answer_ids()
+        # Free the model at close() or, at the latest, at interpreter exit while llama_cpp is still
+        # importable: left to Llama.__del__ during shutdown it raised "TypeError: 'NoneType' object is not
+        # callable" (printed as an ignored exception after every CLI run).
+        self._finalizer = weakref.finalize(self, self._llm.close)
+
+    def close(self) -> None:
+        """Free the model's memory now (idempotent); later calls raise instead of touching freed memory."""
+        self._finalizer()
+
+    def _check_open(self) -> None:
+        if not self._finalizer.alive:
+            raise VimragError(f"{self.name} was closed; load the model again to use it")
 
     # ------------------------------------------------------------------ setup
 
@@ -166,6 +179,7 @@ class LlamaCppLLM:
         msgs = _flatten([Message("user", prompt, list(images or []))])
         rendered = self._formatter(messages=msgs)
         with self._lock:
+            self._check_open()
             tokens = self._llm.tokenize(
                 rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
             )
@@ -184,6 +198,7 @@ class LlamaCppLLM:
         if not text:
             return 0
         with self._lock:
+            self._check_open()
             return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     # ------------------------------------------------------------------ internals
@@ -218,6 +233,7 @@ class LlamaCppLLM:
         msgs = _flatten(messages)
         t0 = time.perf_counter()
         with self._lock:
+            self._check_open()
             try:
                 out = self._llm.create_chat_completion(
                     messages=msgs,
