@@ -82,3 +82,51 @@ def test_partition_pools_duplicates_after_normalisation_and_uses_ensemble_mean()
     names = [e.concept for e in ev]
     assert names == ["dog", "cat"]
     assert ev[0].score == pytest.approx(0.9) and ev[0].origin == "vlm"
+
+
+def test_unanimous_absence_needs_every_view_below_the_band() -> None:
+    # "ball" is seen in one of three ensemble views only; "kite" only in a veto view (a close-up tile)
+    concepts = [
+        ConceptScore("person", [0.95, 0.9, 0.97]),
+        ConceptScore("dog", [0.9, 0.92, 0.88]),
+        ConceptScore("ball", [0.0, 0.0, 0.6]),
+        ConceptScore("kite", [0.0, 0.01, 0.0], veto=[0.7]),
+        ConceptScore("car", [0.02, 0.0, 0.05], veto=[0.03]),
+        ConceptScore("cat", [0.0, 0.01, 0.0]),
+    ]
+    mean = {e.concept: e for e in partition(concepts, kappa=0.5, absence="mean")}
+    unan = {e.concept: e for e in partition(concepts, kappa=0.5, absence="unanimous")}
+    assert mean["ball"].polarity == mean["kite"].polarity == Polarity.NOT_HAS  # the paper's mean: absent
+    assert unan["ball"].polarity == Polarity.UNCERTAIN  # one view saw it: not verified absent
+    assert unan["kite"].polarity == Polarity.UNCERTAIN  # a veto view saw it
+    # everything else is unchanged, and scores stay the ensemble means (veto views are not averaged in)
+    for c in ("person", "dog", "car", "cat"):
+        assert unan[c].polarity == mean[c].polarity
+    assert unan["ball"].score == pytest.approx(0.2) == mean["ball"].score
+    assert unan["kite"].score == pytest.approx(0.01 / 3)
+
+
+def test_veto_scores_pool_with_duplicates() -> None:
+    ev = partition([ConceptScore("person", [1.0]), ConceptScore("dogs", [0.0]), ConceptScore("dog", [0.0], veto=[0.9]),
+                    ConceptScore("cat", [0.0])], kappa=0.5, absence="unanimous")  # fmt: skip
+    pol = {e.concept: e.polarity for e in ev}
+    assert pol["dog"] == Polarity.UNCERTAIN and pol["cat"] == Polarity.NOT_HAS
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=4, max_size=4), min_size=1, max_size=20))
+def test_unanimous_absence_only_moves_not_has_to_uncertain(ensembles: list[list[float]]) -> None:
+    concepts = [ConceptScore(f"c{i}", s[:3], veto=s[3:]) for i, s in enumerate(ensembles)]
+    mean = {e.concept: e.polarity for e in partition(concepts, kappa=1.0, absence="mean")}
+    unan = {e.concept: e.polarity for e in partition(concepts, kappa=1.0, absence="unanimous")}
+    for c, pol in unan.items():
+        if pol != mean[c]:
+            assert (mean[c], pol) == (Polarity.NOT_HAS, Polarity.UNCERTAIN)
+        if pol == Polarity.NOT_HAS:  # verified absent: no single view reached the band
+            tau, sw = anchored_otsu([float(np.mean(s[:3])) for s in ensembles])
+            assert max(ensembles[int(c[1:])]) < tau - 1.0 * sw
+
+
+def test_unknown_absence_rule_is_an_error() -> None:
+    with pytest.raises(ValueError, match="absence"):
+        partition({"dog": 0.9}, absence="majority")

@@ -96,6 +96,9 @@ class ConceptScore:
     scores: list[float]
     box: tuple[float, float, float, float] | None = None
     origin: str = ""
+    # Scores of views that may only refute absence (``polar.absence_views``): not part of Eq. 4's mean, read
+    # by the partition's "unanimous" absence rule alone.
+    veto: list[float] = field(default_factory=list)
 
     @property
     def score(self) -> float:

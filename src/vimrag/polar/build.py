@@ -112,6 +112,8 @@ def build_items(
     polar = getattr(config, "polar", config)
     # A perceiver may ask for its own margin (Eq. 6): the closed-set one does, its scores are not P(Yes).
     kappa = float(getattr(perceiver, "kappa", None) or polar.kappa)
+    # ... and its own absence rule (partition's docstring); the VLM perceiver keeps the paper's mean.
+    absence = str(getattr(perceiver, "absence", None) or "mean")
     anchors = tuple(polar.anchors)
     items: list[Item] = []
     captions: list[str] = []
@@ -129,7 +131,7 @@ def build_items(
         caption = ""
         if raw.image is not None and perceiver is not None:
             p = perceive_cached(perceiver, raw.image, _KIND.get(modality, "photo"), cache)
-            item.concepts = partition(p.concepts, kappa, anchors)
+            item.concepts = partition(p.concepts, kappa, anchors, absence)
             if p.text and not item.text.strip():
                 item.text = p.text
                 item.meta["text_origin"] = "ocr"

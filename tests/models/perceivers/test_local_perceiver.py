@@ -42,6 +42,19 @@ def test_factory_builds_a_lazy_local_perceiver() -> None:
     assert isinstance(p, LocalPerceiver) and isinstance(p, Perceiver)
     assert p.options.tta == ("identity", "tiles") and p.options.ocr is False
     assert p.detector._net is None and p.classifier._interp is None  # nothing loaded yet
+    assert p.absence == "unanimous" and p.kappa == cfg.polar.local_kappa  # the partition rules it asks for
+    default = make_perceiver(Config())
+    assert default.options.tta == ("identity", "hflip") and default.options.absence_views == ("tiles3",)
+    assert default.options.score_power == 0.33
+    none = make_perceiver(Config().with_overrides({"polar.absence_views": ""}))
+    assert none.options.absence_views == ()
+    with pytest.raises(ConfigError, match="unknown test-time augmentation"):
+        make_perceiver(Config().with_overrides({"polar.absence_views": "tiles9"}))
+
+
+def test_unknown_absence_rule_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="local_absence"):
+        make_perceiver(Config().with_overrides({"polar.local_absence": "majority"}))
 
 
 def test_missing_model_files_raise_model_unavailable(tmp_path) -> None:
@@ -91,7 +104,7 @@ def test_coffee_has_a_cup_and_no_person(perceiver: LocalPerceiver, coffee: Image
     assert cup.box is not None and cup.origin == "detector"
     x0, y0, x1, y1 = cup.box
     assert 0 <= x0 < x1 <= coffee.width and 0 <= y0 < y1 <= coffee.height
-    assert perc.meta["model_calls"] == {"detector": 2, "classifier": 2, "layout": 0, "ocr": 0}
+    assert perc.meta["model_calls"] == {"detector": 2 + 9, "classifier": 2, "layout": 0, "ocr": 0}  # + 3×3 tiles
 
 
 @pytest.mark.slow
@@ -114,12 +127,16 @@ def test_chelsea_is_a_cat_and_the_classifier_proposes_a_breed(perceiver: LocalPe
 def test_all_80_classes_scored_once_per_augmentation(chelsea: Image.Image) -> None:
     _models_or_skip()
     tta = ("identity", "hflip", "tiles")
-    p = LocalPerceiver(LocalPerceiverOptions(tta=tta, ocr=False, classifier=False, score_power=1.0))
+    p = LocalPerceiver(
+        LocalPerceiverOptions(tta=tta, absence_views=("tiles3",), ocr=False, classifier=False, score_power=1.0)
+    )
     perc = p.perceive(chelsea)
     det = [c for c in perc.concepts if c.origin == "detector"]
     assert [c.concept for c in det] == list(COCO_NAMES)
     assert all(len(c.scores) == len(tta) and all(0.0 <= s <= 1.0 for s in c.scores) for c in det)
-    assert perc.meta["model_calls"]["detector"] == 1 + 1 + 4  # identity, hflip, 2×2 tiles
+    assert all(len(c.veto) == 1 and 0.0 <= c.veto[0] <= 1.0 for c in det)  # the 3×3 tiles: veto only
+    assert perc.meta["model_calls"]["detector"] == 1 + 1 + 4 + 9  # identity, hflip, 2×2 and 3×3 tiles
+    assert perc.meta["absence_views"] == ["tiles3"]
     assert perc.meta["tta"] == list(tta)
     # Without classifier fusion the identity score is the detector's own max confidence.
     direct = p.detector.detect(chelsea).scores

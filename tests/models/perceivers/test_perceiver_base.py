@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -42,6 +43,20 @@ def test_augmentation_views() -> None:
     assert len(tiles) == 4 and all(t.size == (60, 30) for t in tiles)
     assert tiles[0].getpixel((0, 0)) == (255, 0, 0)
     assert augmented_views(img, "zoom")[0].size == (70, 35)
+
+
+def test_tiles3_cover_the_image_with_overlap() -> None:
+    img = Image.new("RGB", (100, 50))
+    img.putpixel((99, 49), (0, 255, 0))
+    tiles = augmented_views(img, "tiles3")
+    assert len(tiles) == 9 and all(t.size == (40, 20) for t in tiles)
+    assert tiles[-1].getpixel((39, 19)) == (0, 255, 0)  # the last tile ends at the bottom-right corner
+    # every pixel lies in some tile: crops start at 0, 30, 60 (x) and 0, 15, 30 (y), each 40×20
+    covered = np.zeros((50, 100), bool)
+    for i, t in enumerate(tiles):
+        x0, y0 = (0, 30, 60)[i % 3], (0, 15, 30)[i // 3]
+        covered[y0 : y0 + t.size[1], x0 : x0 + t.size[0]] = True
+    assert covered.all()
 
 
 def test_unknown_or_empty_tta_is_a_config_error() -> None:
