@@ -14,8 +14,7 @@ absence views, the augmentations that may only veto NOT_HAS):
 Honesty about tuning: the 128 images are split by file order into two halves (first 64 "dev", last 64
 "test"). The dev half alone cannot separate the safest variants — it holds 195 present (image, class)
 pairs, and several variants call none of them NOT_HAS — so the variant is chosen by two-fold
-cross-validation (SELECTION_RULE): it must meet the constraints on *both* halves, and the worse half's
-present→NOT_HAS decides. Both halves were therefore looked at; no coco128 image is an untouched test set
+cross-validation (SELECTION_RULE): it must meet the constraints on *both* halves. Both halves were therefore looked at; no coco128 image is an untouched test set
 for the chosen variant (the project's independent checks use other COCO images). Figures for every
 variant are reported on both halves, so nothing is hidden.
 
@@ -50,35 +49,38 @@ AUGS = ("identity", "hflip", "tiles", "zoom", "tiles3")
 TTA_VARIANTS = (("identity",), ("identity", "hflip"), ("identity", "tiles"), ("identity", "hflip", "tiles"),
                 ("identity", "hflip", "zoom"), ("identity", "tiles3"), ("identity", "hflip", "tiles3"))  # fmt: skip
 VETO_VARIANTS = ((), ("tiles",), ("tiles3",))  # absence views (only with the "unanimous" rule)
+VETO_KAPPAS = (0.0, 1.0, 2.0)  # margin of the absence views' own partition
 KAPPAS = (0.5, 1.0, 2.0, 3.0)
 POWERS = (1.0, 0.5, 0.33)
 # Selection (two-fold, see the module docstring). Negative queries need three things: an object that is
-# there must not be called absent (present→NOT_HAS as low as possible); most objects that are not there
-# must still be verified absent, or "A but not B" finds nothing (absent→NOT_HAS ≥ MIN_ABSENT_NOT_HAS); and
-# HAS must stay precise, or "A" is wrong (HAS precision ≥ MIN_HAS_PRECISION).
-MIN_ABSENT_NOT_HAS = 0.60
+# there must (almost) never be called absent — a safety budget on present→NOT_HAS, met on both halves;
+# HAS must stay precise, or "A" is wrong; and within those, as many absent objects as possible verified
+# absent, or "A but not B" finds little. (A lexicographic "min present→NOT_HAS first" rule is decided by
+# single (image, class) pairs at this data size — one pair is 0.5 % — and then trades 15–20 points of
+# absent→NOT_HAS for it; a budget is the stabler formulation.)
+MAX_PRESENT_NOT_HAS = 0.01
 MIN_HAS_PRECISION = 0.80
-SELECTION_RULE = (f"min over variants of max(dev, test) present→NOT_HAS s.t. absent→NOT_HAS ≥ {MIN_ABSENT_NOT_HAS} and "
-                  f"HAS precision ≥ {MIN_HAS_PRECISION} on both halves; ties: max mean absent→NOT_HAS, then max mean "
-                  "HAS micro-F1, then fewer model calls")  # fmt: skip
-# Rows singled out in the report: (tta, fuse_classifier, score_power, kappa, absence, absence views).
+SELECTION_RULE = (f"max mean absent→NOT_HAS s.t. present→NOT_HAS ≤ {MAX_PRESENT_NOT_HAS} and HAS precision ≥ "
+                  f"{MIN_HAS_PRECISION} on both halves; ties: max mean HAS micro-F1, then fewer model calls")  # fmt: skip
+# Rows singled out in the report: (tta, fuse_classifier, score_power, kappa, absence, absence views, veto κ).
 HIGHLIGHTS = {
-    "raw scores, paper κ (baseline)": (("identity", "hflip"), True, 1.0, 0.5, "mean", ()),
-    "γ=0.5, paper κ=0.5": (("identity", "hflip"), True, 0.5, 0.5, "mean", ()),
-    "previous default (γ=0.5, κ=2)": (("identity", "hflip"), True, 0.5, 2.0, "mean", ()),
-    "γ=0.33, κ=2": (("identity", "hflip"), True, 0.33, 2.0, "mean", ()),
-    "tiles3 in the ensemble, γ=0.33, κ=2": (("identity", "hflip", "tiles3"), True, 0.33, 2.0, "mean", ()),
-    "veto tiles3, with classifier fusion": (("identity", "hflip"), True, 0.33, 2.0, "unanimous", ("tiles3",)),
-    "shipped: γ=0.33, κ=2, unanimous, veto tiles3": (("identity", "hflip"), False, 0.33, 2.0, "unanimous", ("tiles3",)),
+    "raw scores, paper κ (baseline)": (("identity", "hflip"), True, 1.0, 0.5, "mean", (), None),
+    "γ=0.5, paper κ=0.5": (("identity", "hflip"), True, 0.5, 0.5, "mean", (), None),
+    "previous default (γ=0.5, κ=2)": (("identity", "hflip"), True, 0.5, 2.0, "mean", (), None),
+    "γ=0.33, κ=2": (("identity", "hflip"), True, 0.33, 2.0, "mean", (), None),
+    "tiles3 in the ensemble, γ=0.33, κ=2": (("identity", "hflip", "tiles3"), True, 0.33, 2.0, "mean", (), None),
+    "veto tiles3, κ_v=1, no classifier fusion": (("identity", "hflip"), False, 0.33, 2.0, "unanimous", ("tiles3",), 1.0),
+    "shipped: γ=0.33, κ=2, veto tiles3 (κ_v=0)": (("identity", "hflip"), True, 0.33, 2.0, "unanimous", ("tiles3",), 0.0),
 }
 
 
 # ------------------------------------------------------------------------------------------ partition
 def project_partition(
-    concepts: list[ConceptScore], kappa: float, absence: str, anchors: tuple[float, ...] = (0.0, 1.0)
-) -> np.ndarray:
+    concepts: list[ConceptScore], kappa: float, absence: str, veto_kappa: float = 0.0,
+    anchors: tuple[float, ...] = (0.0, 1.0),
+) -> np.ndarray:  # fmt: skip
     """The project's partition (``vimrag.polar.partition``, Eq. 5–6) → −1/0/+1 for the 80 COCO classes."""
-    ev = {e.concept: int(e.polarity) for e in partition(concepts, kappa, anchors, absence)}
+    ev = {e.concept: int(e.polarity) for e in partition(concepts, kappa, anchors, absence, veto_kappa)}
     return np.asarray([ev[normalize_concept(n)] for n in COCO_NAMES], dtype=np.int8)
 
 
@@ -123,7 +125,7 @@ def raw_pass(perceiver: LocalPerceiver, images: list[Path]) -> dict:
 
 
 def verdicts(raw: dict, perceiver: LocalPerceiver, tta: tuple[str, ...], fuse: bool, kappa: float,
-             absence: str, veto: tuple[str, ...] = ()) -> np.ndarray:  # fmt: skip
+             absence: str, veto: tuple[str, ...] = (), veto_kappa: float = 0.0) -> np.ndarray:  # fmt: skip
     """(n_images, 80) verdicts −1/0/+1 for one variant, built as LocalPerceiver + build_items do.
 
     ``perceiver.options.score_power`` is applied by ``perceiver.calibrate``; the per-augmentation scores go
@@ -142,7 +144,7 @@ def verdicts(raw: dict, perceiver: LocalPerceiver, tta: tuple[str, ...], fuse: b
             for j, n in enumerate(COCO_NAMES)
         ]
         concepts += perceiver.classifier_concepts(np.stack([raw["probs"][i][j] for j in idx]))
-        out[i] = project_partition(concepts, kappa, absence)
+        out[i] = project_partition(concepts, kappa, absence, veto_kappa)
     return out
 
 
@@ -190,7 +192,8 @@ def end_to_end(images: list[Path], n: int) -> dict:
         perc = p.perceive(Image.open(path))
         secs.append(time.perf_counter() - t)
         calls.append(sum(perc.meta["model_calls"].values()))
-        partition(perc.concepts, float(p.kappa or cfg.polar.kappa), cfg.polar.anchors, p.absence or "mean")
+        partition(perc.concepts, float(p.kappa or cfg.polar.kappa), cfg.polar.anchors, p.absence or "mean",
+                  cfg.polar.local_veto_kappa)  # fmt: skip
     return {"tta": list(p.options.tta), "images": n, "seconds_per_image_mean": float(np.mean(secs)), "seconds_per_image_p50":
             float(np.median(secs)), "model_calls_per_image": float(np.mean(calls))}  # fmt: skip
 
@@ -236,9 +239,11 @@ def main(argv: list[str] | None = None) -> dict:
     half = len(images) // 2
     splits = {"dev": slice(0, half), "test": slice(half, len(images)), "all": slice(0, len(images))}
     variants = []
-    for tta, fuse, power, kappa, absence, veto in itertools.product(
-        TTA_VARIANTS, (False, True), POWERS, KAPPAS, ABSENCE_RULES, VETO_VARIANTS
+    for tta, fuse, power, kappa, absence, veto, vk in itertools.product(
+        TTA_VARIANTS, (False, True), POWERS, KAPPAS, ABSENCE_RULES, VETO_VARIANTS, (None, *VETO_KAPPAS)
     ):
+        if (vk is None) != (not veto):
+            continue  # a veto margin exactly when there are veto views
         if absence == "mean" and veto:
             continue  # veto views are read by the unanimous rule only
         if absence == "unanimous" and len(tta) == 1 and not veto:
@@ -248,31 +253,30 @@ def main(argv: list[str] | None = None) -> dict:
         p = LocalPerceiver(
             LocalPerceiverOptions(ocr=False, score_power=power), classifier=perceiver.classifier
         )
-        v = verdicts(raw, p, tta, fuse, kappa, absence, veto)
+        v = verdicts(raw, p, tta, fuse, kappa, absence, veto, 0.0 if vk is None else vk)
         idx, vidx = [AUGS.index(a) for a in tta], [AUGS.index(a) for a in veto]
         # the classifier runs on the veto views only when it is fused (LocalPerceiver._photo_concepts)
         cls_idx = idx + vidx if fuse else idx
         sec = float(raw["secs"][:, idx + vidx, 0].sum(1).mean() + raw["secs"][:, cls_idx, 1].sum(1).mean())
         row = {"tta": list(tta), "fuse_classifier": fuse, "score_power": power, "kappa": kappa,
-               "absence": absence, "absence_views": list(veto), "seconds_per_image_models": sec}  # fmt: skip
+               "absence": absence, "absence_views": list(veto), "veto_kappa": vk,
+               "seconds_per_image_models": sec}  # fmt: skip
         for name, sl in splits.items():
             row[name] = metrics(v[sl], truth[sl])
         variants.append(row)
 
     folds = ("dev", "test")
 
-    def rank(r: dict) -> tuple[float, float, float, float]:
-        # in order of what negative queries need: safety, then usefulness, then the positive side, then cost
-        worst = max(r[f]["present_called_not_has"] for f in folds)
+    def rank(r: dict) -> tuple[float, float, float]:
         useful = float(np.mean([r[f]["absent_called_not_has"] for f in folds]))
         f1 = float(np.mean([r[f]["has_f1_micro"] for f in folds]))
-        return (worst, -useful, -f1, r["seconds_per_image_models"])
+        return (-useful, -f1, r["seconds_per_image_models"])
 
     usable = [
         r
         for r in variants
         if all(
-            r[f]["absent_called_not_has"] >= MIN_ABSENT_NOT_HAS and r[f]["has_precision_micro"] >= MIN_HAS_PRECISION
+            r[f]["present_called_not_has"] <= MAX_PRESENT_NOT_HAS and r[f]["has_precision_micro"] >= MIN_HAS_PRECISION
             for f in folds
         )
     ]
@@ -292,13 +296,14 @@ def main(argv: list[str] | None = None) -> dict:
                 r
                 for r in variants
                 if (tuple(r["tta"]), r["fuse_classifier"], r["score_power"], r["kappa"], r["absence"],
-                    tuple(r["absence_views"])) == key  # fmt: skip
+                    tuple(r["absence_views"]), r["veto_kappa"]) == key  # fmt: skip
             )
             for name, key in HIGHLIGHTS.items()
         },
         "selection_rule": SELECTION_RULE,
         "chosen": {
-            k: chosen[k] for k in ("tta", "fuse_classifier", "score_power", "kappa", "absence", "absence_views")
+            k: chosen[k]
+            for k in ("tta", "fuse_classifier", "score_power", "kappa", "absence", "absence_views", "veto_kappa")
         },
         "chosen_metrics": {f: chosen[f] for f in ("dev", "test", "all")},
         "end_to_end_default": end_to_end(images, min(args.e2e, len(images))),
@@ -344,7 +349,7 @@ def print_table(result: dict, full: bool = False) -> None:
     if full:
         for r in result["variants"]:
             label = (f"{'+'.join(r['tta'])}/{str(r['fuse_classifier'])[0]}/{r['score_power']}/{r['kappa']}/"
-                     f"{r['absence'][0]}/{'+'.join(r['absence_views']) or '-'}")  # fmt: skip
+                     f"{r['absence'][0]}/{'+'.join(r['absence_views']) or '-'}/{r['veto_kappa']}")  # fmt: skip
             print(_row(label, r, "test"))
     print("selection:", result["selection_rule"], "→", result["chosen"])
     print("end-to-end (shipped defaults, OCR off):", result["end_to_end_default"])

@@ -106,6 +106,21 @@ def test_unanimous_absence_needs_every_view_below_the_band() -> None:
     assert unan["kite"].score == pytest.approx(0.01 / 3)
 
 
+def test_veto_views_are_judged_against_their_own_noise_floor() -> None:
+    # A max over 9 tiles lifts every class to ~0.35; only a class clearly above that floor vetoes absence.
+    concepts = [ConceptScore("person", [1.0, 1.0], veto=[1.0]), ConceptScore("cup", [0.9, 0.95], veto=[0.9])]
+    concepts += [ConceptScore(f"thing{i}", [0.0, 0.02], veto=[0.35]) for i in range(10)]
+    concepts += [ConceptScore("ball", [0.0, 0.02], veto=[0.9])]
+    tau_v, sigma_v = anchored_otsu([1.0, 0.9, *[0.35] * 10, 0.9])
+    assert 0.35 < tau_v - sigma_v < 0.9
+    pol = {e.concept: e.polarity for e in partition(concepts, kappa=0.5, absence="unanimous", veto_kappa=1.0)}
+    assert pol["ball"] == Polarity.UNCERTAIN  # a tile saw it
+    assert all(pol[f"thing{i}"] == Polarity.NOT_HAS for i in range(10))  # the floor is not evidence
+    # with a margin wide enough to reach the floor, the floor vetoes too
+    wide = {e.concept: e.polarity for e in partition(concepts, kappa=0.5, absence="unanimous", veto_kappa=4.0)}
+    assert wide["thing0"] == Polarity.UNCERTAIN
+
+
 def test_veto_scores_pool_with_duplicates() -> None:
     ev = partition([ConceptScore("person", [1.0]), ConceptScore("dogs", [0.0]), ConceptScore("dog", [0.0], veto=[0.9]),
                     ConceptScore("cat", [0.0])], kappa=0.5, absence="unanimous")  # fmt: skip
@@ -124,7 +139,9 @@ def test_unanimous_absence_only_moves_not_has_to_uncertain(ensembles: list[list[
             assert (mean[c], pol) == (Polarity.NOT_HAS, Polarity.UNCERTAIN)
         if pol == Polarity.NOT_HAS:  # verified absent: no single view reached the band
             tau, sw = anchored_otsu([float(np.mean(s[:3])) for s in ensembles])
-            assert max(ensembles[int(c[1:])]) < tau - 1.0 * sw
+            assert max(ensembles[int(c[1:])][:3]) < tau - 1.0 * sw
+            tau_v, _ = anchored_otsu([s[3] for s in ensembles])  # veto views: their own split
+            assert ensembles[int(c[1:])][3] < tau_v  # default veto_kappa 0: below its own threshold
 
 
 def test_unknown_absence_rule_is_an_error() -> None:

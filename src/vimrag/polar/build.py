@@ -114,6 +114,8 @@ def build_items(
     kappa = float(getattr(perceiver, "kappa", None) or polar.kappa)
     # ... and its own absence rule (partition's docstring); the VLM perceiver keeps the paper's mean.
     absence = str(getattr(perceiver, "absence", None) or "mean")
+    veto_kappa = getattr(perceiver, "veto_kappa", None)
+    veto_kappa = 0.0 if veto_kappa is None else float(veto_kappa)
     anchors = tuple(polar.anchors)
     items: list[Item] = []
     captions: list[str] = []
@@ -131,7 +133,7 @@ def build_items(
         caption = ""
         if raw.image is not None and perceiver is not None:
             p = perceive_cached(perceiver, raw.image, _KIND.get(modality, "photo"), cache)
-            item.concepts = partition(p.concepts, kappa, anchors, absence)
+            item.concepts = partition(p.concepts, kappa, anchors, absence, veto_kappa)
             if p.text and not item.text.strip():
                 item.text = p.text
                 item.meta["text_origin"] = "ocr"

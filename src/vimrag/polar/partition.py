@@ -87,20 +87,22 @@ def partition(
     kappa: float = 0.5,
     anchors: Sequence[float] = (0.0, 1.0),
     absence: str = "mean",
+    veto_kappa: float = 0.0,
 ) -> list[ConceptEvidence]:
     """Eq. 5–6: polarise one image's concept scores. Returns evidence sorted by score, highest first.
 
     ``absence`` decides NOT_HAS. ``"mean"`` is the paper: the ensemble mean s_c (Eq. 4) below τ* − δ.
-    ``"unanimous"`` (deviation, used by the closed-set perceiver, ``polar.local_absence``): *every* score —
-    each ensemble member and each veto view (:attr:`ConceptScore.veto`) — must be below τ* − δ; τ*, δ and
-    HAS still come from the means. Absence is a universal claim: one view in which the detector sees the
-    object refutes it, and a mean lets a small object seen only in a close-up tile (0.6 there, 0 in the
-    whole-image views) fall to NOT_HAS. The rule only ever turns NOT_HAS into UNCERTAIN. On coco128 with
-    the 3×3 tiles as veto views it took the present objects called NOT_HAS from 3.6 % to 0.6 % (test half;
-    benchmarks/coco_perception.py).
+    ``"unanimous"`` (deviation, used by the closed-set perceiver, ``polar.local_absence``): every ensemble
+    member must be below τ* − δ, and no *veto view* (:attr:`ConceptScore.veto`, e.g. close-up tiles) may
+    see the concept. Absence is a universal claim: one view in which the detector sees the object refutes
+    it, and a mean lets a small object seen only in a close-up tile (0.6 there, 0 in the whole-image views)
+    fall to NOT_HAS. A veto view's scores have their own noise floor (a max over 9 crops lifts every
+    class), so "sees" is judged by the same anchored Otsu applied to the veto scores of all the image's
+    concepts: a concept is vetoed when its veto score is ≥ τ_v − ``veto_kappa``·σ_v. τ*, δ and HAS still
+    come from the means, so the rule only ever turns NOT_HAS into UNCERTAIN.
     """
-    if kappa < 0:
-        raise ValueError("kappa must be ≥ 0")
+    if kappa < 0 or veto_kappa < 0:
+        raise ValueError("kappa and veto_kappa must be ≥ 0")
     if absence not in ABSENCE_RULES:
         raise ValueError(f"absence must be one of {ABSENCE_RULES}, got {absence!r}")
     pooled = _scores(concept_scores)
@@ -108,12 +110,18 @@ def partition(
         return []
     names = list(pooled)
     s = np.array([float(np.mean(pooled[c][0])) for c in names])
-    low = s if absence == "mean" else np.array([float(max(pooled[c][0] + pooled[c][1])) for c in names])
     tau, sigma_w = anchored_otsu(s, anchors)
     delta = kappa * sigma_w
+    absent = s < tau - delta
+    if absence == "unanimous":
+        absent &= np.array([max(pooled[c][0]) < tau - delta for c in names])
+        veto = {c: max(pooled[c][1]) for c in names if pooled[c][1]}
+        if veto:
+            tau_v, sigma_v = anchored_otsu(list(veto.values()), anchors)
+            absent &= np.array([veto.get(c, 0.0) < tau_v - veto_kappa * sigma_v for c in names])
     out = []
-    for c, v, lo in zip(names, s, low, strict=True):
-        pol = Polarity.HAS if v > tau + delta else Polarity.NOT_HAS if lo < tau - delta else Polarity.UNCERTAIN
+    for c, v, a in zip(names, s, absent, strict=True):
+        pol = Polarity.HAS if v > tau + delta else Polarity.NOT_HAS if a else Polarity.UNCERTAIN
         out.append(ConceptEvidence(c, pol, float(v), pooled[c][2]))
     out.sort(key=lambda e: (-e.score, e.concept))
     return out
