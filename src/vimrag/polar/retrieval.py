@@ -7,6 +7,7 @@ the store's exact lexicographic top-k → hits with state, similarity and an exp
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from vimrag.errors import VimragError
 from vimrag.polar.concepts import ConceptMatcher
 from vimrag.polar.logic import explain, logic_state
 from vimrag.polar.query import ParsedQuery, parse_query
-from vimrag.store.base import LogicQuery, VectorStore
+from vimrag.store.base import LogicQuery, ScoredId, VectorStore
 from vimrag.types import LogicState, SearchHit, SearchResult
 
 
@@ -53,7 +54,7 @@ class PolarRetriever:
         parsed = parse_query(query, self.llm)
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
-        scored = self._strict_search(vec, lq, k) if strict else self.store.search(vec, lq, k)
+        scored = self._strict_search(vec, lq, k) if strict else self._graded_search(vec, lq, k)
         plain = self.store.search(vec, LogicQuery(), k) if lq.negative or lq.positive else []
         ids = list(dict.fromkeys([s.id for s in scored] + [s.id for s in plain]))
         items = {it.id: it for it in self.store.get(ids)}
@@ -75,6 +76,33 @@ class PolarRetriever:
                 why = explain(st, it.has, it.not_has, lq.positive, lq.negative)
                 excluded.append(SearchHit(it, st, float(s.similarity), why))
         return SearchResult(query, parsed.positive, parsed.negative, hits, excluded)
+
+    def _graded_search(self, vec: np.ndarray, lq: LogicQuery, k: int) -> list[ScoredId]:
+        """The store's lexicographic top-k; under strict negation, the items Algorithm 1 would call VERIFIED
+        but whose unwanted concepts are not all verified absent lead the neutral tier.
+
+        Strict negation demotes them from VERIFIED (an unverified absence is not a verified match), but
+        they still have every wanted concept and no conflict, so they rank above the rest of the neutral
+        tier: the order is (strict VERIFIED) > (Algorithm 1 VERIFIED only) > NEUTRAL > CONFLICT, each by
+        similarity. On coco128 "A but not B" this keeps Algorithm 1's precision@5 while the strict tier
+        puts the safest matches first. Two exact store searches: the strict top-k gives every strict
+        VERIFIED item when there are fewer than k, and the first k − s of Algorithm 1's order without those
+        s items lie within its own top-k.
+        """
+        first = self.store.search(vec, lq, k)
+        if not (lq.strict_negation and lq.positive and lq.negative):
+            return first
+        verified = [s for s in first if s.state == LogicState.VERIFIED]
+        if len(verified) >= k:
+            return verified[:k]
+        taken = {s.id for s in verified}
+        paper = self.store.search(vec, replace(lq, strict_negation=False), k)
+        rest = [
+            ScoredId(s.id, LogicState.UNCERTAIN if s.state == LogicState.VERIFIED else LogicState(s.state), s.similarity)
+            for s in paper
+            if s.id not in taken
+        ]
+        return (verified + rest)[:k]
 
     def _strict_search(self, vec: np.ndarray, lq: LogicQuery, k: int) -> list[Any]:
         """The first k items of the lexicographic order that satisfy every constraint as verified.
