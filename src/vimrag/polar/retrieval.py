@@ -82,7 +82,7 @@ class PolarRetriever:
         but whose unwanted concepts are not all verified absent lead the neutral tier.
 
         Strict negation demotes them from VERIFIED (an unverified absence is not a verified match), but
-        they still have every wanted concept and no conflict, so they rank above the rest of the neutral
+        they still have a wanted concept and no conflict, so they rank above the rest of the neutral
         tier: the order is (strict VERIFIED) > (Algorithm 1 VERIFIED only) > NEUTRAL > CONFLICT, each by
         similarity. On coco128 "A but not B" this keeps Algorithm 1's precision@5 while the strict tier
         puts the safest matches first. Two exact store searches: the strict top-k gives every strict
