@@ -10,7 +10,6 @@ SOURCE_QUESTIONS = [
     "Which photo shows a cup but no person?",
     "which slide has a bar chart but no table",
     "What page of the report gives the 2019 revenue?",
-    "At what time in the Big Buck Bunny clip does the rabbit stretch?",
     "In which video does a bird appear?",
     "On which page is the revenue table?",
     "Which two pictures show a dog?",
@@ -24,6 +23,13 @@ FACT_QUESTIONS = [
 ]
 
 
+TIME_QUESTIONS = [
+    "At what time in the Big Buck Bunny clip does the rabbit climb out and stretch?",
+    "When in the video does the bird land?",
+    "what timestamp shows the goal",
+]
+
+
 @pytest.mark.parametrize("question", SOURCE_QUESTIONS)
 def test_source_questions_get_the_file_name_rule(question):
     assert prompts.asks_for_source(question)
@@ -33,6 +39,22 @@ def test_source_questions_get_the_file_name_rule(question):
         assert "Which photo shows a dog?" in text and "park.jpg" in text
         assert "{" + "answer_rule}" not in text and "{" + "source_example}" not in text
     assert prompts.force_answer(question).endswith(prompts.SOURCE_RULE)
+
+
+@pytest.mark.parametrize("question", TIME_QUESTIONS)
+def test_time_questions_ask_for_the_time_not_a_file_name(question):
+    assert prompts.asks_for_time(question) and not prompts.asks_for_source(question)
+    for method in ("vimrag", "react", "summary"):
+        text = prompts.decide_prompt(method, question)
+        assert prompts.TIME_RULE in text
+        assert prompts.SOURCE_RULE not in text and prompts.FACT_RULE not in text and "park.jpg" not in text
+    assert prompts.force_answer(question).endswith(prompts.TIME_RULE)
+
+
+def test_a_question_that_asks_for_a_photo_and_a_time_gets_both_rules():
+    q = "Which photo shows a cup but no person, and at what time in the clip does the rabbit stretch?"
+    text = prompts.decide_prompt("vimrag", q)
+    assert prompts.SOURCE_RULE in text and prompts.TIME_RULE in text and "park.jpg" in text
 
 
 @pytest.mark.parametrize("question", FACT_QUESTIONS)

@@ -112,16 +112,23 @@ FORCE_ANSWER = (
 # Which rule the answer follows depends on the question. With one rule for all ("if the question asks
 # which photo … name the file") and the photo example always shown, the 1.5B answered 7 of 30 HotpotQA
 # questions with a file name ("The_Hukilau_Song-f9c5ac.txt" for "Jack Owens"); so the file-name rule and
-# its example are shown only for questions that ask for a source, and the others are told not to.
+# its example are shown only for questions that ask for a source, questions about a moment in a video are
+# told to give the time (told to name the file, the 1.5B answered "video_shot_list.md" to "at what time
+# does the rabbit stretch?"), and all others are told not to answer with a file.
 SOURCE_RULE = "The question asks which photo, page, document or video: the answer names it (file name, with page or time)."
+TIME_RULE = 'The question asks when something happens: the answer is the time or time span (e.g. "0:02-0:04"), with the video file if it is in a video.'
 FACT_RULE = "Answer with the fact itself (a name, number, date or yes/no), never with a file name."
 
 _SOURCE_QUESTION = re.compile(
     r"\b(?:which|what)\s+(?:\w+\s+){0,2}?"
     r"(?:photo|image|picture|pic|page|slide|document|doc|file|pdf|video|clip|frame|recording|scene)s?\b"
     r"(?!\s+games?\b)"  # "which video game" asks for a game, not a file
-    r"|\bat what (?:time|timestamp|point|page|minute|second)\b"
-    r"|\bon which page\b|\bin which (?:photo|image|picture|document|file|video|clip)\b",
+    r"|\bat what page\b|\bon which page\b|\bin which (?:photo|image|picture|document|file|video|clip)\b",
+    re.IGNORECASE,
+)
+_TIME_QUESTION = re.compile(
+    r"\b(?:at )?what (?:time|timestamp|minute|second)\b|\bwhen (?:in|during) (?:the|a|this) "
+    r"(?:video|clip|movie|film|recording)\b|\bhow (?:far|many seconds|many minutes) into\b",
     re.IGNORECASE,
 )
 _DECIDE = {
@@ -132,22 +139,32 @@ _DECIDE = {
 
 
 def asks_for_source(question: str) -> bool:
-    """Whether the question wants a file (photo, page, video, time in a clip) as (part of) its answer."""
+    """Whether the question wants a file (photo, page, document, video) as (part of) its answer."""
     return bool(_SOURCE_QUESTION.search(question))
+
+
+def asks_for_time(question: str) -> bool:
+    """Whether the question asks when something happens (a time or span in a video)."""
+    return bool(_TIME_QUESTION.search(question))
+
+
+def answer_rule(question: str) -> str:
+    """The rule(s) for the final answer: file name, time, both, or the fact itself."""
+    rules = [r for r, on in ((SOURCE_RULE, asks_for_source(question)), (TIME_RULE, asks_for_time(question))) if on]
+    return " ".join(rules) or FACT_RULE
 
 
 def decide_prompt(method: str, question: str) -> str:
     """The decision system prompt of ``method`` ("vimrag", "react", "summary") for this question."""
     template, example = _DECIDE[method]
-    source = asks_for_source(question)
-    return template.replace("{answer_rule}", SOURCE_RULE if source else FACT_RULE).replace(
-        "{source_example}", example if source else ""
+    return template.replace("{answer_rule}", answer_rule(question)).replace(
+        "{source_example}", example if asks_for_source(question) else ""
     )
 
 
 def force_answer(question: str) -> str:
     """The forced-answer instruction, with the answer rule that fits the question."""
-    return f"{FORCE_ANSWER} {SOURCE_RULE if asks_for_source(question) else FACT_RULE}"
+    return f"{FORCE_ANSWER} {answer_rule(question)}"
 
 
 CORRECTION = (
