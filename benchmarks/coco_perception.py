@@ -14,8 +14,9 @@ absence views, the augmentations that may only veto NOT_HAS):
 Honesty about tuning: the 128 images are split by file order into two halves (first 64 "dev", last 64
 "test"). The dev half alone cannot separate the safest variants — it holds 195 present (image, class)
 pairs, and several variants call none of them NOT_HAS — so the variant is chosen by two-fold
-cross-validation (SELECTION_RULE): it must meet the constraints on *both* halves. Both halves were therefore looked at; no coco128 image is an untouched test set
-for the chosen variant (the project's independent checks use other COCO images). Figures for every
+cross-validation (SELECTION_RULE): it must meet the constraints on *both* halves. Both halves were
+therefore looked at; no coco128 image is an untouched test set for the chosen variant (the project's
+independent checks use other COCO images). Figures for every
 variant are reported on both halves, so nothing is hidden.
 
 Run: ``python benchmarks/coco_perception.py [--limit N] [--data ../shared/data/coco128-train] [--cache raw.npz]``
@@ -43,6 +44,7 @@ from vimrag.models.base import ConceptScore  # noqa: E402
 from vimrag.models.perceivers.base import augmented_views, to_rgb  # noqa: E402
 from vimrag.models.perceivers.labels import COCO_NAMES  # noqa: E402
 from vimrag.models.perceivers.local import LocalPerceiver, LocalPerceiverOptions  # noqa: E402
+from vimrag.polar.build import partition_settings  # noqa: E402
 from vimrag.polar.concepts import normalize_concept  # noqa: E402
 from vimrag.polar.partition import ABSENCE_RULES, partition  # noqa: E402
 
@@ -204,8 +206,7 @@ def end_to_end(images: list[Path], n: int) -> dict:
         perc = p.perceive(Image.open(path))
         secs.append(time.perf_counter() - t)
         calls.append(sum(perc.meta["model_calls"].values()))
-        partition(perc.concepts, float(p.kappa or cfg.polar.kappa), cfg.polar.anchors, p.absence or "mean",
-                  cfg.polar.local_veto_kappa)  # fmt: skip
+        partition(perc.concepts, *partition_settings(p, cfg.polar))
     return {"tta": list(p.options.tta), "images": n, "seconds_per_image_mean": float(np.mean(secs)), "seconds_per_image_p50":
             float(np.median(secs)), "model_calls_per_image": float(np.mean(calls))}  # fmt: skip
 

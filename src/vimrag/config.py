@@ -56,7 +56,8 @@ class PolarConfig:
     # to 0% / 0.6% on the two halves, while 79% / 80% of absent objects stay verified absent.
     local_kappa: float = 2.0
     local_score_power: float = 0.33
-    # NOT_HAS only when every score (ensemble and absence views) is below τ*−δ ("unanimous"); "mean" = Eq. 4-6.
+    # "unanimous": NOT_HAS only when every ensemble score is below τ*−δ and no absence view sees the concept;
+    # "mean" = Eq. 4-6.
     local_absence: str = "unanimous"
     max_proposals: int = 24  # concepts proposed per image by an open-set (VLM) perceiver
     tta: tuple[str, ...] = ("identity", "hflip")  # test-time augmentations of the closed-set perceiver

@@ -97,6 +97,21 @@ def serialize_for_embedding(item: Item, caption: str = "", max_chars: int = 1500
     return ". ".join(p for p in parts if p)[:max_chars] or "(empty)"
 
 
+def partition_settings(perceiver: Any | None, polar: Any) -> tuple[float, tuple[float, ...], str, float]:
+    """(κ, anchors, absence rule, veto κ) for :func:`partition` of this perceiver's scores.
+
+    A perceiver may ask for its own margin (Eq. 6) and absence rule: the closed-set one does, its scores are
+    not P(Yes) (``polar.local_*``); the VLM perceiver keeps the paper's κ and mean.
+    """
+    veto_kappa = getattr(perceiver, "veto_kappa", None)
+    return (
+        float(getattr(perceiver, "kappa", None) or polar.kappa),
+        tuple(polar.anchors),
+        str(getattr(perceiver, "absence", None) or "mean"),
+        0.0 if veto_kappa is None else float(veto_kappa),
+    )
+
+
 def build_items(
     raw_items: Sequence[RawItem],
     *,
@@ -109,14 +124,7 @@ def build_items(
     cache: VerificationCache | None = None,
 ) -> list[Item]:
     """Turn one file's raw items into items with polarized concepts, ALIGN entities and z_sem."""
-    polar = getattr(config, "polar", config)
-    # A perceiver may ask for its own margin (Eq. 6): the closed-set one does, its scores are not P(Yes).
-    kappa = float(getattr(perceiver, "kappa", None) or polar.kappa)
-    # ... and its own absence rule (partition's docstring); the VLM perceiver keeps the paper's mean.
-    absence = str(getattr(perceiver, "absence", None) or "mean")
-    veto_kappa = getattr(perceiver, "veto_kappa", None)
-    veto_kappa = 0.0 if veto_kappa is None else float(veto_kappa)
-    anchors = tuple(polar.anchors)
+    settings = partition_settings(perceiver, getattr(config, "polar", config))
     items: list[Item] = []
     captions: list[str] = []
     for raw in raw_items:
@@ -133,7 +141,7 @@ def build_items(
         caption = ""
         if raw.image is not None and perceiver is not None:
             p = perceive_cached(perceiver, raw.image, _KIND.get(modality, "photo"), cache)
-            item.concepts = partition(p.concepts, kappa, anchors, absence, veto_kappa)
+            item.concepts = partition(p.concepts, *settings)
             if p.text and not item.text.strip():
                 item.text = p.text
                 item.meta["text_origin"] = "ocr"

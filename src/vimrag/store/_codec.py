@@ -233,8 +233,8 @@ UNSEEN_CONCEPT = 2**31 - 1
 
 def map_negative(names: Sequence[str], lookup: Callable[[str], int | None], strict: bool) -> list[int]:
     """Like :func:`map_query`; with ``strict`` an unknown name becomes :data:`UNSEEN_CONCEPT`."""
-    found = [lookup(n) for n in names]  # once per name: a SQL store looks unknown names up in the database
-    ids = sorted({int(c) for c in found if c is not None})
-    if strict and any(c is None for c in found):
+    found = {n: lookup(n) for n in names}  # once per name: a SQL store looks unknown names up in the database
+    ids = map_query(names, found.get)
+    if strict and None in found.values():
         ids.append(UNSEEN_CONCEPT)
     return ids

@@ -91,7 +91,7 @@ class LocalPerceiverOptions:
     # Calibration exponent γ applied to photo scores (s → s**γ) before they leave the perceiver. Detector
     # and classifier confidences of present-but-small objects sit at 0.05–0.3, far below the P(Yes) a VLM
     # would give; γ < 1 stretches that low range so Otsu's threshold and margin (Eq. 5–6) separate "weak
-    # evidence" (UNCERTAIN) from "no evidence" (NOT_HAS). Chosen on the dev half of coco128 (benchmarks/).
+    # evidence" (UNCERTAIN) from "no evidence" (NOT_HAS). Chosen on coco128 (benchmarks/coco_perception.py).
     score_power: float = 0.33
 
     def __post_init__(self) -> None:
