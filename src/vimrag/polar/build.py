@@ -103,9 +103,10 @@ def partition_settings(perceiver: Any | None, polar: Any) -> tuple[float, tuple[
     A perceiver may ask for its own margin (Eq. 6) and absence rule: the closed-set one does, its scores are
     not P(Yes) (``polar.local_*``); the VLM perceiver keeps the paper's κ and mean.
     """
+    kappa = getattr(perceiver, "kappa", None)  # 0 is a valid margin, not "unset"
     veto_kappa = getattr(perceiver, "veto_kappa", None)
     return (
-        float(getattr(perceiver, "kappa", None) or polar.kappa),
+        float(polar.kappa if kappa is None else kappa),
         tuple(polar.anchors),
         str(getattr(perceiver, "absence", None) or "mean"),
         0.0 if veto_kappa is None else float(veto_kappa),
