@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from vimrag.cli import app
@@ -92,3 +93,28 @@ def test_empty_search_query_is_one_clear_line(tmp_path: Path) -> None:
     res = _run("search", "  ", "--store", str(tmp_path / "s"), cwd=tmp_path)
     assert res.returncode == 2
     assert "empty query" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_ingest_with_a_broken_detector_fails_per_file_and_finishes(tmp_path: Path) -> None:
+    """A model that cannot load fails each file that needs it, with the reason; the batch goes on."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(corpus / "red.png")
+    Image.new("RGB", (64, 48), (30, 30, 200)).save(corpus / "blue.jpg")
+    (corpus / "notes.md").write_text("# Notes\n\nThe launch moved to March.\n", encoding="utf-8")
+    missing = tmp_path / "no-such-graph.pb"
+    res = _run("--set", f"models.detector_graph={missing}", "ingest", str(corpus), "--store",
+               str(tmp_path / "s"), "--json", cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    data = json.loads(res.stdout)
+    failed = {Path(f["path"]).name: f["reason"] for f in data["failed"]}
+    assert set(failed) == {"red.png", "blue.jpg"}
+    assert all("COCO detector" in r and str(missing) in r for r in failed.values()), failed
+    assert data["added"] == 1 and data["store"]["sources"] == 1  # the text file went in
+
+    listed = _run("--set", f"models.detector_graph={missing}", "models", "list", cwd=tmp_path)
+    assert listed.returncode == 2 and "Traceback" not in listed.stderr
+    assert "unavailable" in listed.stdout and "does not exist" in listed.stdout

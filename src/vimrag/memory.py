@@ -28,7 +28,7 @@ from typing import Any
 from PIL import Image
 
 from vimrag.config import Config, load_config
-from vimrag.errors import IngestError, VimragError
+from vimrag.errors import IngestError, MissingExtraError, ModelUnavailableError, VimragError
 from vimrag.types import Item, SearchResult
 
 
@@ -215,8 +215,12 @@ class Memory:
             return FileOutcome(source, "replaced" if previous is not None else "added", len(items))
         except IngestError as exc:
             return FileOutcome(source, "failed", reason=exc.reason)
+        except (ModelUnavailableError, MissingExtraError) as exc:
+            # A model (or its runtime) this file needs cannot load: the file fails with the reason, and
+            # files that do not need that model (text next to photos) still go in.
+            return FileOutcome(source, "failed", reason=str(exc))
         except VimragError:
-            raise  # a missing model or a dead server is not a per-file problem: stop and say so
+            raise  # a dead server or an unusable store is not a per-file problem: stop and say so
         except OSError as exc:
             return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
 

@@ -81,13 +81,20 @@ class CocoDetector:
         if self._net is None:
             cv2 = require("cv2", "local", "opencv-python-headless")
             graph, config = self._files()
+            # OpenCV 5.1 removed the TensorFlow importer (pyproject caps opencv below 5.1 for that reason;
+            # the lock pins a version that has it). An OpenCV without it is a missing runtime, said plainly.
+            reader = getattr(cv2.dnn, "readNetFromTensorflow", None)
+            if reader is None:
+                raise ModelUnavailableError(
+                    f"COCO detector: OpenCV {cv2.__version__} cannot read TensorFlow graphs "
+                    "(cv2.dnn.readNetFromTensorflow was removed in OpenCV 5.1). Install the locked version: "
+                    "scripts/setup.sh, or pip install 'opencv-python-headless>=4.9,<5.1'"
+                )
             try:
                 if hasattr(cv2.dnn, "ENGINE_NEW"):  # OpenCV 5: ask for the sigmoid as an extra output
-                    net = cv2.dnn.readNetFromTensorflow(
-                        str(graph), str(config), cv2.dnn.ENGINE_NEW, [_SIGMOID]
-                    )
+                    net = reader(str(graph), str(config), cv2.dnn.ENGINE_NEW, [_SIGMOID])
                 else:  # OpenCV 4: every named layer can be fetched
-                    net = cv2.dnn.readNetFromTensorflow(str(graph), str(config))
+                    net = reader(str(graph), str(config))
             except cv2.error as exc:
                 raise ModelUnavailableError(
                     f"COCO detector: cannot load {graph} ({exc}). Reinstall it with: "

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vimrag.errors import ConfigError, VimragError
+from vimrag.errors import ConfigError, MissingExtraError, ModelUnavailableError, VimragError
 from vimrag.models.base import ConceptScore, Perception
 from vimrag.models.perceivers.base import augmented_views, check_augmentations, to_rgb
 from vimrag.models.perceivers.classifier import ImageNetClassifier
@@ -139,13 +139,15 @@ class LocalPerceiver:
     @classmethod
     def from_config(cls, config: Any) -> LocalPerceiver:
         """Build from a :class:`vimrag.config.Config` (``polar.tta``, ``ingest.ocr``)."""
+        models = config.models
         perceiver = cls(
             LocalPerceiverOptions(
                 tta=tuple(config.polar.tta),
                 absence_views=tuple(config.polar.absence_views),
                 ocr=bool(config.ingest.ocr),
                 score_power=float(config.polar.local_score_power),
-            )
+            ),
+            detector=CocoDetector(models.detector_graph or None, models.detector_config or None),
         )
         perceiver.kappa = float(config.polar.local_kappa)
         absence = str(config.polar.local_absence)
@@ -154,6 +156,21 @@ class LocalPerceiver:
         perceiver.absence = absence
         perceiver.veto_kappa = float(config.polar.local_veto_kappa)
         return perceiver
+
+    def check(self) -> list[tuple[str, str]]:
+        """Load each closed-set model now: ``(model name, "")`` when it works, else ``(name, reason)``.
+
+        For ``vimrag models list``: a missing package, a removed runtime API or a corrupt file shows up
+        as one line with its reason instead of a traceback in the middle of an ingest.
+        """
+        rows: list[tuple[str, str]] = []
+        for part in (self.detector, self.classifier, self.layout):
+            try:
+                part.load()
+                rows.append((part.name, ""))
+            except (ModelUnavailableError, MissingExtraError) as exc:
+                rows.append((part.name, str(exc)))
+        return rows
 
     # ------------------------------------------------------------------------------------------------
     def perceive(self, image: Image.Image, kind: str = "photo") -> Perception:

@@ -1,0 +1,54 @@
+"""The real COCO detector on real COCO photos, through the OpenCV runtime the lock installs.
+
+Not skipped when the model is missing: ``make test`` installs it, so a broken runtime (e.g. an OpenCV
+without the TensorFlow importer, as 5.1 is) must fail here rather than in a user's first ingest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vimrag.models.perceivers.detector import CocoDetector
+from vimrag.models.perceivers.labels import COCO_NAMES
+
+COCO = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "coco128-train"
+
+
+def _label_box(image_id: str, size: tuple[int, int]) -> tuple[str, tuple[float, float, float, float]]:
+    """The one labelled object of a single-object coco128 photo, as (class name, pixel box)."""
+    names = {}
+    for line in (COCO / "names.yaml").read_text().splitlines():
+        key, _, value = line.strip().partition(":")
+        if key.isdigit():
+            names[int(key)] = value.strip()
+    cls, cx, cy, w, h = (COCO / "labels" / f"{image_id}.txt").read_text().split()
+    W, H = size
+    x0, y0 = (float(cx) - float(w) / 2) * W, (float(cy) - float(h) / 2) * H
+    return names[int(cls)], (x0, y0, x0 + float(w) * W, y0 + float(h) * H)
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("image_id", ["000000000034", "000000000081", "000000000575"])  # zebra, airplane, cat
+def test_detector_finds_the_labelled_object(image_id: str) -> None:
+    if not COCO.is_dir():
+        pytest.skip(f"{COCO} not present (the shared dev data sits beside the checkout)")
+    with Image.open(COCO / "images" / f"{image_id}.jpg") as im:
+        photo = im.convert("RGB")
+    name, box = _label_box(image_id, photo.size)
+    out = CocoDetector().detect(photo)
+    assert out.scores.shape == (len(COCO_NAMES),)
+    assert out.scores[COCO_NAMES.index(name)] > 0.5, f"{name}: {out.scores[COCO_NAMES.index(name)]:.3f}"
+    best = max(out.detections, key=lambda d: d.score)
+    assert best.concept == name and best.score > 0.5
+    assert _iou(best.box, box) > 0.5, (best.box, box)
