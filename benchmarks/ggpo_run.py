@@ -2,7 +2,7 @@
 
 Task: a corpus of facts "The code of the <colour> <object> is <NN>." and questions "What is the code of
 the <colour> <object>?" (exact-match reward, verifiable). Rollouts go through the serving VimRAG agent
-(``vimrag.agent.runner.Agent``) over a keyword retriever that stands in for ``vimrag.Memory`` (ingest and
+(``vimrag.agent.loop.AgentLoop``) over a keyword retriever that stands in for ``vimrag.Memory`` (ingest and
 a store would add minutes and nothing to this comparison).
 
 Policy (``--policy``): SmolLM2-135M-Instruct read from the packaged GGUF with LoRA adapters (default), or
@@ -230,7 +230,7 @@ def main() -> None:
 
     import torch
 
-    from vimrag.agent.runner import Agent
+    from vimrag.agent.loop import AgentLoop
     from vimrag.train.policy import TransformersPolicy, build_tiny_qwen2
     from vimrag.train.rewards import make_reward
     from vimrag.train.rollout import Example, make_agent_fn
@@ -247,7 +247,7 @@ def main() -> None:
                                    "agent.evidence_chars": 80})
     # 1. oracle trajectories through the real agent, 2. SFT warm start of the tiny policy
     oracle_cls = TwoHopOracle if args.task == "twohop" else Oracle
-    oracle_agent = Agent(oracle_cls(args.dead_end, args.seed), retriever, cfg)
+    oracle_agent = AgentLoop(oracle_cls(args.dead_end, args.seed), retriever, cfg)
     demos = [oracle_agent.ask(q["question"], save=False).record.to_json() for q in qs for _ in range(2)]
     torch.manual_seed(args.seed)
     tiny = args.policy.startswith("tiny-qwen2")

@@ -32,10 +32,10 @@ class Agent:
 
     def ask(self, question: str, method: str | None = None) -> Any:
         """Run the agent; returns an ``AgentResult`` (answer, citations, steps, tokens, trajectory path)."""
-        from vimrag.agent.runner import Agent as _Runner
+        from vimrag.agent.loop import AgentLoop
 
-        runner = _Runner(self.llm, self.memory, self.config, embedder=_MemoryEmbedder(self.memory))
-        return runner.ask(question, method=method or self.config.agent.method)
+        loop = AgentLoop(self.llm, self.memory, self.config, embedder=_MemoryEmbedder(self.memory))
+        return loop.ask(question, method=method or self.config.agent.method)
 
 
 class _MemoryEmbedder:

@@ -32,7 +32,6 @@ app.add_typer(models_app, name="models")
 out = Console()
 err = Console(stderr=True)
 
-METHODS = ("vimrag", "react", "summary")
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder or postgresql:// URI [env VIMRAG_STORE].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -132,6 +131,7 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question with citations (source, page, timestamp) using the agent."""
+    from vimrag.agent.methods import METHODS
     from vimrag.ask import Agent
     from vimrag.memory import Memory
 

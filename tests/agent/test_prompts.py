@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vimrag.agent import prompts
+from vimrag.agent.methods import make_method
+from vimrag.errors import ConfigError
 
 SOURCE_QUESTIONS = [
     "Which photo shows a cup but no person?",
@@ -34,7 +36,7 @@ TIME_QUESTIONS = [
 def test_source_questions_get_the_file_name_rule(question):
     assert prompts.asks_for_source(question)
     for method in ("vimrag", "react", "summary"):
-        text = prompts.decide_prompt(method, question)
+        text = make_method(method).system_prompt(question)
         assert prompts.SOURCE_RULE in text and prompts.FACT_RULE not in text
         assert "Which photo shows a dog?" in text and "park.jpg" in text
         assert "{" + "answer_rule}" not in text and "{" + "source_example}" not in text
@@ -45,7 +47,7 @@ def test_source_questions_get_the_file_name_rule(question):
 def test_time_questions_ask_for_the_time_not_a_file_name(question):
     assert prompts.asks_for_time(question) and not prompts.asks_for_source(question)
     for method in ("vimrag", "react", "summary"):
-        text = prompts.decide_prompt(method, question)
+        text = make_method(method).system_prompt(question)
         assert prompts.TIME_RULE in text
         assert prompts.SOURCE_RULE not in text and prompts.FACT_RULE not in text and "park.jpg" not in text
     assert prompts.force_answer(question).endswith(prompts.TIME_RULE)
@@ -53,7 +55,7 @@ def test_time_questions_ask_for_the_time_not_a_file_name(question):
 
 def test_a_question_that_asks_for_a_photo_and_a_time_gets_both_rules():
     q = "Which photo shows a cup but no person, and at what time in the clip does the rabbit stretch?"
-    text = prompts.decide_prompt("vimrag", q)
+    text = make_method("vimrag").system_prompt(q)
     assert prompts.SOURCE_RULE in text and prompts.TIME_RULE in text and "park.jpg" in text
 
 
@@ -61,7 +63,7 @@ def test_a_question_that_asks_for_a_photo_and_a_time_gets_both_rules():
 def test_fact_questions_are_told_not_to_answer_with_a_file(question):
     assert not prompts.asks_for_source(question)
     for method in ("vimrag", "react", "summary"):
-        text = prompts.decide_prompt(method, question)
+        text = make_method(method).system_prompt(question)
         assert prompts.FACT_RULE in text and prompts.SOURCE_RULE not in text
         assert "park.jpg" not in text  # the file-name example is not shown either
         assert "director of Jaws" in text  # the multi-hop example always is
@@ -70,5 +72,5 @@ def test_fact_questions_are_told_not_to_answer_with_a_file(question):
 
 
 def test_unknown_method_is_an_error():
-    with pytest.raises(KeyError):
-        prompts.decide_prompt("bogus", "Who directed Jaws?")
+    with pytest.raises(ConfigError, match="unknown agent method"):
+        make_method("bogus").system_prompt("Who directed Jaws?")

@@ -5,8 +5,8 @@ import re
 
 from rich.console import Console
 
+from vimrag.agent.loop import AgentLoop as Agent
 from vimrag.agent.render import render_html, render_svg, render_tree
-from vimrag.agent.runner import Agent
 
 
 def _run(corpus, config, scripted):

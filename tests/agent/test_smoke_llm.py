@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from vimrag.agent.runner import METHODS, Agent
+from vimrag.agent.loop import AgentLoop as Agent
+from vimrag.agent.methods import METHODS
 from vimrag.config import ModelsConfig
 from vimrag.errors import VimragError
 

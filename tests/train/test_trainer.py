@@ -14,7 +14,7 @@ pytest.importorskip("transformers")
 from vimrag.config import Config, TrainConfig  # noqa: E402
 from vimrag.train.loss import token_logprobs  # noqa: E402
 from vimrag.train.policy import TransformersPolicy, build_tiny_qwen2  # noqa: E402
-from vimrag.train.rollout import Example  # noqa: E402
+from vimrag.train.rollout import TrainExample  # noqa: E402
 from vimrag.train.segment import tokenize_step  # noqa: E402
 from vimrag.train.trainer import GGPOTrainer, step_loss  # noqa: E402
 
@@ -76,7 +76,7 @@ def test_pruned_step_rows_get_exactly_zero_update(tmp_path, algorithm, pruned_ro
     rows = _dead_only_ids(policy)
     emb = policy.model.get_input_embeddings().weight
     before = emb.detach().clone()
-    ex = [Example("q1", "What is the code?", ["4821"])]
+    ex = [TrainExample("q1", "What is the code?", ["4821"])]
     trainer = GGPOTrainer(policy, _scripted_group(), ex, _cfg(algorithm=algorithm), output_dir=tmp_path, progress=False)
     row = trainer.step(0)
     after = emb.detach()
@@ -112,7 +112,7 @@ def test_unmasked_step_gradient_matches_reference():
 
 
 def test_checkpoint_and_resume(tmp_path):
-    ex = [Example("q1", "What is the code?", ["4821"]), Example("q2", "Which door?", ["blue"])]
+    ex = [TrainExample("q1", "What is the code?", ["4821"]), TrainExample("q2", "Which door?", ["blue"])]
     cfg = _cfg(steps=2, lr=1e-3)
 
     def lora_policy():

@@ -5,12 +5,13 @@ from __future__ import annotations
 from vimrag.agent.budget import Allocation, allocate_tokens, node_value, visual_energy
 from vimrag.agent.context import Retriever
 from vimrag.agent.graph import BankEntry, MemoryGraph, MemoryNode
-from vimrag.agent.runner import METHODS, Agent, AgentResult
+from vimrag.agent.loop import AgentLoop, AgentResult
+from vimrag.agent.methods import METHODS
 from vimrag.agent.trajectory import Trajectory, TrajectoryError
 
 __all__ = [
     "METHODS",
-    "Agent",
+    "AgentLoop",
     "AgentResult",
     "Allocation",
     "BankEntry",

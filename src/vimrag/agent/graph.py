@@ -3,7 +3,7 @@
 Each node is (parents, sub-query, summary, visual memory bank, step). Node 0 is the root and holds the
 question. A node's parents must already exist when it is added, so every edge points from an older node
 to a newer one and a cycle cannot be built. Near-duplicate sub-queries are detected here (the paper's
-"invalid retrieval") so that the runner never creates a duplicate node.
+"invalid retrieval") so that the loop never creates a duplicate node.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Prompts of the three methods. Short, explicit, one JSON object per reply, one worked example each.
+"""Prompt parts every method shares: the answer rules, the forced answer, the correction, the notes.
+
+Each method's own decision and memorize prompts live beside it in ``vimrag.agent.methods``.
 
 They are written for small local models (Qwen2.5-Coder 1.5B / 0.5B): JSON rather than free-form
 tool syntax, numbered results to point at, and the rules stated once. The VimRAG decision prompt shows
@@ -9,100 +11,6 @@ token saving over ReAct comes from (VimRAG §2 pilot study, §3.2).
 from __future__ import annotations
 
 import re
-
-_DECIDE_VIMRAG = """You answer a question by searching a memory, one step at a time.
-You see a memory graph: node 0 is the question; each other node is a search you made, with a summary and kept evidence [node.item].
-Reply with ONE JSON object and nothing else:
-{"action": "retrieve", "query": "<short search for ONE missing fact>", "parents": [<ids of the nodes this search builds on>]}
-{"action": "answer", "answer": "<a few words>", "cite": ["<node.item>", ...]}
-Never repeat a search that is already a node. Answer as soon as the graph holds the answer.
-{answer_rule}
-
-Example
-Question: In which country was the director of Jaws born?
-Graph:
-n0: question
-n1 <- n0 search "director of Jaws": Jaws (1975) was directed by Steven Spielberg.
-  [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
-Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace", "parents": [1]}
-(next step, after n2 says Spielberg was born in Cincinnati, Ohio)
-Reply: {"action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}"""
-
-_SOURCE_EXAMPLE_VIMRAG = """
-
-Example
-Question: Which photo shows a dog?
-Graph:
-n0: question
-n1 <- n0 search "photo with a dog": park.jpg shows a dog on grass.
-  [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
-Reply: {"action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
-
-_DECIDE_REACT = """You answer a question by searching a memory, one step at a time.
-Each reply is ONE JSON object with a short thought and one action, nothing else:
-{"thought": "<what is missing>", "action": "retrieve", "query": "<short search for ONE missing fact>"}
-{"thought": "<why this is the answer>", "action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
-After each search you get an Observation with numbered results [step.result]. Answer as soon as you can.
-{answer_rule}
-
-Example
-Question: In which country was the director of Jaws born?
-Reply: {"thought": "I need the director of Jaws.", "action": "retrieve", "query": "director of Jaws"}
-Observation: [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
-Reply: {"thought": "Now where Spielberg was born.", "action": "retrieve", "query": "Steven Spielberg birthplace"}
-Observation: [2.1] [Fact Check: VERIFIED] text spielberg.txt: Spielberg was born in Cincinnati, Ohio.
-Reply: {"thought": "Cincinnati is in the United States.", "action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}"""
-
-_SOURCE_EXAMPLE_REACT = """
-
-Example
-Question: Which photo shows a dog?
-Observation: [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
-Reply: {"thought": "park.jpg is verified to show a dog.", "action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
-
-_DECIDE_SUMMARY = """You answer a question by searching a memory, one step at a time.
-You see your notes so far (a running summary of everything you found).
-Reply with ONE JSON object and nothing else:
-{"action": "retrieve", "query": "<short search for ONE missing fact>"}
-{"action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
-Answer as soon as the notes hold the answer.
-{answer_rule}
-
-Example
-Question: In which country was the director of Jaws born?
-Notes: Jaws (1975) was directed by Steven Spielberg [1.1].
-Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace"}{source_example}"""
-
-_SOURCE_EXAMPLE_SUMMARY = """
-
-Example
-Question: Which photo shows a dog?
-Notes: park.jpg is verified to show a dog [1.1].
-Reply: {"action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
-
-MEMORIZE_NODE = """You read search results and keep only what helps answer the question.
-Reply with ONE JSON object and nothing else:
-{"action": "memorize", "summary": "<1-2 sentences with the facts that matter, names and numbers>", "keep": [<numbers of useful results>], "scores": {"<number>": <usefulness 1-5>}}
-For a video result you may add "keyframes": {"<number>": [<seconds>]}.
-
-Example
-Question: In which country was the director of Jaws born?
-Search: director of Jaws
-[1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
-[2] [Fact Check: UNCERTAIN] text sharks.txt: Great white sharks live in all major oceans.
-Reply: {"action": "memorize", "summary": "Jaws was directed by Steven Spielberg.", "keep": [1], "scores": {"1": 5}}"""
-
-MEMORIZE_SUMMARY = """You keep running notes while searching for the answer to a question.
-Rewrite the notes so they include the useful new facts from the results (keep old useful facts, cite as [step.result]).
-Reply with ONE JSON object and nothing else:
-{"action": "memorize", "summary": "<the updated notes, at most 4 sentences>", "keep": [<numbers of useful results>], "scores": {"<number>": <usefulness 1-5>}}
-
-Example
-Question: In which country was the director of Jaws born?
-Notes: (empty)
-Results of step 1 (search "director of Jaws"):
-[1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
-Reply: {"action": "memorize", "summary": "Jaws (1975) was directed by Steven Spielberg [1.1].", "keep": [1], "scores": {"1": 5}}"""
 
 FORCE_ANSWER = (
     "You must answer now with what you have. Reply with ONE JSON object: "
@@ -131,13 +39,6 @@ _TIME_QUESTION = re.compile(
     r"(?:video|clip|movie|film|recording)\b|\bhow (?:far|many seconds|many minutes) into\b",
     re.IGNORECASE,
 )
-_DECIDE = {
-    "vimrag": (_DECIDE_VIMRAG, _SOURCE_EXAMPLE_VIMRAG),
-    "react": (_DECIDE_REACT, _SOURCE_EXAMPLE_REACT),
-    "summary": (_DECIDE_SUMMARY, _SOURCE_EXAMPLE_SUMMARY),
-}
-
-
 def asks_for_source(question: str) -> bool:
     """Whether the question wants a file (photo, page, document, video) as (part of) its answer."""
     return bool(_SOURCE_QUESTION.search(question))
@@ -154,11 +55,11 @@ def answer_rule(question: str) -> str:
     return " ".join(rules) or FACT_RULE
 
 
-def decide_prompt(method: str, question: str) -> str:
-    """The decision system prompt of ``method`` ("vimrag", "react", "summary") for this question."""
-    template, example = _DECIDE[method]
+def decide_prompt(template: str, source_example: str, question: str) -> str:
+    """A method's decision system prompt for this question: its template with the answer rule that fits
+    the question, and its worked file-name example only for questions that ask for a source."""
     return template.replace("{answer_rule}", answer_rule(question)).replace(
-        "{source_example}", example if asks_for_source(question) else ""
+        "{source_example}", source_example if asks_for_source(question) else ""
     )
 
 

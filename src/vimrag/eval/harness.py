@@ -25,7 +25,7 @@ from typing import Any
 
 from vimrag.config import Config, StoreConfig, load_config
 from vimrag.errors import ConfigError, VimragError
-from vimrag.eval.methods import AGENT_METHODS, Backends, Method, Prediction, build_method
+from vimrag.eval.methods import AGENT_METHODS, Backends, EvalMethod, Prediction, build_method
 from vimrag.eval.schema import Dataset, DatasetError, Example
 from vimrag.eval.scoring import aggregate, headline_metrics
 
@@ -185,7 +185,7 @@ def _seed_everything(seed: int) -> None:
 
 def run_eval(
     dataset: str | Path | Dataset,
-    methods: Sequence[str | Method],
+    methods: Sequence[str | EvalMethod],
     limit: int | None = None,
     out_dir: str | Path | None = None,
     config: Config | None = None,
@@ -202,7 +202,7 @@ def run_eval(
 ) -> EvalResult:
     """Run ``methods`` on the first ``limit`` examples of ``dataset``; write predictions, results and a report.
 
-    ``methods`` are names (see :data:`~vimrag.eval.methods.METHOD_NAMES`) or ready :class:`Method` objects
+    ``methods`` are names (see :data:`~vimrag.eval.methods.METHOD_NAMES`) or ready :class:`EvalMethod` objects
     (tests inject fakes). ``backends`` may be given; otherwise :func:`default_backends` builds them, only if
     a named method needs them. With ``resume`` (default) an existing run directory is continued; without
     it, its old predictions are kept aside as ``predictions.<time>.jsonl`` and the run starts over.
@@ -246,7 +246,7 @@ def run_eval(
     pending_names = [n for n in names if any((n, e.id) not in done for e in examples)]
     if backends is None and any(isinstance(m, str) for m in methods) and pending_names:
         backends = default_backends(ds, cfg, run_dir, [n for n in names if n in pending_names], k, files)
-    built: list[Method] = []
+    built: list[EvalMethod] = []
     for m in methods:
         if isinstance(m, str):
             if m not in pending_names:

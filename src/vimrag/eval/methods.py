@@ -23,12 +23,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from vimrag.agent.methods import METHODS
 from vimrag.config import Config
 from vimrag.errors import ConfigError
 from vimrag.eval.schema import Example
 
-METHOD_NAMES = ("none", "dense", "polar", "polar-pos", "polar-neg", "polar-strict", "react", "summary", "vimrag")
-AGENT_METHODS = ("react", "summary", "vimrag")
+RAG_METHODS = ("none", "dense", "polar", "polar-pos", "polar-neg", "polar-strict")
+#: The agents (names from the one registry, vimrag.agent.methods), alphabetical as the reports list them.
+AGENT_METHODS = tuple(sorted(METHODS))
+METHOD_NAMES = (*RAG_METHODS, *AGENT_METHODS)
 
 SYSTEM_PROMPT = (
     "You answer questions. Reply with the short answer only (a few words, a number, or a list in "
@@ -86,7 +89,7 @@ class Prediction:
 
 
 @runtime_checkable
-class Method(Protocol):
+class EvalMethod(Protocol):
     name: str
     tasks: frozenset[str]  # dataset tasks it can run: "qa", "pope", "retrieval"
 
@@ -280,7 +283,7 @@ def _answer_with(b: Backends, example: Example, hits: list[Any], tagged: bool) -
     return Prediction(answer, retrieved, pt, ct, steps=1)
 
 
-class AgentMethod:
+class AgentEval:
     """One of the agents (VimRAG, ReAct, summary) through the public ``vimrag.Agent`` facade."""
 
     tasks = frozenset({"qa"})
@@ -319,7 +322,7 @@ def prediction_from_agent(res: Any, traj_dir: Path | None, method: str, example_
     """
     traj = _get(res, "trajectory")
     if not (isinstance(traj, (str, Path)) and Path(traj).is_file()) and _get(res, "record") is not None:
-        traj = _get(res, "record")  # runner.AgentResult keeps the Trajectory object beside its saved path
+        traj = _get(res, "record")  # loop.AgentResult keeps the Trajectory object beside its saved path
     tdict: dict[str, Any] | None = None
     tpath: str | None = None
     if traj is not None:
@@ -367,7 +370,7 @@ def prediction_from_agent(res: Any, traj_dir: Path | None, method: str, example_
     )
 
 
-def build_method(name: str, b: Backends) -> Method:
+def build_method(name: str, b: Backends) -> EvalMethod:
     """Build one method by name on shared backends."""
     if name == "none":
         return NoRetrieval(b)
@@ -378,5 +381,5 @@ def build_method(name: str, b: Backends) -> Method:
     if name in ("polar-pos", "polar-neg", "polar-strict"):
         return PolarRAG(b, name.split("-")[1])
     if name in AGENT_METHODS:
-        return AgentMethod(b, name)
+        return AgentEval(b, name)
     raise ConfigError(f"unknown eval method {name!r}; choose from {', '.join(METHOD_NAMES)}")

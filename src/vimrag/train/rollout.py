@@ -1,6 +1,6 @@
 """Rollouts: G trajectories per training question through the serving agent, scored and masked.
 
-The agent is :class:`vimrag.agent.runner.Agent` — the same loop, prompts, parser and memory graph that
+The agent is :class:`vimrag.agent.loop.AgentLoop` — the same loop, prompts, parser and memory graph that
 ``vimrag ask`` uses — with the trainable policy as its ``LanguageModel``. The policy samples at
 ``train.temperature`` whatever the agent asks for, so the G runs of one question differ (GRPO/GSPO need
 a group of distinct samples for the group-normalised advantage).
@@ -20,7 +20,7 @@ from vimrag.train.masks import as_trajectory_dict, ggpo_mask
 
 
 @dataclass
-class Example:
+class TrainExample:
     """One training question: gold answer aliases and, optionally, gold evidence (for R_val)."""
 
     id: str
@@ -31,14 +31,14 @@ class Example:
 
 @dataclass
 class Rollout:
-    example: Example
+    example: TrainExample
     trajectory: dict[str, Any]
     reward: float
     mask: list[bool]
     seconds: float = 0.0
 
 
-def load_examples(path: str | Path) -> list[Example]:
+def load_examples(path: str | Path) -> list[TrainExample]:
     """JSONL of ``{"question", "answer" | "answers", "evidence"?, "id"?}``, or a HotpotQA JSON list.
 
     HotpotQA's ``supporting_facts`` titles become the gold evidence (matched against item sources).
@@ -61,7 +61,7 @@ def load_examples(path: str | Path) -> list[Example]:
         evidence = list(r.get("evidence", []))
         if not evidence and r.get("supporting_facts"):
             evidence = sorted({str(f[0]) for f in r["supporting_facts"]})
-        out.append(Example(str(r.get("id", r.get("_id", i))), str(r["question"]), answers, evidence))
+        out.append(TrainExample(str(r.get("id", r.get("_id", i))), str(r["question"]), answers, evidence))
     if not out:
         raise ConfigError(f"{p}: no training questions")
     return out
@@ -72,9 +72,9 @@ AgentFn = Callable[[str], Any]
 
 def make_agent_fn(policy: Any, retriever: Any, config: Config, *, embedder: Any = None) -> AgentFn:
     """question → trajectory dict, through the serving agent (no trajectory file is written)."""
-    from vimrag.agent.runner import Agent
+    from vimrag.agent.loop import AgentLoop
 
-    agent = Agent(policy, retriever, config, embedder=embedder)
+    agent = AgentLoop(policy, retriever, config, embedder=embedder)
 
     def run(question: str) -> dict[str, Any]:
         result = agent.ask(question, save=False)
@@ -88,7 +88,7 @@ def make_agent_fn(policy: Any, retriever: Any, config: Config, *, embedder: Any 
 
 def collect_group(
     agent_fn: AgentFn,
-    example: Example,
+    example: TrainExample,
     group_size: int,
     reward_fn: Callable[[str, str, Sequence[str]], float],
     *,

@@ -31,7 +31,7 @@ from vimrag.config import Config, TrainConfig, load_config
 from vimrag.errors import ConfigError
 from vimrag.train.loss import ALGORITHMS, LossOutput, grouped_advantages, policy_loss, token_logprobs
 from vimrag.train.rewards import make_reward
-from vimrag.train.rollout import AgentFn, Example, Rollout, collect_group, load_examples, make_agent_fn
+from vimrag.train.rollout import AgentFn, Rollout, TrainExample, collect_group, load_examples, make_agent_fn
 from vimrag.train.segment import TokenizedStep, segment_trajectory, tokenize_step
 
 
@@ -80,7 +80,7 @@ class GGPOTrainer:
         self,
         policy: Any,
         agent_fn: AgentFn,
-        examples: Sequence[Example],
+        examples: Sequence[TrainExample],
         train: TrainConfig,
         *,
         reward_fn: Callable[[str, str, Sequence[str]], float] | None = None,
@@ -116,7 +116,7 @@ class GGPOTrainer:
                 p.requires_grad_(False)
 
     # -- data order ------------------------------------------------------------------------------------
-    def batch_examples(self, step: int) -> list[Example]:
+    def batch_examples(self, step: int) -> list[TrainExample]:
         """Questions of optimiser step ``step``: a seeded shuffle per epoch, cycled (deterministic on resume)."""
         n, k = len(self.examples), self.cfg.questions_per_step
         out = []

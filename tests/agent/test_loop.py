@@ -5,7 +5,9 @@ import json
 import pytest
 
 from vimrag.agent import prompts
-from vimrag.agent.runner import Agent
+from vimrag.agent.loop import AgentLoop as Agent
+from vimrag.agent.methods import make_method
+from vimrag.agent.methods.summary import MEMORIZE_SUMMARY
 from vimrag.agent.trajectory import Trajectory
 from vimrag.errors import ConfigError
 
@@ -136,7 +138,7 @@ def test_forced_answer_at_step_limit(corpus, config, scripted):
         seen.append(text)
         if prompts.FORCE_ANSWER in text:
             return J(action="answer", answer="Spielberg")
-        if messages[0].content == prompts.MEMORIZE_SUMMARY:
+        if messages[0].content == MEMORIZE_SUMMARY:
             return J(action="memorize", summary=f"notes {len(seen)}")
         return J(action="retrieve", query=f"query number {len(seen)}")
 
@@ -261,7 +263,7 @@ def test_trajectory_contract_and_round_trip(corpus, config, scripted):
                                      "completion_tokens", "seconds", "retrieved", "repeat", "error"}
     assert set(data["steps"][0]["retrieved"][0]) == {"id", "state", "similarity"}
     assert set(data["allocation"][0]) == {"item_id", "node", "omega", "tokens", "max_pixels"}
-    assert data["steps"][0]["messages"][0] == {"role": "system", "content": prompts.decide_prompt("vimrag", "Who directed Jaws?")}
+    assert data["steps"][0]["messages"][0] == {"role": "system", "content": make_method("vimrag").system_prompt("Who directed Jaws?")}
     assert Trajectory.from_json(data).to_json() == data
     assert Trajectory.load(res.trajectory).to_json() == data
     # a second run never overwrites the first

@@ -8,35 +8,60 @@ allocated resolution for a VLM, as that many characters of their text state for 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from vimrag.agent import prompts
-from vimrag.agent.actions import Action, Retrieve
+from vimrag.agent.actions import Retrieve
 from vimrag.agent.budget import allocate_tokens
 from vimrag.agent.context import entry_label, evidence_text
+from vimrag.agent.episode import Episode
 from vimrag.agent.graph import MemoryNode
-from vimrag.agent.trajectory import StepRecord
+from vimrag.agent.methods.base import MethodBase, decide_with_notes, raw_results
 from vimrag.models.base import ImageInput, Message
 
-if TYPE_CHECKING:
-    from vimrag.agent.runner import Episode
+DECIDE = """You answer a question by searching a memory, one step at a time.
+You see a memory graph: node 0 is the question; each other node is a search you made, with a summary and kept evidence [node.item].
+Reply with ONE JSON object and nothing else:
+{"action": "retrieve", "query": "<short search for ONE missing fact>", "parents": [<ids of the nodes this search builds on>]}
+{"action": "answer", "answer": "<a few words>", "cite": ["<node.item>", ...]}
+Never repeat a search that is already a node. Answer as soon as the graph holds the answer.
+{answer_rule}
+
+Example
+Question: In which country was the director of Jaws born?
+Graph:
+n0: question
+n1 <- n0 search "director of Jaws": Jaws (1975) was directed by Steven Spielberg.
+  [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
+Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace", "parents": [1]}
+(next step, after n2 says Spielberg was born in Cincinnati, Ohio)
+Reply: {"action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}"""
+
+SOURCE_EXAMPLE = """
+
+Example
+Question: Which photo shows a dog?
+Graph:
+n0: question
+n1 <- n0 search "photo with a dog": park.jpg shows a dog on grass.
+  [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
+Reply: {"action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
+
+MEMORIZE_NODE = """You read search results and keep only what helps answer the question.
+Reply with ONE JSON object and nothing else:
+{"action": "memorize", "summary": "<1-2 sentences with the facts that matter, names and numbers>", "keep": [<numbers of useful results>], "scores": {"<number>": <usefulness 1-5>}}
+For a video result you may add "keyframes": {"<number>": [<seconds>]}.
+
+Example
+Question: In which country was the director of Jaws born?
+Search: director of Jaws
+[1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
+[2] [Fact Check: UNCERTAIN] text sharks.txt: Great white sharks live in all major oceans.
+Reply: {"action": "memorize", "summary": "Jaws was directed by Steven Spielberg.", "keep": [1], "scores": {"1": 5}}"""
 
 
-def raw_results(ep: Episode, node: MemoryNode, label_node: bool = False) -> tuple[str, list[ImageInput]]:
-    """The node's retrieved items as numbered evidence lines (+ images for a VLM), each shown once."""
-    lines, images = [], []
-    for i, e in enumerate(node.bank, start=1):
-        tag = entry_label(node.id, i) if label_node else str(i)
-        lines.append(f"[{tag}] {e.text}")
-        if ep.vlm:
-            img = ep.image(e, ep.raw_max_pixels(), entry_label(node.id, i))
-            if img is not None:
-                images.append(img)
-    return ("\n".join(lines) if lines else prompts.OBSERVATION_EMPTY), images
-
-
-class VimRAGMethod:
+class VimRAGMethod(MethodBase):
     name = "vimrag"
+    decide_template = DECIDE
+    source_example = SOURCE_EXAMPLE
 
     def render_graph(self, ep: Episode) -> tuple[str, list[ImageInput]]:
         """The graph as text, evidence budgeted by :func:`allocate_tokens` (Ω over the DAG)."""
@@ -70,15 +95,7 @@ class VimRAGMethod:
 
     def decide_messages(self, ep: Episode, forced: bool) -> list[Message]:
         graph, images = self.render_graph(ep)
-        parts = [f"Question: {ep.question}", "Graph:", graph]
-        if ep.note:
-            parts.append(ep.note)
-            ep.note = None
-        parts.append(prompts.force_answer(ep.question) if forced else "Reply:")
-        return [Message("system", prompts.decide_prompt("vimrag", ep.question)), Message("user", "\n".join(parts), images)]
-
-    def after_decision(self, ep: Episode, action: Action | None, record: StepRecord) -> None:
-        return None
+        return decide_with_notes(self, ep, forced, [f"Question: {ep.question}", "Graph:", graph], images)
 
     def parents(self, ep: Episode, action: Retrieve) -> list[int]:
         """The parents the policy named; if none is valid, the newest node (a chain, like the baselines)."""
@@ -107,7 +124,7 @@ class VimRAGMethod:
             return
         results, images = raw_results(ep, node)
         user = f"Question: {ep.question}\nSearch: {node.query}\n{results}\nReply:"
-        act = ep.memorize(node, [Message("system", prompts.MEMORIZE_NODE), Message("user", user, images)])
+        act = ep.memorize(node, [Message("system", MEMORIZE_NODE), Message("user", user, images)])
         node.summary = act.summary if act is not None else ""
 
     def on_repeat(self, ep: Episode, action: Retrieve, duplicate_of: int) -> None:

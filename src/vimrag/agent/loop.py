@@ -1,0 +1,131 @@
+"""The agent loop shared by the three methods: same retrieval, same model, same tools; only memory differs.
+
+One decision per round (``retrieve`` or ``answer``); after a retrieval the method updates its memory —
+VimRAG and the summary baseline with a ``memorize`` step of the policy, ReAct by appending the raw
+observation. ``AgentConfig.max_steps`` bounds the decision rounds (so every method gets the same number
+of retrievals; memorize steps are recorded and counted in ``steps`` but not against that limit) and
+``AgentConfig.max_tokens`` bounds prompt + completion tokens, ``AgentConfig.max_repeats`` the repeated
+retrievals; hitting any of them forces an answer from what the memory holds.
+
+>>> agent = AgentLoop(llm, memory, config)                                      # doctest: +SKIP
+>>> result = agent.ask("Which cup is on the table?", method="vimrag")       # doctest: +SKIP
+>>> result.to_json()["citations"]                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vimrag.agent.actions import Answer, Retrieve
+from vimrag.agent.citations import citations_for
+from vimrag.agent.context import Retriever
+from vimrag.agent.episode import Episode
+from vimrag.agent.methods import make_method
+from vimrag.agent.trajectory import Trajectory, nodes_to_json
+from vimrag.config import Config
+from vimrag.errors import ConfigError
+from vimrag.models.base import LanguageModel, TextEmbedder
+
+
+@dataclass
+class AgentResult:
+    answer: str
+    citations: list[dict[str, Any]]
+    method: str
+    steps: int
+    tokens: dict[str, int]
+    trajectory: Path | None  # where the trajectory JSON was saved (None with ``save=False``)
+    record: Trajectory  # the trajectory itself
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``vimrag ask --json`` object."""
+        return {
+            "answer": self.answer,
+            "citations": [{"source": c["source"], "locator": dict(c["locator"])} for c in self.citations],
+            "method": self.method,
+            "steps": self.steps,
+            "tokens": {"prompt": int(self.tokens["prompt"]), "completion": int(self.tokens["completion"])},
+            "trajectory": str(self.trajectory) if self.trajectory else None,
+        }
+
+
+def _fallback_answer(text: str) -> str:
+    """Best effort when even the forced answer is malformed: the first non-empty line, unwrapped."""
+    for line in text.strip().splitlines():
+        line = line.strip().strip("`{}[]\"' ")
+        if line:
+            return line[:200]
+    return ""
+
+
+class AgentLoop:
+    """The loop every method shares, over a retriever (the polarized memory) and a policy model.
+
+    The public entry point is :class:`vimrag.Agent` (``vimrag.ask``), which builds one of these over a
+    ``Memory``; this class is what the eval harness, the GGPO rollouts and the tests drive directly.
+    """
+
+    def __init__(
+        self,
+        llm: LanguageModel,
+        retriever: Retriever,
+        config: Config | None = None,
+        *,
+        embedder: TextEmbedder | None = None,
+    ) -> None:
+        self.llm = llm
+        self.retriever = retriever
+        self.config = config or Config()
+        self.embedder = embedder
+
+    def ask(self, question: str, method: str | None = None, *, save: bool = True) -> AgentResult:
+        if not question or not question.strip():
+            raise ConfigError("the question is empty")
+        name = method or self.config.agent.method
+        impl = make_method(name)
+        ep = Episode(question.strip(), self.llm, self.retriever, self.config, self.embedder)
+        t0 = time.perf_counter()
+        answer, cite, forced = "", [], False
+        for round_ in range(max(1, self.config.agent.max_steps)):
+            forced = round_ == self.config.agent.max_steps - 1 or ep.over_budget() or ep.repeats_exhausted()
+            allowed = ("answer",) if forced else ("retrieve", "answer")
+            messages = impl.decide_messages(ep, forced)
+            action, record = ep.policy(messages, allowed)
+            impl.after_decision(ep, action, record)
+            if isinstance(action, Answer):
+                answer, cite = action.answer, action.cite
+                break
+            if action is None:
+                if forced:
+                    answer = _fallback_answer(record.completion)
+                    break
+                ep.note = f"Note: your last reply was invalid ({record.error}). Reply with ONE JSON object."
+                continue
+            assert isinstance(action, Retrieve)
+            node = ep.retrieve(action.query, impl.parents(ep, action), record)
+            if node is None:
+                impl.on_repeat(ep, action, record.node if record.node is not None else 0)
+                continue
+            impl.on_retrieved(ep, node)
+        citations, answer_node = citations_for(ep.graph, cite)
+        if ep.steps and ep.steps[-1].action == "answer":
+            ep.steps[-1].node = answer_node
+        traj = Trajectory(
+            question=ep.question, method=name, nodes=nodes_to_json(ep.graph), steps=ep.steps, answer=answer,
+            answer_node=answer_node, citations=citations, allocation=[a.to_json() for a in ep.allocation],
+            tokens={"prompt": ep.prompt_tokens, "completion": ep.completion_tokens}, steps_taken=len(ep.steps),
+            invalid_retrievals=ep.invalid_retrievals, wall_s=time.perf_counter() - t0,
+            meta={
+                "model": getattr(self.llm, "name", type(self.llm).__name__), "vlm": ep.vlm,
+                "agent": dataclasses.asdict(self.config.agent), "budget": dataclasses.asdict(self.config.budget), "media": ep.media,
+                "forced": forced,
+            },
+        )
+        path = traj.save(self.config.agent.trajectories_dir) if save else None
+        return AgentResult(answer, citations, name, len(ep.steps),
+                           {"prompt": ep.prompt_tokens, "completion": ep.completion_tokens}, path, traj)
+
