@@ -30,6 +30,7 @@ bench:
 
 lint:
 	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/mypy src
 
 clean:
 	rm -rf .vimrag .vimrag-demo demo_corpus runs

@@ -4,6 +4,10 @@
 # are skipped with the reason.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Style first (seconds): lint and types are part of the suite, CI fails on any finding.
+echo "[test] ruff check + mypy" >&2
+.venv/bin/ruff check src tests benchmarks || exit 1
+.venv/bin/mypy src || exit 1
 if [ -z "${VIMRAG_TEST_PG_URI:-}" ] && [ -x scripts/pg_ci.sh ]; then
   if exports=$(scripts/pg_ci.sh 2>/tmp/vimrag-pg-setup.log) && eval "$exports" && [ -n "${VIMRAG_TEST_PG_URI:-}" ]; then
     echo "[test] PostgreSQL + pgvector for tests: $VIMRAG_TEST_PG_URI" >&2

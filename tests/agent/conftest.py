@@ -7,16 +7,13 @@ so the agent's tests do not depend on ingest and the store. Both follow the real
 from __future__ import annotations
 
 import re
-import zlib
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from tests.doubles import BagEmbedder, ScriptedLLM
 from vimrag.config import Config
-from vimrag.models.base import Completion, ImageInput, Message
 from vimrag.types import (
     ConceptEvidence,
     Item,
@@ -27,42 +24,6 @@ from vimrag.types import (
     SearchHit,
     SearchResult,
 )
-
-Script = list[str] | Callable[[list[Message]], str]
-
-
-class ScriptedLLM:
-    """Replies from a script (a list consumed in order, or a function of the messages).
-
-    Token counts are whitespace words, so tests can check the agent's accounting exactly.
-    """
-
-    name = "scripted"
-
-    def __init__(self, script: Script, supports_images: bool = False) -> None:
-        self.script = script
-        self.supports_images = supports_images
-        self.calls: list[list[Message]] = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def generate(self, messages, *, max_tokens=256, temperature=0.0, stop=None) -> Completion:
-        self.calls.append(list(messages))
-        if callable(self.script):
-            text = self.script(messages)
-        else:
-            if not self.script:
-                raise AssertionError("scripted model ran out of replies")
-            text = self.script.pop(0)
-        prompt = sum(self.count_tokens(m.content) for m in messages)
-        return Completion(text, prompt_tokens=prompt, completion_tokens=self.count_tokens(text))
-
-    def generate_json(self, messages, schema=None, *, max_tokens=256):
-        raise NotImplementedError
-
-    def yes_probability(self, prompt: str, images: list[ImageInput] | None = None) -> float:
-        return 0.5
 
 
 class FakeRetriever:
@@ -90,23 +51,6 @@ class FakeRetriever:
         if not item.media:
             return None
         return Image.open(self.root / item.media)
-
-
-class BagEmbedder:
-    """Deterministic bag-of-words embedder (a stand-in for MiniLM in dedup tests)."""
-
-    name = "bag"
-    dim = 64
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in re.findall(r"[a-z0-9]+", t.lower()):
-                if w in {"the", "of", "a", "is", "who", "what"}:
-                    continue
-                out[i, zlib.crc32(w.encode()) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms)
 
 
 @pytest.fixture
@@ -140,7 +84,7 @@ def config(tmp_path: Path) -> Config:
 
 @pytest.fixture
 def bag_embedder() -> BagEmbedder:
-    return BagEmbedder()
+    return BagEmbedder(stopwords={"the", "of", "a", "is", "who", "what"})
 
 
 @pytest.fixture

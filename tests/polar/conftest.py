@@ -1,32 +1,10 @@
 from __future__ import annotations
 
-import re
-import zlib
-
-import numpy as np
 import pytest
 from PIL import Image
 
+from tests.doubles import BagEmbedder
 from vimrag.models.base import ConceptScore, Perception
-
-
-class BagEmbedder:
-    """Deterministic bag-of-words embedder: stands in for MiniLM where loading it would make tests slow."""
-
-    name = "bag"
-    dim = 64
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        self.calls += 1
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in re.findall(r"[a-z0-9]+", t.lower()):
-                out[i, zlib.crc32(w.encode()) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms)
 
 
 class ScriptedPerceiver:

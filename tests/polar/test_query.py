@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from vimrag.models.base import Completion
+from tests.doubles import ScriptedLLM
+from vimrag.errors import ServerUnreachableError
 from vimrag.polar.query import parse_query, parse_rules
 
 CASES = [
@@ -41,25 +42,18 @@ def test_embed_text_drops_the_negated_span() -> None:
     assert parse_rules("no person").embed_text == "no person"  # nothing positive: embed the query itself
 
 
-class _ScriptedLLM:
-    name = "scripted"
-    supports_images = False
-
-    def __init__(self, reply):
-        self.reply = reply
-
-    def generate_json(self, messages, schema=None, *, max_tokens=256):
-        if isinstance(self.reply, Exception):
-            raise self.reply
-        return self.reply, Completion(text=str(self.reply))
-
-
 def test_llm_json_is_used_and_normalised() -> None:
-    p = parse_query("cup no person", _ScriptedLLM({"positive": ["Cups"], "negative": ["People"]}))
+    p = parse_query("cup no person", ScriptedLLM([{"positive": ["Cups"], "negative": ["People"]}]))
     assert (p.positive, p.negative, p.parser) == (["cup"], ["person"], "llm")
 
 
-@pytest.mark.parametrize("reply", [None, "garbage", {"positive": "cup"}, {}, RuntimeError("server down")])
+@pytest.mark.parametrize("reply", [None, "garbage", {"positive": "cup"}, {}, ValueError("no JSON in the reply")])
 def test_bad_llm_output_falls_back_to_rules(reply) -> None:
-    p = parse_query("the photo with a cup but no person", _ScriptedLLM(reply))
+    p = parse_query("the photo with a cup but no person", ScriptedLLM([reply]))
     assert (p.positive, p.negative, p.parser) == (["cup"], ["person"], "rules")
+
+
+def test_a_dead_parser_server_surfaces() -> None:
+    """A dead model server is not hidden behind the rule parser: the user must learn the server is down."""
+    with pytest.raises(ServerUnreachableError):
+        parse_query("cup no person", ScriptedLLM([ServerUnreachableError("127.0.0.1:9 refused the connection")]))

@@ -9,11 +9,16 @@ text to embed, so that "no person" does not pull the query vector toward people.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vimrag.errors import ServerUnreachableError, VimragError
+from vimrag.models.base import Message
 from vimrag.polar.concepts import normalize_concept
+
+_log = logging.getLogger(__name__)
 
 _PROMPT = (
     "Extract the key visual concepts of this retrieval query.\n"
@@ -134,10 +139,11 @@ def parse_query(query: str, llm: Any | None = None) -> ParsedQuery:
     if llm is None:
         return rules
     try:
-        from vimrag.models.base import Message
-
         obj, _ = llm.generate_json([Message("user", _PROMPT.format(query=query))], _SCHEMA, max_tokens=128)
-    except Exception:  # a model failure must not break search: the rules still answer
+    except ServerUnreachableError:
+        raise  # a dead server is the user's to know about, not something to hide behind the rules
+    except (VimragError, ValueError, TypeError, KeyError) as exc:  # unusable output: the rules still answer
+        _log.warning("query parser model gave no usable JSON (%s); using the rule parser", exc)
         return rules
     if not isinstance(obj, dict):
         return rules

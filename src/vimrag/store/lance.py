@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -44,6 +45,8 @@ from vimrag.polar.index import PolarIndex
 from vimrag.store import _codec
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
 from vimrag.types import Item, LogicState
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from vimrag.config import PolarConfig
@@ -190,14 +193,19 @@ class LanceStore:
         d = self._index_dir()
         try:
             stamp = json.loads((d / "stamp.json").read_text())
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return None  # never saved: the first build
+        except (OSError, ValueError) as exc:
+            _log.warning("saved PolarIndex stamp unreadable (%s); rebuilding the index from the tables", exc)
             return None
-        if stamp != self._stamp() or not hasattr(PolarIndex, "load"):
+        if stamp != self._stamp():
+            _log.info("saved PolarIndex is stale (the tables changed since); rebuilding it")
             return None
         try:
             index = PolarIndex.load(d / "polar")
             rows = json.loads((d / "rows.json").read_text())
-        except (OSError, ValueError, StoreError):
+        except (OSError, ValueError, StoreError) as exc:
+            _log.warning("saved PolarIndex unreadable (%s); rebuilding the index from the tables", exc)
             return None
         counts = np.load(d / "counts.npy")
         st = _IndexState(index, counts)
@@ -417,8 +425,11 @@ class LanceStore:
     def _after_write(self) -> None:
         self._writes += 1
         if self._items_t is not None and self._writes % 64 == 1:
-            with contextlib.suppress(Exception):  # indexes are an optimisation; absence is not an error
+            try:
                 self._ensure_scalar_indexes()
+            except (OSError, ValueError, RuntimeError) as exc:
+                # scalar indexes only speed up filters; without them every query is still exact
+                _log.warning("LanceDB scalar indexes not created (%s); queries stay exact, only slower", exc)
 
     def remove_source(self, source: str) -> int:
         with self._write_lock():
