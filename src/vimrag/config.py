@@ -103,6 +103,12 @@ class IngestConfig:
     ocr: bool = True
     pdf_dpi: int = 110
     thumb_px: int = 448  # longest side of stored thumbnails / keyframes
+    thumb_quality: int = 85  # JPEG quality of stored thumbnails / keyframes
+    # Store writes are batched (one commit per batch; each file stays atomic): a batch is written when it
+    # holds this many items or files, or is this old — a killed ingest loses at most that much work.
+    write_batch_items: int = 512
+    write_batch_files: int = 128
+    write_batch_s: float = 5.0
     # --- added by the ingest part (vimrag.ingest) ---
     chunk_chars: int = 1200  # text chunk size the loaders cut (same default as polar.chunk_chars, Eq. 7 inputs)
     chunk_overlap: int = 150  # characters of the previous chunk carried into the next one

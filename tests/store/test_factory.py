@@ -4,7 +4,7 @@ import pytest
 
 from vimrag.config import Config, StoreConfig
 from vimrag.errors import ConfigError
-from vimrag.store.factory import open_store
+from vimrag.store.factory import media_dir, open_store
 from vimrag.store.lance import LanceStore
 
 from .conftest import PG_URI, pg_skip
@@ -44,3 +44,16 @@ def test_unreachable_postgres_is_a_store_error() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(StoreError, match="cannot connect"):
         open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_media_live_beside_an_embedded_store_whatever_the_uri_spelling(tmp_path, monkeypatch) -> None:
+    """``lance:PATH`` and ``file://PATH`` are the same store as ``PATH``, so they share its media folder."""
+    folder = tmp_path / "mem"
+    for uri in (str(folder), f"lance:{folder}", f"file://{folder}"):
+        assert media_dir(Config(store=StoreConfig(uri=uri))) == folder / "media"
+    assert media_dir(Config(store=StoreConfig(uri=str(folder), media_dir=str(tmp_path / "m")))) == tmp_path / "m"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    pg = media_dir(Config(store=StoreConfig(uri="postgresql://u@db.example/vimrag")))
+    assert pg.parent == tmp_path / "home" / ".cache" / "vimrag" / "media" and len(pg.name) == 12
+    other = media_dir(Config(store=StoreConfig(uri="postgresql://u@db.example/other")))
+    assert other != pg  # one folder per server URI

@@ -28,6 +28,7 @@ from vimrag.errors import ConfigError, VimragError
 from vimrag.eval.methods import AGENT_METHODS, Backends, EvalMethod, Prediction, build_method
 from vimrag.eval.schema import Dataset, DatasetError, Example
 from vimrag.eval.scoring import aggregate, headline_metrics
+from vimrag.progress import ProgressBar
 
 PREDICTIONS = "predictions.jsonl"
 MANIFEST = "run.json"
@@ -260,9 +261,9 @@ def run_eval(
 
     # question-major: a run stopped part-way has every method on the same questions, so it still compares
     todo = [(m, e) for e in examples for m in built if (m.name, e.id) not in done]
-    with _progress_bar(progress, len(todo)) as bar:
+    with ProgressBar("eval", progress, len(todo)) as bar:
         for m, ex in todo:
-            bar.describe(f"{m.name} · {ex.id}")
+            bar.start(f"{m.name} · {ex.id}")
             t0 = time.perf_counter()
             try:
                 pred = m.run(ex)
@@ -294,44 +295,6 @@ def run_eval(
 
         result.files = write_report(result, agg["per_example"])
     return result
-
-
-class _progress_bar:
-    """A rich progress bar on stderr (or nothing): total work = pending (method, example) pairs."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled and total > 0, total
-        self._p: Any = None
-
-    def __enter__(self) -> _progress_bar:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._p = Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                               TimeRemainingColumn(), TextColumn("{task.description}"), console=Console(stderr=True))
-            self._p.__enter__()
-            self._task = self._p.add_task("", total=self.total)
-        return self
-
-    def describe(self, text: str) -> None:
-        if self._p is not None:
-            self._p.update(self._task, description=text[:60])
-
-    def advance(self) -> None:
-        if self._p is not None:
-            self._p.advance(self._task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._p is not None:
-            self._p.__exit__(None, None, None)
 
 
 def cli_eval(

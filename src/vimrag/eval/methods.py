@@ -201,14 +201,10 @@ class DenseRAG:
         self.b = b
 
     def search(self, query: str, k: int) -> list[Any]:
-        from vimrag.store.base import LogicQuery
-        from vimrag.types import SearchHit
+        from vimrag.polar.query import ParsedQuery
 
-        mem = self.b.memory
-        vec = mem.embedder.embed([query])[0]
-        scored = mem.store.search(vec, LogicQuery(), k)
-        items = {it.id: it for it in mem.store.get([s.id for s in scored])}
-        return [SearchHit(items[s.id], s.state, s.similarity) for s in scored if s.id in items]
+        # no concepts: the store's order is then plain cosine over the query text itself
+        return list(self.b.memory.search(ParsedQuery(query, embed_text=query), k).hits)
 
     def run(self, example: Example) -> Prediction:
         k = max(self.b.k, self.b.config.agent.top_k)
@@ -236,16 +232,11 @@ class PolarRAG:
         res = mem.search(query, k, strict=self.mode == "strict")
         if self.mode in ("full", "strict"):
             return list(res.hits)
-        from vimrag.store.base import LogicQuery
-        from vimrag.types import SearchHit
+        from vimrag.polar.query import ParsedQuery
 
-        strict = bool(self.b.config.polar.strict_negation)
-        lq = LogicQuery(positive=tuple(res.positive), strict_negation=strict) if self.mode == "pos" else LogicQuery(
-            negative=tuple(res.negative), strict_negation=strict)
-        vec = mem.embedder.embed([query])[0]
-        scored = mem.store.search(vec, lq, k)
-        items = {it.id: it for it in mem.store.get([s.id for s in scored])}
-        return [SearchHit(items[s.id], s.state, s.similarity) for s in scored if s.id in items]
+        # one side of the parsed query only; the whole query text is embedded, as for dense retrieval
+        side = {"positive": res.positive} if self.mode == "pos" else {"negative": res.negative}
+        return list(mem.search(ParsedQuery(query, embed_text=query, **side), k).hits)
 
     def run(self, example: Example) -> Prediction:
         if "object" in example.meta and "image" in example.meta:
@@ -258,7 +249,7 @@ class PolarRAG:
 
         if self._by_source is None:
             self._by_source = {}
-            for it in self.b.memory.store.iter_items():
+            for it in self.b.memory.items():
                 self._by_source.setdefault(it.source, []).append(it)
         want = " ".join(str(example.meta["object"]).lower().split())
         state = "unknown"

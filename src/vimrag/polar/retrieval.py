@@ -46,12 +46,16 @@ class PolarRetriever:
         strict = bool(getattr(self.polar, "strict_negation", False))
         return LogicQuery(tuple(pos), tuple(dict.fromkeys(neg)), strict)
 
-    def search(self, query: str, k: int = 10, strict: bool = False) -> SearchResult:
+    def search(self, query: str | ParsedQuery, k: int = 10, strict: bool = False) -> SearchResult:
         """Top-k in lexicographic order; ``strict`` keeps only items that satisfy the query as verified:
-        a wanted concept HAS (when there is one), every unwanted concept NOT_HAS — fewer than k if need be."""
-        if not query or not query.strip():
+        a wanted concept HAS (when there is one), every unwanted concept NOT_HAS — fewer than k if need be.
+
+        ``query`` may come already parsed: its concepts are still matched to the memory's vocabulary, and
+        its ``embed_text`` is what gets embedded."""
+        text = query.text if isinstance(query, ParsedQuery) else query
+        if not text or not text.strip():
             raise VimragError("empty query: say what to look for, e.g. \"a photo with a cup but no person\"")
-        parsed = parse_query(query, self.llm)
+        parsed = query if isinstance(query, ParsedQuery) else parse_query(query, self.llm)
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
         scored = self._strict_search(vec, lq, k) if strict else self._graded_search(vec, lq, k)
@@ -75,7 +79,7 @@ class PolarRetriever:
             if st == LogicState.CONFLICT:
                 why = explain(st, it.has, it.not_has, lq.positive, lq.negative)
                 excluded.append(SearchHit(it, st, float(s.similarity), why))
-        return SearchResult(query, parsed.positive, parsed.negative, hits, excluded)
+        return SearchResult(text, parsed.positive, parsed.negative, hits, excluded)
 
     def _graded_search(self, vec: np.ndarray, lq: LogicQuery, k: int) -> list[ScoredId]:
         """The store's lexicographic top-k; under strict negation, the items Algorithm 1 would call VERIFIED

@@ -1,0 +1,71 @@
+"""Media files of a memory: the bounded thumbnail of each visual item and its video keyframes.
+
+They are what a citation shows (the image, page or frame itself) and what a VLM agent is sent. Files are
+named by item id, and ids come from content, so two copies of one file share their media; a file is
+deleted only when no other source still uses it. Where the folder is comes from the store factory
+(:func:`vimrag.store.factory.media_dir`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from vimrag.ingest.base import RawItem
+from vimrag.types import Item
+
+
+class MediaStore:
+    """A folder of JPEG thumbnails, written atomically (temp file + rename)."""
+
+    def __init__(self, root: Path, thumb_px: int = 448, quality: int = 85) -> None:
+        self.root = root
+        self.thumb_px = thumb_px
+        self.quality = quality
+        root.mkdir(parents=True, exist_ok=True)
+
+    def save(self, raw: Sequence[RawItem], items: Sequence[Item]) -> None:
+        """Store a thumbnail of each visual item (and its keyframes) and record the names on the items."""
+        for r, item in zip(raw, items, strict=True):
+            if r.image is None:
+                continue
+            name = f"{item.id}.jpg"
+            self._thumb(r.image, name)
+            item.media = name
+            frames = []
+            for t, frame in r.frames:
+                fname = f"{item.id}_{t:.2f}.jpg"
+                self._thumb(frame, fname)
+                frames.append({"t": t, "media": fname})
+            if frames:
+                item.meta["keyframe_media"] = frames
+
+    def load(self, item: Item) -> Image.Image | None:
+        """The item's thumbnail as RGB, or None when it has none (or it was deleted)."""
+        if not item.media:
+            return None
+        path = self.root / item.media
+        if not path.is_file():
+            return None
+        with Image.open(path) as im:
+            return im.convert("RGB")
+
+    def delete(self, names: Iterable[str]) -> None:
+        for name in names:
+            (self.root / name).unlink(missing_ok=True)
+
+    def _thumb(self, img: Image.Image, name: str) -> None:
+        im = img.convert("RGB")
+        im.thumbnail((self.thumb_px, self.thumb_px))
+        path = self.root / name
+        tmp = path.with_suffix(".tmp")
+        im.save(tmp, "JPEG", quality=self.quality)
+        tmp.replace(path)
+
+
+def media_names(item: Item) -> list[str]:
+    """Every media file an item uses: its thumbnail and its keyframes."""
+    names = [f["media"] for f in item.meta.get("keyframe_media", [])]
+    return [item.media, *names] if item.media else names
