@@ -1,6 +1,6 @@
 """PolarIndex benchmark: exact lexicographic top-k on the 200k synthetic PolarMem workload, in process.
 
-Workload (``vimrag.polar.synthetic``): 200,000 items, 384-d clustered vectors, ~10 HAS and ~8 NOT_HAS
+Workload (``vimrag.testing.synthetic``): 200,000 items, 384-d clustered vectors, ~10 HAS and ~8 NOT_HAS
 concepts each from a 2,000-concept Zipf vocabulary; ≥ 200 mixed queries (entailed sets empty, tiny,
 medium, huge; negative-only; mixed; multi-concept; several need the neutral tier).
 
@@ -11,7 +11,7 @@ Methods, all in this process on the same data:
 * ``faiss_hnsw_masks`` — filtered HNSW (m=32, efC=128, ef=128) per tier with our masks, always ANN;
 * ``hnsw_uncertified`` — the previous PolarIndex plan: exact small tiers, scaled-ef filtered HNSW answers
   large tiers on its own (fast, recall only empirical);
-* ``polar_index`` — ``vimrag.polar.index.PolarIndex.search``: exact small tiers; large tiers take HNSW
+* ``polar_index`` — ``vimrag.index.PolarIndex.search``: exact small tiers; large tiers take HNSW
   candidates and are then *certified* by the projection bound (exact by construction).
 
 The index is fed in batches of 20,000 rows, as LanceStore does (the graph and projection are built once
@@ -45,8 +45,9 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from _stats import latency_row  # noqa: E402
 
-from vimrag.polar.index import PolarIndex, brute_force  # noqa: E402
-from vimrag.polar.synthetic import SyntheticQuery, make_queries, make_store  # noqa: E402
+from vimrag.index import PolarIndex  # noqa: E402
+from vimrag.testing import brute_force  # noqa: E402
+from vimrag.testing.synthetic import SyntheticQuery, make_queries, make_store  # noqa: E402
 
 K = 10
 

@@ -1,6 +1,6 @@
 """Store benchmark: the 200k synthetic PolarMem workload through LanceStore and PostgresStore.
 
-Workload (``vimrag.polar.synthetic``): 200,000 items, 384-d clustered vectors, ~10 HAS and ~8 NOT_HAS
+Workload (``vimrag.testing.synthetic``): 200,000 items, 384-d clustered vectors, ~10 HAS and ~8 NOT_HAS
 concepts each from a 2,000-concept Zipf vocabulary, 200 sources of 1,000 items; ≥ 200 mixed queries
 (empty / tiny / medium / huge entailed sets, negative-only, mixed, multi-concept).
 
@@ -35,8 +35,8 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from _stats import latency_row  # noqa: E402
 
-from vimrag.polar.synthetic import make_queries, make_store  # noqa: E402
 from vimrag.store.base import LogicQuery, SourceRecord  # noqa: E402
+from vimrag.testing.synthetic import make_queries, make_store  # noqa: E402
 from vimrag.types import ConceptEvidence, Item, Modality, Polarity  # noqa: E402
 
 PER_SOURCE = 1000

@@ -8,7 +8,7 @@ Layout under ``<uri>/``:
   ``fixed_size_list<float32>[dim]`` (Eq. 10), meta (JSON) and the write ``generation``;
 * ``db/sources``: committed sources with their generation; ``db/vocab``: concept name ↔ stable id;
   ``db/cache``: verification scores per (item content, concept, model);
-* ``index/``: the in-memory :class:`~vimrag.polar.index.PolarIndex` (exact lexicographic top-k of
+* ``index/``: the in-memory :class:`~vimrag.index.PolarIndex` (exact lexicographic top-k of
   Algorithm 1) with the row ↔ item map and a stamp of the table versions it reflects, so a new CLI
   process loads it instead of rebuilding; it is rebuilt from the tables when the stamp is stale.
 
@@ -41,7 +41,7 @@ import numpy as np
 
 from vimrag._extras import require
 from vimrag.errors import StoreError
-from vimrag.polar.index import PolarIndex
+from vimrag.index import PolarIndex
 from vimrag.store import _codec
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
 from vimrag.types import Item, LogicState

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vimrag.polar.index import PolarIndex, brute_force, logic_states
-from vimrag.polar.synthetic import make_queries, make_store
+from vimrag.index import PolarIndex
+from vimrag.testing import brute_force, logic_states
+from vimrag.testing.synthetic import make_queries, make_store
 
 
 def _random_store(rng: np.random.Generator, n: int, dim: int, nc: int):

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vimrag.polar.index import PolarIndex, brute_force
-from vimrag.polar.synthetic import make_queries, make_store
+from vimrag.index import PolarIndex
+from vimrag.testing import brute_force
+from vimrag.testing.synthetic import make_queries, make_store
 
 pytest.importorskip("faiss")
 
