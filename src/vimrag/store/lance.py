@@ -28,10 +28,8 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +42,8 @@ from vimrag.errors import StoreError
 from vimrag.index import PolarIndex
 from vimrag.store import _codec
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
+from vimrag.store.lance_arrow import COLUMNS, arrow_rows, items_schema
+from vimrag.store.lance_state import IndexState, load_state, one_blas_thread, save_state
 from vimrag.types import Item, LogicState
 
 _log = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from vimrag.config import PolarConfig
 
 _INDEX_FORMAT = 1
-_COLS = ("id", "source", "source_hash", "modality", "locator", "text", "concepts", "has", "not_has",
-         "uncertain", "entities", "media", "vector", "meta", "generation")
 _IN_CHUNK = 512
 
 
@@ -84,7 +82,7 @@ class LanceStore:
         self._dim: int | None = None
         if self._items_t is not None:
             self._dim = int(self._items_t.schema.field("vector").type.list_size)
-        self._state: _IndexState | None = None
+        self._state: IndexState | None = None
         self._dirty = False
         self._writes = 0
         self._reload()
@@ -178,46 +176,22 @@ class LanceStore:
                 "sources": int(self._sources_t.version)}
 
     def _new_index(self, dim: int) -> PolarIndex:
-        if hasattr(PolarIndex, "from_config"):
-            return PolarIndex.from_config(dim, self._polar)
-        return PolarIndex(dim)
+        return PolarIndex.from_config(dim, self._polar)
 
-    def _ensure_state(self) -> _IndexState | None:
+    def _ensure_state(self) -> IndexState | None:
         if self._state is not None or self._dim is None:
             return self._state
         loaded = self._load_state()
         self._state = loaded if loaded is not None else self._rebuild_state()
         return self._state
 
-    def _load_state(self) -> _IndexState | None:
-        d = self._index_dir()
-        try:
-            stamp = json.loads((d / "stamp.json").read_text())
-        except FileNotFoundError:
-            return None  # never saved: the first build
-        except (OSError, ValueError) as exc:
-            _log.warning("saved PolarIndex stamp unreadable (%s); rebuilding the index from the tables", exc)
-            return None
-        if stamp != self._stamp():
-            _log.info("saved PolarIndex is stale (the tables changed since); rebuilding it")
-            return None
-        try:
-            index = PolarIndex.load(d / "polar")
-            rows = json.loads((d / "rows.json").read_text())
-        except (OSError, ValueError, StoreError) as exc:
-            _log.warning("saved PolarIndex unreadable (%s); rebuilding the index from the tables", exc)
-            return None
-        counts = np.load(d / "counts.npy")
-        st = _IndexState(index, counts)
-        for row, (src, iid) in enumerate(zip(rows["source"], rows["id"], strict=True)):
-            st.row_key.append((src, iid))
-            if rows["alive"][row]:
-                st.link(row, src, iid)
-        return st
+    def _load_state(self) -> IndexState | None:
+        return load_state(self._index_dir(), self._stamp())
 
-    def _rebuild_state(self) -> _IndexState:
-        assert self._dim is not None
-        st = _IndexState(self._new_index(self._dim), np.zeros(0, np.int64))
+    def _rebuild_state(self) -> IndexState:
+        dim = self._dim
+        assert dim is not None
+        st = IndexState(self._new_index(dim), np.zeros(0, np.int64))
         cols = ["id", "source", "generation", "has", "not_has", "uncertain", "vector"]
         for b in self._scan(self._items_t, cols):
             src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
@@ -226,66 +200,23 @@ class LanceStore:
             if not keep.any():
                 continue
             b = b.filter(self._pa.array(keep))
-            self._index_rows(st, b)
+            st.add_batch(b, dim)
         self._dirty = True
         return st
 
-    def _index_rows(self, st: _IndexState, batch: Any) -> None:
-        """Add an arrow batch of committed rows to the index, the row map and the concept counts."""
-        assert self._dim is not None
-        vec = batch.column("vector")
-        flat = vec.values.to_numpy(zero_copy_only=False) if hasattr(vec, "values") else vec.combine_chunks().values
-        mat = _codec.normalize_rows(np.asarray(flat, dtype=np.float32).reshape(-1, self._dim))
-        has = _lists(batch.column("has"))
-        not_has = _lists(batch.column("not_has"))
-        unc = _lists(batch.column("uncertain"))
-        with _one_blas_thread():
-            rows = st.index.add(mat, has, not_has)
-        for row, src, iid in zip(rows.tolist(), batch.column("source").to_pylist(),
-                                 batch.column("id").to_pylist(), strict=True):
-            st.row_key.append((src, iid))
-            st.link(row, src, iid)
-        st.count_concepts([*has, *not_has, *unc], +1)
-
     def _save_state(self) -> None:
-        st = self._state
-        if st is None or not self._dirty or not hasattr(st.index, "save"):
+        if self._state is None or not self._dirty:
             return
-        d = self._index_dir()
-        tmp = d.with_name("index.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        st.index.save(tmp / "polar")
-        alive = [False] * len(st.row_key)
-        for rows in st.src_rows.values():
-            for r in rows.values():
-                alive[r] = True
-        (tmp / "rows.json").write_text(json.dumps({"source": [k[0] for k in st.row_key],
-                                                   "id": [k[1] for k in st.row_key], "alive": alive}))
-        np.save(tmp / "counts.npy", st.counts)
-        (tmp / "stamp.json").write_text(json.dumps(self._stamp()))
-        old = d.with_name("index.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if d.exists():
-            d.rename(old)
-        tmp.rename(d)
-        shutil.rmtree(old, ignore_errors=True)
+        save_state(self._index_dir(), self._state, self._stamp())
         self._dirty = False
 
     # ---------------------------------------------------------------- writes
     def _ensure_items_table(self, dim: int) -> None:
         if self._items_t is not None:
             return
-        pa = self._pa
-        ids = pa.list_(pa.int32())
-        schema = pa.schema([
-            ("id", pa.string()), ("source", pa.string()), ("source_hash", pa.string()), ("modality", pa.string()),
-            ("locator", pa.string()), ("text", pa.string()), ("concepts", pa.string()), ("has", ids),
-            ("not_has", ids), ("uncertain", ids), ("entities", pa.list_(pa.string())), ("media", pa.string()),
-            ("vector", pa.list_(pa.float32(), dim)), ("meta", pa.string()), ("generation", pa.string())])
-        self._items_t = self._db.create_table("items", schema=schema, exist_ok=True)
+        self._items_t = self._db.create_table("items", schema=items_schema(self._pa, dim), exist_ok=True)
         self._dim = dim
-        self._state = _IndexState(self._new_index(dim), np.zeros(0, np.int64))
+        self._state = IndexState(self._new_index(dim), np.zeros(0, np.int64))
 
     def _ensure_scalar_indexes(self) -> None:
         """Label-list indexes on the concept arrays, B-trees on id/source (created once, refreshed by optimize)."""
@@ -310,48 +241,6 @@ class LanceStore:
                 self._vocab[n] = start + i
         return self._vocab
 
-    def _arrow_rows(self, items: Sequence[Item], ids: dict[str, int], generation: str) -> Any:
-        """Items → one Arrow table, column by column (same content as :func:`_codec.item_to_row` per item).
-
-        Bulk ingest converts 20k items per call: per-item dicts and ``pa.array`` over lists of lists were
-        most of the non-index time, so the concept lists are built as flat int32 values plus offsets.
-        """
-        pa = self._pa
-        assert self._dim is not None
-        n = len(items)
-        vec = np.empty((n, self._dim), np.float32)
-        concepts: list[str] = []
-        flat: dict[str, list[int]] = {"has": [], "not_has": [], "uncertain": []}
-        offs: dict[str, list[int]] = {"has": [0], "not_has": [0], "uncertain": [0]}
-        for i, it in enumerate(items):
-            text, has, not_has, unc = _codec.concepts_row(it.concepts, ids)
-            concepts.append(text)
-            for col, lst in (("has", has), ("not_has", not_has), ("uncertain", unc)):
-                flat[col].extend(lst)
-                offs[col].append(len(flat[col]))
-            vec[i] = np.asarray(it.vector, dtype=np.float32).reshape(-1)
-        assert vec.dtype == np.float32
-
-        def id_lists(col: str) -> Any:
-            return pa.ListArray.from_arrays(pa.array(np.asarray(offs[col], np.int32)),
-                                            pa.array(np.asarray(flat[col], np.int32)))
-
-        strings = {
-            "id": [it.id for it in items], "source": [it.source for it in items],
-            "source_hash": [it.source_hash for it in items], "modality": [str(it.modality) for it in items],
-            "locator": [_codec.locator_json(it.locator) for it in items], "text": [it.text for it in items],
-            "concepts": concepts, "media": [it.media for it in items],
-            "meta": [json.dumps(it.meta, sort_keys=True, default=str) if it.meta else "{}" for it in items],
-        }
-        arrays = {
-            **{c: pa.array(v, pa.string()) for c, v in strings.items()},
-            "has": id_lists("has"), "not_has": id_lists("not_has"), "uncertain": id_lists("uncertain"),
-            "entities": pa.array([list(it.entities) for it in items], pa.list_(pa.string())),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vec.reshape(-1), pa.float32()), self._dim),
-            "generation": pa.array([generation] * n, pa.string()),
-        }
-        return pa.table([arrays[c] for c in _COLS], schema=self._items_t.schema)
-
     def replace_source(self, record: SourceRecord, items: Sequence[Item]) -> None:
         self.replace_many([(record, items)])
 
@@ -375,7 +264,8 @@ class LanceStore:
             generation = uuid.uuid4().hex
             table = None
             if all_items:
-                table = self._arrow_rows(all_items, ids, generation)
+                assert dim is not None  # validate_batch gave the items' dimension
+                table = arrow_rows(self._pa, self._items_t.schema, dim, all_items, ids, generation)
                 self._items_t.add(table)  # step 1: invisible rows of a new generation
             recs = pa.table({
                 "source": [r.source for r, _ in batch], "source_hash": [r.source_hash for r, _ in batch],
@@ -395,9 +285,9 @@ class LanceStore:
             if st is not None:
                 for src in replaced:
                     self._unindex_source(st, src, old_concepts[src])
-                if table is not None:
+                if table is not None and dim is not None:
                     for b in table.to_batches(max_chunksize=65536):
-                        self._index_rows(st, b)
+                        st.add_batch(b, dim)
             self._dirty = True
             self._after_write()
             self._seen = self._stamp()
@@ -412,7 +302,7 @@ class LanceStore:
                 out.append(np.asarray(c.values.to_numpy(zero_copy_only=False), dtype=np.int64))
         return out
 
-    def _unindex_source(self, st: _IndexState, source: str, concepts: list[np.ndarray]) -> int:
+    def _unindex_source(self, st: IndexState, source: str, concepts: list[np.ndarray]) -> int:
         rows = st.src_rows.pop(source, {})
         st.count_concepts(concepts, -1)
         if not rows:
@@ -469,7 +359,7 @@ class LanceStore:
         by_id: dict[str, Item] = {}
         for part in _codec.chunks(list(dict.fromkeys(ids)), _IN_CHUNK):
             where = "id IN (" + ", ".join(map(_codec.sql_quote, part)) + ")"
-            for b in self._scan(self._items_t, list(_COLS), where):
+            for b in self._scan(self._items_t, list(COLUMNS), where):
                 for row in sorted(self._visible(b), key=lambda r: r["source"]):
                     by_id.setdefault(row["id"], _codec.row_to_item(row))
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
@@ -478,7 +368,7 @@ class LanceStore:
         self._maybe_refresh()
         if self._items_t is None:
             return
-        q = self._items_t.search().select(list(_COLS)).limit(None)
+        q = self._items_t.search().select(list(COLUMNS)).limit(None)
         for b in q.to_batches(batch_size):
             for row in self._visible(b):
                 yield _codec.row_to_item(row)
@@ -550,7 +440,7 @@ class LanceStore:
         self._writes = 0
         st = self._state
         if st is not None and getattr(st.index, "needs_rebuild", False):
-            with _one_blas_thread():
+            with one_blas_thread():
                 st.index.build_ann()  # many tombstones (replaced/removed sources): rebuild the HNSW graph
             self._dirty = True
         if fresh:  # compaction changes versions, not content: the index still reflects the tables
@@ -570,59 +460,7 @@ class LanceStore:
         return self._stamp() == self._seen
 
 
-class _IndexState:
-    """Rows of the PolarIndex ↔ (source, item id), and per-concept edge counts for ``vocabulary()``."""
-
-    def __init__(self, index: PolarIndex, counts: np.ndarray) -> None:
-        self.index = index
-        self.counts = counts.astype(np.int64)
-        self.row_key: list[tuple[str, str]] = []
-        self.src_rows: dict[str, dict[str, int]] = {}
-        self.id_count: Counter[str] = Counter()
-        self.n_dup = 0  # rows whose id another source also has (same content at two paths)
-
-    def link(self, row: int, source: str, iid: str) -> None:
-        self.src_rows.setdefault(source, {})[iid] = row
-        self.id_count[iid] += 1
-        if self.id_count[iid] > 1:
-            self.n_dup += 1
-
-    def unlink_id(self, iid: str) -> None:
-        self.id_count[iid] -= 1
-        if self.id_count[iid] >= 1:
-            self.n_dup -= 1
-        else:
-            del self.id_count[iid]
-
-    def count_concepts(self, lists: Sequence[Any], sign: int) -> None:
-        flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in lists]) if lists else np.zeros(0, np.int64)
-        if flat.size == 0:
-            return
-        top = int(flat.max()) + 1
-        if top > self.counts.size:
-            self.counts = np.concatenate([self.counts, np.zeros(top - self.counts.size, np.int64)])
-        np.add.at(self.counts, flat, sign)
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread while the index is maintained (projection fit and row projection).
-
-    Measured on the 2-core machine while another process kept ~1.5 cores busy: OpenBLAS with 2 threads
-    took 2.4 s for the 384×384 ``eigh`` of the projection fit and 1.2 s for its 65k-row Gram matrix (one
-    thread: 0.014 s and 0.08 s). Results are the same; only the thread count changes. faiss's OpenMP pool
-    (HNSW insertion) is not affected. Without ``threadpoolctl`` this is a no-op.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
-def _lists(col: Any) -> list[np.ndarray]:
-    """Arrow list<int32> column → list of int32 arrays (vectorised via offsets)."""
-    if hasattr(col, "combine_chunks"):
-        col = col.combine_chunks()
-    offsets = np.asarray(col.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
-    values = np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.int32)
-    return [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
