@@ -28,11 +28,11 @@ from vimrag.models.jsonparse import JSONExtractionError, parse_json_loose
 from vimrag.models.openai_compat import (
     OpenAICompatEmbedder,
     OpenAICompatLLM,
-    ServerRequestError,
     to_openai_messages,
     yes_no_from_text,
     yes_no_from_top_logprobs,
 )
+from vimrag.models.openai_http import ServerRequestError
 
 
 def free_port() -> int:

@@ -23,9 +23,6 @@ Writers serialise on ``<uri>/write.lock``; a store object sees its own writes an
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import logging
 import os
 import time
@@ -41,6 +38,7 @@ from vimrag._extras import require
 from vimrag.errors import StoreError
 from vimrag.index import PolarIndex
 from vimrag.store import _codec
+from vimrag.store import lance_tables as tables
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
 from vimrag.store.lance_arrow import COLUMNS, arrow_rows, items_schema
 from vimrag.store.lance_state import IndexState, load_state, one_blas_thread, save_state
@@ -52,7 +50,6 @@ if TYPE_CHECKING:
     from vimrag.config import PolarConfig
 
 _INDEX_FORMAT = 1
-_IN_CHUNK = 512
 
 
 class LanceStore:
@@ -73,12 +70,12 @@ class LanceStore:
         except OSError as exc:
             raise StoreError(f"cannot open store folder {self._root}: {exc}") from exc
         pa = self._pa
-        self._sources_t = self._open_or_create("sources", pa.schema([
+        self._sources_t = tables.open_or_create(self._db, "sources", pa.schema([
             ("source", pa.string()), ("source_hash", pa.string()), ("n_items", pa.int64()),
             ("meta", pa.string()), ("generation", pa.string())]))
-        self._vocab_t = self._open_or_create("vocab", pa.schema([("id", pa.int32()), ("name", pa.string())]))
-        self._cache_t = self._open_or_create("cache", pa.schema([("key", pa.string()), ("score", pa.float64())]))
-        self._items_t: Any = self._open_or_create("items", None)
+        self._vocab_t = tables.open_or_create(self._db, "vocab", pa.schema([("id", pa.int32()), ("name", pa.string())]))
+        self._cache_t = tables.open_or_create(self._db, "cache", pa.schema([("key", pa.string()), ("score", pa.float64())]))
+        self._items_t: Any = tables.open_or_create(self._db, "items", None)
         self._dim: int | None = None
         if self._items_t is not None:
             self._dim = int(self._items_t.schema.field("vector").type.list_size)
@@ -86,21 +83,21 @@ class LanceStore:
         self._dirty = False
         self._writes = 0
         self._reload()
-        with self._write_lock(blocking=False) as locked:
+        with tables.write_lock(self._root, blocking=False) as locked:
             if locked:
-                self._collect_garbage()
+                tables.collect_garbage(self._items_t, self._committed)
         self._seen = self._stamp()
         self._last_sync = time.monotonic()
 
     def _reload(self) -> None:
         """(Re)read the committed sources and the vocabulary; the index is reloaded or rebuilt lazily."""
         if self._items_t is None:
-            self._items_t = self._open_or_create("items", None)
+            self._items_t = tables.open_or_create(self._db, "items", None)
             if self._items_t is not None:
                 self._dim = int(self._items_t.schema.field("vector").type.list_size)
-        self._committed: dict[str, tuple[SourceRecord, str]] = self._read_sources()
+        self._committed: dict[str, tuple[SourceRecord, str]] = tables.read_sources(self._sources_t)
         self._vocab: dict[str, int] = {}
-        for batch in self._scan(self._vocab_t, ["id", "name"]):
+        for batch in tables.scan(self._vocab_t, ["id", "name"]):
             for cid, name in zip(batch.column("id").to_pylist(), batch.column("name").to_pylist(), strict=True):
                 self._vocab[name] = int(cid)
         self._state = None
@@ -116,55 +113,6 @@ class LanceStore:
     def _maybe_refresh(self) -> None:
         if time.monotonic() - self._last_sync > 1.0:  # at most once a second: a version check is ~0.2 ms
             self.refresh()
-
-    # ---------------------------------------------------------------- plumbing
-    def _open_or_create(self, name: str, schema: Any) -> Any:
-        try:
-            return self._db.open_table(name)
-        except (ValueError, FileNotFoundError, RuntimeError):
-            if schema is None:
-                return None
-            return self._db.create_table(name, schema=schema, exist_ok=True)
-
-    @contextlib.contextmanager
-    def _write_lock(self, blocking: bool = True) -> Iterator[bool]:
-        fd = os.open(self._root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)  # releases the lock
-
-    def _scan(self, table: Any, columns: list[str], where: str | None = None) -> Iterator[Any]:
-        if table is None:
-            return
-        q = table.search().select(columns)
-        if where:
-            q = q.where(where)
-        yield from q.limit(None).to_batches()
-
-    def _read_sources(self) -> dict[str, tuple[SourceRecord, str]]:
-        out: dict[str, tuple[SourceRecord, str]] = {}
-        for b in self._scan(self._sources_t, ["source", "source_hash", "n_items", "meta", "generation"]):
-            for s, h, n, m, g in zip(*(b.column(c).to_pylist() for c in b.schema.names), strict=True):
-                out[s] = (SourceRecord(s, h, int(n), json.loads(m or "{}")), g)
-        return out
-
-    def _collect_garbage(self) -> None:
-        """Delete rows of uncommitted or superseded generations (left by a killed writer)."""
-        if self._items_t is None:
-            return
-        gens: set[str] = set()
-        for b in self._scan(self._items_t, ["source", "generation"]):
-            src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
-            gens.update(g for s, g in zip(src, gen, strict=True)
-                        if s not in self._committed or self._committed[s][1] != g)
-        for part in _codec.chunks(sorted(gens), _IN_CHUNK):
-            self._items_t.delete("generation IN (" + ", ".join(map(_codec.sql_quote, part)) + ")")
 
     # ---------------------------------------------------------------- index state
     def _index_dir(self) -> Path:
@@ -193,7 +141,7 @@ class LanceStore:
         assert dim is not None
         st = IndexState(self._new_index(dim), np.zeros(0, np.int64))
         cols = ["id", "source", "generation", "has", "not_has", "uncertain", "vector"]
-        for b in self._scan(self._items_t, cols):
+        for b in tables.scan(self._items_t, cols):
             src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
             keep = np.array([s in self._committed and self._committed[s][1] == g
                              for s, g in zip(src, gen, strict=True)], dtype=bool)
@@ -218,18 +166,6 @@ class LanceStore:
         self._dim = dim
         self._state = IndexState(self._new_index(dim), np.zeros(0, np.int64))
 
-    def _ensure_scalar_indexes(self) -> None:
-        """Label-list indexes on the concept arrays, B-trees on id/source (created once, refreshed by optimize)."""
-        import warnings
-
-        names = {cfg.name for cfg in self._items_t.list_indices()}
-        for col, kind in (("has", "LABEL_LIST"), ("not_has", "LABEL_LIST"), ("uncertain", "LABEL_LIST"),
-                          ("id", "BTREE"), ("source", "BTREE")):
-            if f"{col}_idx" not in names:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    self._items_t.create_scalar_index(col, index_type=kind)
-
     def _concept_ids(self, names: Sequence[str]) -> dict[str, int]:
         new = [n for n in names if n not in self._vocab]
         if new:
@@ -253,7 +189,7 @@ class LanceStore:
             dim = _codec.validate_batch(record, items, dim)
         all_items = [it for _, items in batch for it in items]
         pa = self._pa
-        with self._write_lock():
+        with tables.write_lock(self._root):
             self.refresh()
             if self._dim is not None and dim != self._dim and all_items:
                 raise StoreError(f"this store holds {self._dim}-d vectors, got {dim}-d")
@@ -279,7 +215,7 @@ class LanceStore:
             for r, _ in batch:
                 self._committed[r.source] = (r, generation)
             # step 3: drop superseded rows (no items table yet: only empty sources were ever written)
-            for part in _codec.chunks(replaced if self._items_t is not None else [], _IN_CHUNK):
+            for part in _codec.chunks(replaced if self._items_t is not None else [], tables.IN_CHUNK):
                 self._items_t.delete("source IN (" + ", ".join(map(_codec.sql_quote, part)) + ") AND generation <> "
                                      + _codec.sql_quote(generation))
             if st is not None:
@@ -296,7 +232,7 @@ class LanceStore:
         """Concept ids on every edge of one committed source version (to keep vocabulary counts exact)."""
         where = f"source = {_codec.sql_quote(source)} AND generation = {_codec.sql_quote(generation)}"
         out: list[np.ndarray] = []
-        for b in self._scan(self._items_t, ["has", "not_has", "uncertain"], where):
+        for b in tables.scan(self._items_t, ["has", "not_has", "uncertain"], where):
             for col in ("has", "not_has", "uncertain"):
                 c = b.column(col)
                 out.append(np.asarray(c.values.to_numpy(zero_copy_only=False), dtype=np.int64))
@@ -316,13 +252,13 @@ class LanceStore:
         self._writes += 1
         if self._items_t is not None and self._writes % 64 == 1:
             try:
-                self._ensure_scalar_indexes()
+                tables.ensure_scalar_indexes(self._items_t)
             except (OSError, ValueError, RuntimeError) as exc:
                 # scalar indexes only speed up filters; without them every query is still exact
                 _log.warning("LanceDB scalar indexes not created (%s); queries stay exact, only slower", exc)
 
     def remove_source(self, source: str) -> int:
-        with self._write_lock():
+        with tables.write_lock(self._root):
             self.refresh()
             if source not in self._committed:
                 return 0
@@ -357,9 +293,9 @@ class LanceStore:
         if self._items_t is None or not ids:
             return []
         by_id: dict[str, Item] = {}
-        for part in _codec.chunks(list(dict.fromkeys(ids)), _IN_CHUNK):
+        for part in _codec.chunks(list(dict.fromkeys(ids)), tables.IN_CHUNK):
             where = "id IN (" + ", ".join(map(_codec.sql_quote, part)) + ")"
-            for b in self._scan(self._items_t, list(COLUMNS), where):
+            for b in tables.scan(self._items_t, list(COLUMNS), where):
                 for row in sorted(self._visible(b), key=lambda r: r["source"]):
                     by_id.setdefault(row["id"], _codec.row_to_item(row))
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
@@ -409,26 +345,17 @@ class LanceStore:
 
     # ---------------------------------------------------------------- cache
     def cache_get(self, keys: Sequence[str]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for part in _codec.chunks(list(dict.fromkeys(keys)), _IN_CHUNK):
-            where = "key IN (" + ", ".join(map(_codec.sql_quote, part)) + ")"
-            for b in self._scan(self._cache_t, ["key", "score"], where):
-                out.update(zip(b.column("key").to_pylist(), b.column("score").to_pylist(), strict=True))
-        return out
+        return tables.cache_get(self._cache_t, keys)
 
     def cache_put(self, values: dict[str, float]) -> None:
-        if not values:
-            return
-        pa = self._pa
-        t = pa.table({"key": pa.array(list(values), pa.string()),
-                      "score": pa.array([float(v) for v in values.values()], pa.float64())})
-        with self._write_lock():
-            self._cache_t.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(t)
+        if values:
+            with tables.write_lock(self._root):
+                tables.cache_put(self._pa, self._cache_t, values)
 
     # ---------------------------------------------------------------- lifecycle
     def optimize(self) -> None:
         """Compact fragments and refresh the scalar indexes (after large ingests)."""
-        with self._write_lock():
+        with tables.write_lock(self._root):
             self.refresh()
             self._optimize_tables()
 
@@ -449,7 +376,7 @@ class LanceStore:
 
     def close(self) -> None:
         """Persist the index (and compact the tables after many writes) so the next process starts fast."""
-        with self._write_lock():
+        with tables.write_lock(self._root):
             if self._writes >= 32 or (self._state is not None and getattr(self._state.index, "needs_rebuild", False)):
                 self._optimize_tables()
             if self._dirty and self._stamp_matches():

@@ -30,8 +30,6 @@ and ORDER BY … LIMIT is pushed down to the shards), and
 
 from __future__ import annotations
 
-import re
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,32 +39,11 @@ from vimrag._extras import require
 from vimrag.errors import StoreError
 from vimrag.store import _codec
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
+from vimrag.store.postgres_schema import BASE_TABLES, COLUMNS, COPY_TYPES, items_ddl, split_schema
 from vimrag.types import Item, LogicState
 
 if TYPE_CHECKING:
     from vimrag.config import PolarConfig
-
-_COLS = ("id", "source", "source_hash", "modality", "locator", "text", "concepts", "has", "not_has",
-         "uncertain", "entities", "media", "vector", "meta")
-_COPY_TYPES = ["text", "text", "text", "text", "jsonb", "text", "jsonb", "int4[]", "int4[]", "int4[]",
-               "text[]", "text", "vector", "jsonb"]
-
-
-def _split_schema(uri: str) -> tuple[str, str]:
-    """Take our own ``schema=`` query parameter out of the URI (libpq would reject it)."""
-    parts = urllib.parse.urlsplit(uri)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    schema = "vimrag"
-    kept = []
-    for k, v in query:
-        if k == "schema":
-            schema = v
-        else:
-            kept.append((k, v))
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
-        raise StoreError(f"invalid schema name {schema!r} in store URI")
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept))), schema
-
 
 class PostgresStore:
     """:class:`~vimrag.store.base.VectorStore` on PostgreSQL ≥ 13 with pgvector ≥ 0.5 (0.8 for iterative scans)."""
@@ -80,7 +57,7 @@ class PostgresStore:
         self._pgv = require("pgvector.psycopg", "postgres", "pgvector")
         self.uri = uri
         self._polar = polar or PolarConfig()
-        conninfo, self.schema = _split_schema(uri)
+        conninfo, self.schema = split_schema(uri)
         try:
             # prepare_threshold=None: no server-side prepared statements, whose generic plans would ignore
             # the concept arrays and pick one access path (ANN or exact) for every tier.
@@ -107,15 +84,8 @@ class PostgresStore:
                 raise StoreError("the pgvector extension is not available in this PostgreSQL server "
                                  f"(install pgvector, or run scripts/pg_ci.sh): {exc}") from exc
             self._x(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            self._x("CREATE TABLE IF NOT EXISTS S.meta (key text PRIMARY KEY, value text NOT NULL)")
-            self._x("CREATE TABLE IF NOT EXISTS S.sources (source text PRIMARY KEY, source_hash text NOT NULL, "
-                    "n_items int NOT NULL, meta jsonb NOT NULL DEFAULT '{}')")
-            self._x("CREATE TABLE IF NOT EXISTS S.vocab (id serial PRIMARY KEY, name text UNIQUE NOT NULL)")
-            self._x("CREATE TABLE IF NOT EXISTS S.concept_count (concept int4 PRIMARY KEY, "
-                    "n_has bigint NOT NULL DEFAULT 0, n_not_has bigint NOT NULL DEFAULT 0, "
-                    "n_uncertain bigint NOT NULL DEFAULT 0)")
-            self._x("CREATE TABLE IF NOT EXISTS S.cache (key text PRIMARY KEY, score float8 NOT NULL)")
-            self._x("INSERT INTO S.meta VALUES ('n_dup', '0'), ('n_rows', '0') ON CONFLICT DO NOTHING")
+            for sql in BASE_TABLES:
+                self._x(sql)
         self._pgv.register_vector(self._conn)
         self._dim = self._meta_int("dim")
 
@@ -132,15 +102,8 @@ class PostgresStore:
                 raise StoreError(f"this store holds {stored}-d vectors, got {dim}-d")
             self._dim = stored
             return
-        self._x(f"""CREATE TABLE IF NOT EXISTS S.items (
-            id text NOT NULL, source text NOT NULL, source_hash text NOT NULL, modality text NOT NULL,
-            locator jsonb NOT NULL, text text NOT NULL, concepts jsonb NOT NULL,
-            has int4[] NOT NULL, not_has int4[] NOT NULL, uncertain int4[] NOT NULL,
-            entities text[] NOT NULL, media text, vector vector({dim}) NOT NULL, meta jsonb NOT NULL,
-            PRIMARY KEY (source, id))""")
-        self._x("CREATE INDEX IF NOT EXISTS items_id ON S.items (id)")
-        self._x("CREATE INDEX IF NOT EXISTS items_has ON S.items USING gin (has) WITH (fastupdate = off)")
-        self._x("CREATE INDEX IF NOT EXISTS items_not_has ON S.items USING gin (not_has) WITH (fastupdate = off)")
+        for sql in items_ddl(dim):
+            self._x(sql)
         self._x("INSERT INTO S.meta VALUES ('dim', %s)", (str(dim),))
         self._dim = dim
 
@@ -240,12 +203,12 @@ class PostgresStore:
                 if rows:
                     assert self._dim is not None
                     with self._conn.cursor() as cur:
-                        with cur.copy(f"COPY {self.schema}.items ({', '.join(_COLS)}) FROM STDIN "
+                        with cur.copy(f"COPY {self.schema}.items ({', '.join(COLUMNS)}) FROM STDIN "
                                       "WITH (FORMAT BINARY)") as copy:
-                            copy.set_types(_COPY_TYPES)
+                            copy.set_types(COPY_TYPES)
                             for _, it in rows:
                                 r = _codec.item_to_row(it, ids, self._dim)
-                                copy.write_row([r[c] for c in _COLS])
+                                copy.write_row([r[c] for c in COLUMNS])
                     self._x("UPDATE S.meta SET value = (value::bigint + %s)::text WHERE key = 'n_rows'",
                             (len(rows),))
                 for record, _ in batch:
@@ -276,10 +239,10 @@ class PostgresStore:
         return {r[0]: SourceRecord(r[0], r[1], int(r[2]), dict(r[3] or {})) for r in rows}
 
     def _select(self) -> str:
-        return f"SELECT {', '.join(_COLS)} FROM {self.schema}.items"
+        return f"SELECT {', '.join(COLUMNS)} FROM {self.schema}.items"
 
     def _to_item(self, row: Sequence[Any]) -> Item:
-        d = dict(zip(_COLS, row, strict=True))
+        d = dict(zip(COLUMNS, row, strict=True))
         v = d["vector"]
         d["vector"] = np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
         return _codec.row_to_item(d)
