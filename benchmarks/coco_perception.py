@@ -39,14 +39,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from vimrag.config import Config  # noqa: E402
+from vimrag.config import ABSENCE_RULES, Config  # noqa: E402
 from vimrag.models.base import ConceptScore  # noqa: E402
 from vimrag.models.perceivers.base import augmented_views, to_rgb  # noqa: E402
 from vimrag.models.perceivers.labels import COCO_NAMES  # noqa: E402
 from vimrag.models.perceivers.local import LocalPerceiver, LocalPerceiverOptions  # noqa: E402
-from vimrag.polar.build import partition_settings  # noqa: E402
 from vimrag.polar.concepts import normalize_concept  # noqa: E402
-from vimrag.polar.partition import ABSENCE_RULES, partition  # noqa: E402
+from vimrag.polar.partition import partition  # noqa: E402
 
 AUGS = ("identity", "hflip", "tiles", "zoom", "tiles3")
 TTA_VARIANTS = (("identity",), ("identity", "hflip"), ("identity", "tiles"), ("identity", "hflip", "tiles"),
@@ -206,7 +205,8 @@ def end_to_end(images: list[Path], n: int) -> dict:
         perc = p.perceive(Image.open(path))
         secs.append(time.perf_counter() - t)
         calls.append(sum(perc.meta["model_calls"].values()))
-        partition(perc.concepts, *partition_settings(p, cfg.polar))
+        split = cfg.polar.partition_for(p.name)
+        partition(perc.concepts, split.kappa, split.anchors, split.absence, split.veto_kappa)
     return {"tta": list(p.options.tta), "images": n, "seconds_per_image_mean": float(np.mean(secs)), "seconds_per_image_p50":
             float(np.median(secs)), "model_calls_per_image": float(np.mean(calls))}  # fmt: skip
 

@@ -72,8 +72,6 @@ class PolarConfig:
     # so "A but not B" no longer ranks items whose B the perceiver could not decide above neutral ones.
     strict_negation: bool = True
     concept_match: float = 0.78  # cosine above which a query concept reaches a memory concept ("puppy"→"dog")
-    chunk_chars: int = 1200  # text chunk size (characters) for the knowledge pathway
-    chunk_overlap: int = 150
     exact_max: int = 4096  # filtered top-k: score exactly when the candidate tier is at most this large
     hnsw_m: int = 32  # HNSW graph degree (m=16 lost recall on clustered data)
     hnsw_ef_construction: int = 128
@@ -86,6 +84,39 @@ class PolarConfig:
     # cheaper than pgvector's: ef_construction 64 halves 200k-item ingest (71 s → 44 s) at equal recall/latency.
     index_hnsw_ef_construction: int = 64
     index_bound_dims: int = 128  # dims of the projection whose bound certifies large-tier results (r=48 pruned nothing)
+
+    def __post_init__(self) -> None:
+        self.partition_for("local")  # an unknown polar.local_absence fails when the config is read
+
+    def partition_for(self, perceiver: str) -> PartitionSettings:
+        """How Eq. 5–6 split the scores of the perceiver named ``perceiver``: the closed-set ``local`` one
+        asks for its own margin and absence rule (its scores are detector confidences, not P(Yes)); every
+        other perceiver (the VLM, as in the paper) gets κ and the mean rule."""
+        if perceiver == "local":
+            return PartitionSettings(float(self.local_kappa), tuple(self.anchors), str(self.local_absence),
+                                     float(self.local_veto_kappa), "polar.local_")
+        return PartitionSettings(float(self.kappa), tuple(self.anchors))
+
+
+#: NOT_HAS rules of the partition (``vimrag.polar.partition``): "mean" is Eq. 4–6; "unanimous" the deviation.
+ABSENCE_RULES = ("mean", "unanimous")
+
+
+@dataclass(frozen=True)
+class PartitionSettings:
+    """The arguments of one partition (Eq. 5–6): margin κ, Otsu anchors, NOT_HAS rule, absence views' κ."""
+
+    kappa: float
+    anchors: tuple[float, ...]
+    absence: str = "mean"
+    veto_kappa: float = 0.0
+    prefix: str = "polar."  # where the values came from, for error messages
+
+    def __post_init__(self) -> None:
+        if self.absence not in ABSENCE_RULES:
+            raise ConfigError(f"{self.prefix}absence must be one of {ABSENCE_RULES}, got {self.absence!r}")
+        if self.kappa < 0 or self.veto_kappa < 0:
+            raise ConfigError(f"{self.prefix}kappa and {self.prefix}veto_kappa must be ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -110,7 +141,7 @@ class IngestConfig:
     write_batch_files: int = 128
     write_batch_s: float = 5.0
     # --- added by the ingest part (vimrag.ingest) ---
-    chunk_chars: int = 1200  # text chunk size the loaders cut (same default as polar.chunk_chars, Eq. 7 inputs)
+    chunk_chars: int = 1200  # text chunk size the loaders cut (the knowledge pathway, Eq. 7 inputs)
     chunk_overlap: int = 150  # characters of the previous chunk carried into the next one
     image_max_side: int = 2048  # longest side of an image/page handed to perception; larger ones are downscaled
     image_max_pixels: int = 178_000_000  # refuse larger images (decompression bombs; Pillow's hard limit is 2×89.5M)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vimrag.config import Config
+from vimrag.config import Config, PartitionSettings
 from vimrag.ingest.base import RawItem
 from vimrag.models.perceivers.local import LocalPerceiver
-from vimrag.polar.build import build_items, image_hash, partition_settings, serialize_for_embedding
+from vimrag.polar.build import build_items, image_hash, serialize_for_embedding
 from vimrag.polar.evidence import serialize_evidence
 from vimrag.store.base import SourceRecord
 from vimrag.types import Locator, LogicState, Modality, Polarity
@@ -125,7 +125,8 @@ def test_missing_spacy_model_is_a_clear_error() -> None:
 
 def test_partition_settings_follow_the_perceiver_and_keep_a_zero_margin() -> None:
     polar = Config().polar
-    assert partition_settings(None, polar) == (polar.kappa, tuple(polar.anchors), "mean", 0.0)
+    assert polar.partition_for("vlm") == PartitionSettings(polar.kappa, tuple(polar.anchors), "mean", 0.0)
     cfg = Config().with_overrides({"polar.local_kappa": "0", "polar.local_veto_kappa": "1.5"})
     local = LocalPerceiver.from_config(cfg)  # models load lazily: nothing is read here
-    assert partition_settings(local, cfg.polar) == (0.0, tuple(cfg.polar.anchors), "unanimous", 1.5)
+    got = cfg.polar.partition_for(local.name)
+    assert (got.kappa, got.anchors, got.absence, got.veto_kappa) == (0.0, tuple(cfg.polar.anchors), "unanimous", 1.5)

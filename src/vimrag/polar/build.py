@@ -27,8 +27,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from vimrag.config import Config, PartitionSettings
 from vimrag.ingest.base import RawItem
-from vimrag.models.base import ConceptScore, Perception, TextEmbedder
+from vimrag.models.base import ConceptScore, Perceiver, Perception, TextEmbedder
 from vimrag.polar.concepts import normalize_concept
 from vimrag.polar.evidence import serialize_state
 from vimrag.polar.partition import partition
@@ -97,35 +98,23 @@ def serialize_for_embedding(item: Item, caption: str = "", max_chars: int = 1500
     return ". ".join(p for p in parts if p)[:max_chars] or "(empty)"
 
 
-def partition_settings(perceiver: Any | None, polar: Any) -> tuple[float, tuple[float, ...], str, float]:
-    """(κ, anchors, absence rule, veto κ) for :func:`partition` of this perceiver's scores.
-
-    A perceiver may ask for its own margin (Eq. 6) and absence rule: the closed-set one does, its scores are
-    not P(Yes) (``polar.local_*``); the VLM perceiver keeps the paper's κ and mean.
-    """
-    kappa = getattr(perceiver, "kappa", None)  # 0 is a valid margin, not "unset"
-    veto_kappa = getattr(perceiver, "veto_kappa", None)
-    return (
-        float(polar.kappa if kappa is None else kappa),
-        tuple(polar.anchors),
-        str(getattr(perceiver, "absence", None) or "mean"),
-        0.0 if veto_kappa is None else float(veto_kappa),
-    )
-
-
 def build_items(
     raw_items: Sequence[RawItem],
     *,
     source: str,
     source_hash: str,
-    perceiver: Any | None,
+    perceiver: Perceiver | None,
     embedder: TextEmbedder,
     entity_extractor: Any | None,
-    config: Any,
+    config: Config,
     cache: VerificationCache | None = None,
+    split: PartitionSettings | None = None,
 ) -> list[Item]:
-    """Turn one file's raw items into items with polarized concepts, ALIGN entities and z_sem."""
-    settings = partition_settings(perceiver, getattr(config, "polar", config))
+    """Turn one file's raw items into items with polarized concepts, ALIGN entities and z_sem.
+
+    ``split`` overrides how Eq. 5–6 partition the scores; by default it is what the config gives for this
+    perceiver (:meth:`~vimrag.config.PolarConfig.partition_for`)."""
+    settings = split or config.polar.partition_for(perceiver.name if perceiver is not None else "")
     items: list[Item] = []
     captions: list[str] = []
     for raw in raw_items:
@@ -142,7 +131,8 @@ def build_items(
         caption = ""
         if raw.image is not None and perceiver is not None:
             p = perceive_cached(perceiver, raw.image, _KIND.get(modality, "photo"), cache)
-            item.concepts = partition(p.concepts, *settings)
+            item.concepts = partition(p.concepts, settings.kappa, settings.anchors, settings.absence,
+                                      settings.veto_kappa)
             if p.text and not item.text.strip():
                 item.text = p.text
                 item.meta["text_origin"] = "ocr"

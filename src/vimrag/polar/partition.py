@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from vimrag.config import ABSENCE_RULES
 from vimrag.models.base import ConceptScore
 from vimrag.polar.concepts import normalize_concept
 from vimrag.types import ConceptEvidence, Polarity
@@ -79,7 +80,6 @@ def _scores(concept_scores: Iterable[ConceptScore] | Mapping[str, float]) -> dic
     return out
 
 
-ABSENCE_RULES = ("mean", "unanimous")
 
 
 def partition(

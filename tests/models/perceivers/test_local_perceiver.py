@@ -42,7 +42,8 @@ def test_factory_builds_a_lazy_local_perceiver() -> None:
     assert isinstance(p, LocalPerceiver) and isinstance(p, Perceiver)
     assert p.options.tta == ("identity", "tiles") and p.options.ocr is False
     assert p.detector._net is None and p.classifier._interp is None  # nothing loaded yet
-    assert p.absence == "unanimous" and p.kappa == cfg.polar.local_kappa  # the partition rules it asks for
+    split = cfg.polar.partition_for(p.name)  # the partition rules its scores need
+    assert split.absence == "unanimous" and split.kappa == cfg.polar.local_kappa
     default = make_perceiver(Config())
     assert default.options.tta == ("identity", "hflip") and default.options.absence_views == ("tiles3",)
     assert default.options.score_power == 0.33

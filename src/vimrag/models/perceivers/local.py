@@ -61,7 +61,6 @@ from vimrag.models.perceivers.labels import (
     TEXT_LIKE_IMAGENET,
 )
 from vimrag.models.perceivers.layout import LayoutDetector
-from vimrag.polar.partition import ABSENCE_RULES
 
 KINDS = ("photo", "frame", "page")
 _OCR_MODES = ("always", "auto", "never")
@@ -115,10 +114,7 @@ class LocalPerceiver:
     0.95
     """
 
-    name = "local"
-    kappa: float | None = None  # partition margin this perceiver's scores need (PolarConfig.local_kappa)
-    absence: str | None = None  # partition's NOT_HAS rule for its scores (PolarConfig.local_absence)
-    veto_kappa: float | None = None  # margin of the absence views' own partition (PolarConfig.local_veto_kappa)
+    name = "local"  # PolarConfig.partition_for("local"): the margin and absence rule its scores need
 
     def __init__(
         self,
@@ -140,7 +136,7 @@ class LocalPerceiver:
     def from_config(cls, config: Any) -> LocalPerceiver:
         """Build from a :class:`vimrag.config.Config` (``polar.tta``, ``ingest.ocr``)."""
         models = config.models
-        perceiver = cls(
+        return cls(
             LocalPerceiverOptions(
                 tta=tuple(config.polar.tta),
                 absence_views=tuple(config.polar.absence_views),
@@ -149,13 +145,6 @@ class LocalPerceiver:
             ),
             detector=CocoDetector(models.detector_graph or None, models.detector_config or None),
         )
-        perceiver.kappa = float(config.polar.local_kappa)
-        absence = str(config.polar.local_absence)
-        if absence not in ABSENCE_RULES:
-            raise ConfigError(f"polar.local_absence must be one of {ABSENCE_RULES}, got {absence!r}")
-        perceiver.absence = absence
-        perceiver.veto_kappa = float(config.polar.local_veto_kappa)
-        return perceiver
 
     def check(self) -> list[tuple[str, str]]:
         """Load each closed-set model now: ``(model name, "")`` when it works, else ``(name, reason)``.
