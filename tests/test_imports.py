@@ -101,3 +101,32 @@ def test_no_import_cycle_in_vimrag() -> None:
     graph = import_graph()
     assert len(graph) > 50 and "vimrag.agent.graph" in graph["vimrag.agent.budget"]
     assert cycles(graph) == []
+
+
+#: Layers, lowest first; a module may import from its own layer and the ones below, never from above.
+#: (docs/design-notes.md, "Layering", draws the same picture.)
+LAYERS: list[set[str]] = [
+    {"errors", "types", "_extras", "config", "progress"},  # foundation: no vimrag imports above it
+    {"models", "ingest", "index", "demo"},  # model backends, file loaders, the exact index engine
+    {"store"},  # LanceDB / PostgreSQL engines (LanceDB uses the index)
+    {"polar"},  # PolarMem the algorithm: partition, concepts, query parsing, build, retrieval
+    {"media", "ingestion", "memory"},  # long-term memory: the Memory facade and its ingest pipeline
+    {"agent"},  # VimRAG: the loop, its methods, the memory graph, the budget
+    {"ask", "vimrag"},  # the public API (vimrag.Agent over vimrag.Memory)
+    {"eval", "train", "testing"},  # evaluation harness, GGPO training, test oracles
+    {"cli", "__main__"},  # the command line
+]
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else "vimrag"
+    for i, names in enumerate(LAYERS):
+        if part in names:
+            return i
+    raise AssertionError(f"{module} belongs to no layer: add its package to LAYERS")
+
+
+def test_no_module_imports_from_a_layer_above_it() -> None:
+    upward = [f"{a} (layer {_layer(a)}) imports {b} (layer {_layer(b)})"
+              for a, targets in import_graph().items() for b in sorted(targets) if _layer(b) > _layer(a)]
+    assert upward == []
