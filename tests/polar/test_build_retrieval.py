@@ -87,7 +87,7 @@ def test_retriever_ranks_by_logic_then_similarity(store, perceiver, bag_embedder
     assert green.state == LogicState.CONFLICT and "verified NOT to have *cup*" in green.explanation
     ev = serialize_evidence(res.hits)
     lines = ev.splitlines()
-    assert lines[0].startswith("[Fact Check: VERIFIED] /x/a.pdf")
+    assert lines[0].startswith("[Fact Check: VERIFIED] image a.pdf")
     assert any(line.startswith("[Fact Check: CONFLICT]") for line in lines)
     js = res.to_json()
     assert js["results"][0]["state"] == "verified" and js["results"][0]["source"] == "/x/a.pdf"

@@ -153,15 +153,11 @@ def _hit_to_retrieved(hit: Any) -> Retrieved:
 
 
 def evidence_block(hits: Sequence[Any], tagged: bool, max_chars: int = 1200) -> str:
-    """The retrieved context in rank order; ``tagged`` adds PolarMem's ``[Fact Check: STATE]`` prefix."""
-    lines = []
-    for i, h in enumerate(hits, 1):
-        item = h.item
-        where = f" ({item.locator})" if str(item.locator) else ""
-        text = " ".join(str(item.text).split())[:max_chars] or "(no text)"
-        tag = f"[Fact Check: {getattr(h.state, 'name', str(h.state)).upper()}] " if tagged else ""
-        lines.append(f"[{i}] {tag}{Path(item.source).name}{where}: {text}")
-    return "\n".join(lines)
+    """The retrieved context in rank order, numbered; ``tagged`` adds PolarMem's ``[Fact Check: STATE]``."""
+    from vimrag.polar.evidence import evidence_text
+
+    return "\n".join(f"[{i}] {evidence_text(h.item, h.state if tagged else None, max_chars)}"
+                     for i, h in enumerate(hits, 1))
 
 
 # --------------------------------------------------------------------------- methods

@@ -11,11 +11,12 @@ from __future__ import annotations
 from vimrag.agent import prompts
 from vimrag.agent.actions import Retrieve
 from vimrag.agent.budget import allocate_tokens
-from vimrag.agent.context import entry_label, evidence_text
+from vimrag.agent.context import entry_label
 from vimrag.agent.episode import Episode
 from vimrag.agent.graph import MemoryNode
 from vimrag.agent.methods.base import MethodBase, decide_with_notes, raw_results
 from vimrag.models.base import ImageInput, Message
+from vimrag.polar.evidence import evidence_text
 
 DECIDE = """You answer a question by searching a memory, one step at a time.
 You see a memory graph: node 0 is the question; each other node is a search you made, with a summary and kept evidence [node.item].
