@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vimrag.errors import VimragError
+from vimrag.models.jsonparse import json_objects
 
 ACTIONS = ("retrieve", "memorize", "answer")
 
@@ -64,46 +65,6 @@ _ALIASES = {
     "answer": "answer", "final": "answer", "final_answer": "answer", "finish": "answer",
 }
 _TAG = re.compile(r"<(search|query|retrieve|answer|summary|memorize)>(.*?)(?:</\1>|$)", re.S | re.I)
-
-
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    """Every top-level ``{...}`` in ``text`` that decodes as a JSON object (fences and prose ignored)."""
-    dec = json.JSONDecoder()
-    out: list[dict[str, Any]] = []
-    i = text.find("{")
-    while i != -1:
-        try:
-            obj, end = dec.raw_decode(text, i)
-        except json.JSONDecodeError:
-            obj, end = _lenient(text, i)
-        if isinstance(obj, dict):
-            out.append(obj)
-            i = text.find("{", end)
-        else:
-            i = text.find("{", i + 1)
-    return out
-
-
-def _lenient(text: str, start: int) -> tuple[Any, int]:
-    """Second chance for near-JSON: single quotes, trailing commas, a missing closing brace."""
-    depth, end = 0, len(text)
-    for j in range(start, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                end = j + 1
-                break
-    chunk = text[start:end]
-    chunk = chunk + "}" * max(depth, 0) if end == len(text) else chunk
-    fixed = re.sub(r",\s*([}\]])", r"\1", chunk)
-    if "'" in fixed and '"' not in fixed:
-        fixed = fixed.replace("'", '"')
-    try:
-        return json.loads(fixed), end
-    except json.JSONDecodeError:
-        return None, start + 1
 
 
 def _ints(value: Any) -> list[int]:
@@ -205,7 +166,7 @@ def parse_action(text: str, allowed: tuple[str, ...] = ACTIONS) -> Action:
     :class:`ActionError` with a message fit to show the model.
     """
     errors: list[str] = []
-    for obj in _json_objects(text):
+    for obj in json_objects(text):
         try:
             act = _from_obj(obj)
         except ActionError as exc:

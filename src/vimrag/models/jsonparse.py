@@ -72,6 +72,12 @@ def _balanced_spans(text: str) -> list[str]:
 
 
 def _match(text: str, start: int) -> int | None:
+    return _scan(text, start)[0]
+
+
+def _scan(text: str, start: int) -> tuple[int | None, list[str]]:
+    """(index of the bracket closing the one at ``start``, []) — or (None, the closers still owed) when the
+    text ends first, or (None, []) on a mismatched closer. String literals are skipped."""
     stack: list[str] = []
     in_str = False
     esc = False
@@ -92,10 +98,10 @@ def _match(text: str, start: int) -> int | None:
             stack.append(pairs[ch])
         elif ch in "}]":
             if not stack or stack.pop() != ch:
-                return None
+                return None, []
             if not stack:
-                return k
-    return None
+                return k, []
+    return None, stack
 
 
 def _try(s: str) -> tuple[bool, Any]:
@@ -134,3 +140,26 @@ def parse_json_loose(text: str) -> Any:
             return val
     preview = stripped[:120].replace("\n", " ")
     raise JSONExtractionError(f"no JSON object or array found in model output: {preview!r}")
+
+
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """Every top-level JSON object in ``text``, in order (fences and prose around them are ignored).
+
+    For replies that may hold several objects (an agent's action after a stray example). Beyond
+    :func:`parse_json_loose`'s trailing commas it also takes single-quoted near-JSON and an object cut off
+    before its closing braces (a model that hit its token limit).
+    """
+    out: list[dict[str, Any]] = []
+    i = text.find("{")
+    while i != -1:
+        end, owed = _scan(text, i)
+        span = text[i : end + 1] if end is not None else text[i:] + "".join(reversed(owed))
+        ok, val = _try(span)
+        if not ok and "'" in span and '"' not in span:
+            ok, val = _try(span.replace("'", '"'))
+        if ok and isinstance(val, dict):
+            out.append(val)
+            i = text.find("{", end + 1) if end is not None else -1
+        else:
+            i = text.find("{", i + 1)
+    return out
