@@ -27,6 +27,11 @@ class StoreError(VimragError):
     """The memory store cannot be opened, written or read."""
 
 
+class TrajectoryError(VimragError, ValueError):
+    """A trajectory (file or JSON) is missing, not JSON, or does not follow the version-1 schema (missing
+    nodes or steps, dangling parent ids). Serving, ``vimrag show`` and GGPO training read the same format."""
+
+
 class IngestError(VimragError):
     """One file could not be ingested (corrupt, unsupported, empty, encrypted). Other files go on."""
 

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vimrag.train.masks import TrajectoryFormatError, answer_path_nodes, ggpo_mask, valuable_nodes
+from vimrag.errors import TrajectoryError
+from vimrag.train.masks import answer_path_nodes, ggpo_mask, valuable_nodes
 
 from ._trajbuild import node, step, traj
 
@@ -89,13 +90,13 @@ def test_accepts_trajectory_object(dead_end_traj):
 
 
 def test_malformed_trajectories_raise_clear_errors():
-    with pytest.raises(TrajectoryFormatError, match="nodes"):
+    with pytest.raises(TrajectoryError, match="nodes"):
         ggpo_mask({"steps": []}, 1.0)
-    with pytest.raises(TrajectoryFormatError, match="answer node 7"):
+    with pytest.raises(TrajectoryError, match="answer node 7"):
         ggpo_mask(traj([node(0, [])], [step(0, "answer", 7)], 7), 1.0)
-    with pytest.raises(TrajectoryFormatError, match="unknown parent"):
+    with pytest.raises(TrajectoryError, match="unknown parent"):
         ggpo_mask(traj([node(0, []), node(1, [9])], [step(0, "answer", 1)], 1), 1.0)
-    with pytest.raises(TrajectoryFormatError):
+    with pytest.raises(TrajectoryError):
         ggpo_mask(42, 1.0)
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from vimrag.train.masks import TrajectoryFormatError, ggpo_mask
+from vimrag.errors import TrajectoryError
+from vimrag.train.masks import ggpo_mask
 from vimrag.train.segment import generation_key, render_prompt, segment_trajectory, tokenize_step
 
 from ._trajbuild import node, step, traj
@@ -36,7 +37,7 @@ def test_segments_are_trainable_steps_with_their_masks():
     assert [s.step for s in segs] == [0, 1, 3]
     assert [s.masked for s in segs] == [True, True, False]  # valuable retrieval in a negative
     assert all(s.trajectory == 3 for s in segs)
-    with pytest.raises(TrajectoryFormatError, match="mask has 2 entries"):
+    with pytest.raises(TrajectoryError, match="mask has 2 entries"):
         segment_trajectory(t, mask=[False, False])
 
 

@@ -9,12 +9,13 @@ to a newer one and a cycle cannot be built. Near-duplicate sub-queries are detec
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from vimrag.errors import TrajectoryError
 from vimrag.models.base import TextEmbedder
 from vimrag.types import Item, LogicState
 
@@ -166,7 +167,8 @@ class MemoryGraph:
 
     def answer_support(self, node_id: int) -> list[int]:
         """The nodes an answer at ``node_id`` rests on: the node and all its ancestors, in id order."""
-        return sorted(self.ancestors(node_id) | {node_id})
+        self.node(node_id)
+        return sorted(answer_path({n.id: n.parents for n in self.nodes}, node_id))
 
     def edges(self) -> list[tuple[int, int]]:
         return [(p, n.id) for n in self.nodes for p in n.parents]
@@ -194,3 +196,39 @@ class MemoryGraph:
         if best_id is not None and best >= threshold:
             return best_id, vec
         return None, vec
+
+
+def answer_path(parents: Mapping[int, Sequence[int]], target: int, root: int = 0) -> set[int]:
+    """P_ans: the nodes on any root→``target`` path of a memory DAG given as node → parents.
+
+    The one implementation for the live graph (citations) and stored trajectories (GGPO's masks). Raises
+    :class:`~vimrag.errors.TrajectoryError` for an unknown target or parent; a node cut off from the root
+    is on no root path, and a cycle (not a DAG) is treated as unreachable rather than looped on.
+    """
+    if target not in parents:
+        raise TrajectoryError(f"answer node {target} is not among the trajectory's nodes")
+    ancestors: set[int] = set()
+    stack = [target]
+    while stack:
+        v = stack.pop()
+        if v in ancestors:
+            continue
+        ancestors.add(v)
+        for p in parents.get(v, []):
+            if p not in parents:
+                raise TrajectoryError(f"node {v} has unknown parent {p}")
+            stack.append(p)
+    reach_root: dict[int, bool] = {}
+
+    def from_root(v: int, seen: frozenset[int] = frozenset()) -> bool:
+        if v == root:
+            return True
+        if v in reach_root:
+            return reach_root[v]
+        if v in seen:
+            return False
+        ok = any(from_root(p, seen | {v}) for p in parents.get(v, []))
+        reach_root[v] = ok
+        return ok
+
+    return {v for v in ancestors if from_root(v)}

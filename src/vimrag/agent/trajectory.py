@@ -17,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from vimrag.agent.graph import MemoryGraph
-from vimrag.errors import VimragError
+from vimrag.errors import TrajectoryError
 
 VERSION = 1
 STEP_ACTIONS = ("retrieve", "memorize", "answer", "invalid")
-
-
-class TrajectoryError(VimragError):
-    """A trajectory file is missing, not JSON, or does not follow the version-1 schema."""
 
 
 @dataclass

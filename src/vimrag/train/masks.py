@@ -44,13 +44,10 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from vimrag.errors import VimragError
+from vimrag.agent.graph import answer_path
+from vimrag.errors import TrajectoryError
 
 ROOT = 0
-
-
-class TrajectoryFormatError(VimragError, ValueError):
-    """A trajectory does not follow the JSON contract (missing nodes/steps, dangling parent ids)."""
 
 
 def as_trajectory_dict(trajectory: Any) -> dict[str, Any]:
@@ -67,7 +64,7 @@ def as_trajectory_dict(trajectory: Any) -> dict[str, Any]:
                 out = json.loads(out)
             if isinstance(out, Mapping):
                 return dict(out)
-    raise TrajectoryFormatError(
+    raise TrajectoryError(
         f"expected a trajectory dict or an object with to_json(), got {type(trajectory).__name__}"
     )
 
@@ -75,13 +72,13 @@ def as_trajectory_dict(trajectory: Any) -> dict[str, Any]:
 def _node_parents(traj: Mapping[str, Any]) -> dict[int, list[int]]:
     nodes = traj.get("nodes")
     if not isinstance(nodes, list):
-        raise TrajectoryFormatError("trajectory has no 'nodes' list")
+        raise TrajectoryError("trajectory has no 'nodes' list")
     parents: dict[int, list[int]] = {}
     for n in nodes:
         try:
             parents[int(n["id"])] = [int(p) for p in n.get("parents", []) or []]
         except (KeyError, TypeError, ValueError) as exc:
-            raise TrajectoryFormatError(f"malformed node {n!r}: {exc}") from exc
+            raise TrajectoryError(f"malformed node {n!r}: {exc}") from exc
     return parents
 
 
@@ -102,34 +99,7 @@ def answer_path_nodes(trajectory: Any) -> set[int] | None:
     target = answer_node(traj)
     if target is None:
         return None
-    if target not in parents:
-        raise TrajectoryFormatError(f"answer node {target} is not among the trajectory's nodes")
-    ancestors: set[int] = set()
-    stack = [target]
-    while stack:
-        v = stack.pop()
-        if v in ancestors:
-            continue
-        ancestors.add(v)
-        for p in parents.get(v, []):
-            if p not in parents:
-                raise TrajectoryFormatError(f"node {v} has unknown parent {p}")
-            stack.append(p)
-    # keep only nodes that descend from the root (a node cut off from the root is on no root path)
-    reach_root: dict[int, bool] = {}
-
-    def from_root(v: int, seen: frozenset[int] = frozenset()) -> bool:
-        if v == ROOT:
-            return True
-        if v in reach_root:
-            return reach_root[v]
-        if v in seen:  # a cycle is not a DAG; treat it as unreachable rather than loop
-            return False
-        ok = any(from_root(p, seen | {v}) for p in parents.get(v, []))
-        reach_root[v] = ok
-        return ok
-
-    return {v for v in ancestors if from_root(v)}
+    return answer_path(parents, target, ROOT)
 
 
 def _gold_matches(item: Mapping[str, Any], gold: list[Any]) -> bool:
@@ -212,7 +182,7 @@ def ggpo_mask(
     traj = as_trajectory_dict(trajectory)
     steps = traj.get("steps")
     if not isinstance(steps, list):
-        raise TrajectoryFormatError("trajectory has no 'steps' list")
+        raise TrajectoryError("trajectory has no 'steps' list")
     positive = float(reward) >= 0.5
     if positive:
         p_ans = answer_path_nodes(traj)

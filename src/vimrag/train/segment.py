@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vimrag.train.masks import TrajectoryFormatError, as_trajectory_dict
+from vimrag.errors import TrajectoryError
+from vimrag.train.masks import as_trajectory_dict
 
 
 @dataclass
@@ -64,9 +65,9 @@ def segment_trajectory(
     traj = as_trajectory_dict(trajectory)
     steps = traj.get("steps")
     if not isinstance(steps, list):
-        raise TrajectoryFormatError("trajectory has no 'steps' list")
+        raise TrajectoryError("trajectory has no 'steps' list")
     if mask is not None and len(mask) != len(steps):
-        raise TrajectoryFormatError(f"mask has {len(mask)} entries for {len(steps)} steps")
+        raise TrajectoryError(f"mask has {len(mask)} entries for {len(steps)} steps")
     out = []
     for i, step in enumerate(steps):
         if not is_trainable(step):
@@ -134,7 +135,7 @@ def tokenize_step(
             completion_ids.append(eot)
         exact = False
     if not completion_ids:
-        raise TrajectoryFormatError("a trainable step has an empty completion after tokenisation")
+        raise TrajectoryError("a trainable step has an empty completion after tokenisation")
     cut = max(0, len(prompt_ids) - max_prompt_tokens)
     if cut:
         prompt_ids = prompt_ids[cut:]
