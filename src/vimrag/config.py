@@ -160,6 +160,14 @@ class AgentConfig:
     # Not in the paper: a small policy that repeats a search once tends to loop on it until max_steps.
     max_repeats: int = 1
     evidence_chars: int = 700  # characters of an item's text state in a raw observation (same for all methods)
+    # memorize relevance p (1-5) from which an item counts as relevant: kept when the policy's mask keeps
+    # nothing, and cited when the answer cites nothing (an unscored item counts as the middle, 3)
+    relevant_score: int = 3
+    max_citations: int = 5  # citations returned with an answer
+    # text of an item shown beside its image to a VLM (the image carries the rest), and of an item the
+    # budget gives no tokens (it reaches a VLM as its verification state only)
+    image_caption_chars: int = 200
+    unbudgeted_chars: int = 160
     trajectories_dir: str = "runs/trajectories"
 
 

@@ -12,8 +12,6 @@ from typing import Any
 from vimrag.agent.actions import parse_cite
 from vimrag.agent.graph import BankEntry, MemoryGraph
 
-MAX_CITATIONS = 5
-
 
 def _citation(entry: BankEntry) -> dict[str, Any]:
     loc = entry.item.locator.to_dict()
@@ -48,14 +46,20 @@ def answer_node_for(graph: MemoryGraph, cited: list[tuple[int, int]]) -> int | N
     return None
 
 
-def citations_for(graph: MemoryGraph, cite: list[str], limit: int = MAX_CITATIONS) -> tuple[list[dict[str, Any]], int | None]:
-    """(citations, answer node). Deduplicated by (source, locator)."""
+def citations_for(
+    graph: MemoryGraph, cite: list[str], limit: int = 5, relevant_score: int = 3
+) -> tuple[list[dict[str, Any]], int | None]:
+    """(citations, answer node), deduplicated by (source, locator); at most ``limit`` (``agent.max_citations``).
+
+    With no usable ``cite``, the kept items of the answer's path with relevance ≥ ``relevant_score``
+    (``agent.relevant_score``; unscored items count as 3), best first."""
     cited = cited_entries(graph, cite)
     answer_node = answer_node_for(graph, cited)
     if not cited and answer_node is not None:
         pool = [(n, i, e) for n in graph.answer_support(answer_node) for i, e in graph.nodes[n].salient()]
         pool.sort(key=lambda t: (-(t[2].score if t[2].score is not None else 3), -t[2].similarity, t[0], t[1]))
-        cited = [(n, i) for n, i, e in pool if e.score is None or e.score >= 3] or [(n, i) for n, i, _ in pool[:1]]
+        cited = [(n, i) for n, i, e in pool if e.score is None or e.score >= relevant_score] or [
+            (n, i) for n, i, _ in pool[:1]]
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for n, i in cited:

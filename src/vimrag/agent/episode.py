@@ -149,7 +149,8 @@ class Episode:
         n = len(node.bank)
         keep = set(range(1, n + 1)) if action.keep is None else {k for k in action.keep if 1 <= k <= n}
         if action.keep is not None and not keep and action.scores:
-            keep = {k for k in action.scores if 1 <= k <= n and action.scores[k] >= 3}
+            cut = self.config.agent.relevant_score
+            keep = {k for k in action.scores if 1 <= k <= n and action.scores[k] >= cut}
         for i, entry in enumerate(node.bank, start=1):
             entry.saliency = i in keep
             if i in action.scores:

@@ -111,7 +111,8 @@ class AgentLoop:
                 impl.on_repeat(ep, action, record.node if record.node is not None else 0)
                 continue
             impl.on_retrieved(ep, node)
-        citations, answer_node = citations_for(ep.graph, cite)
+        agent_cfg = self.config.agent
+        citations, answer_node = citations_for(ep.graph, cite, agent_cfg.max_citations, agent_cfg.relevant_score)
         if ep.steps and ep.steps[-1].action == "answer":
             ep.steps[-1].node = answer_node
         traj = Trajectory(
