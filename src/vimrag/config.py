@@ -203,7 +203,7 @@ class TrainConfig:
     with a small LoRA policy needs a larger lr; ``examples/train.toml`` shows one.
     """
 
-    group_size: int = 4  # G trajectories per question (group-normalised advantage, GRPO/GSPO Eq. of Â_i)
+    group_size: int = 4  # G trajectories per question (group-normalized advantage, GRPO/GSPO Eq. of Â_i)
     clip_eps: float = 0.2  # token-level ratio clipping ε for algorithm="grpo" (PPO/GRPO objective)
     kl_coef: float = 0.0  # β of the k3 KL to the reference policy (GSPO sets 0; VRAG-RL used 0.01 low_var_kl)
     lr: float = 1e-5

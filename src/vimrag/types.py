@@ -152,9 +152,6 @@ class Item:
     def uncertain(self) -> list[str]:
         return self.concepts_with(Polarity.UNCERTAIN)
 
-    def citation(self) -> dict[str, Any]:
-        return {"source": self.source, "locator": self.locator.to_dict()}
-
 
 def item_id(source_hash: str, modality: Modality | str, locator: Locator) -> str:
     """Deterministic id: the same content at the same place always gets the same id (idempotent ingest)."""

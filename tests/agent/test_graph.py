@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vimrag.agent.graph import MemoryGraph, normalise_query
+from vimrag.agent.graph import MemoryGraph, normalize_query
 
 
 def test_structure_children_ancestors_path():
@@ -31,7 +31,7 @@ def test_invalid_parents_fall_back_to_root_and_no_cycle_possible():
         g.node(9)
 
 
-def test_duplicate_by_normalised_text():
+def test_duplicate_by_normalized_text():
     g = MemoryGraph("Who directed Jaws?")
     g.add_node("Who directed Jaws?", [0], step=1)
     assert g.find_duplicate("jaws, who DIRECTED")[0] == 1
@@ -53,5 +53,5 @@ def test_duplicate_by_embedding(bag_embedder):
     assert g.find_duplicate("birthplace of Spielberg", emb, threshold=0.9)[0] is None
 
 
-def test_normalise_query():
-    assert normalise_query("The  cat, the DOG!") == normalise_query("dog cat the")
+def test_normalize_query():
+    assert normalize_query("The  cat, the DOG!") == normalize_query("dog cat the")

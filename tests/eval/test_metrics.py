@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from vimrag.eval import metrics as M
 
-# --- HotpotQA EM / F1: cases follow hotpot_evaluate_v1.py's normalisation and yes/no rule
+# --- HotpotQA EM / F1: cases follow hotpot_evaluate_v1.py's normalization and yes/no rule
 HOTPOT = [
     ("The Eiffel Tower!", "eiffel tower", 1.0, 1.0),
     ("a spirit", "A Spirit.", 1.0, 1.0),
@@ -18,7 +18,7 @@ HOTPOT = [
     ("no", "yes", 0.0, 0.0),
     ("yes it is", "yes", 0.0, 0.0),  # gold is yes, prediction differs → 0 despite token overlap
     ("noanswer", "noanswer", 1.0, 1.0),
-    ("the the the", "an", 1.0, 0.0),  # both normalise to "": EM 1, F1 0 (no common tokens)
+    ("the the the", "an", 1.0, 0.0),  # both normalize to "": EM 1, F1 0 (no common tokens)
     ("New York City", "new york", 0.0, 0.8),
 ]
 

@@ -302,7 +302,7 @@ def test_api_key_from_configured_env(scripted: Any, monkeypatch: pytest.MonkeyPa
     assert captured["auth"] == "Bearer sk-test"
 
 
-def test_embeddings_endpoint_normalises(scripted: Any) -> None:
+def test_embeddings_endpoint_normalizes(scripted: Any) -> None:
     def handler(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | str]:
         data = [{"index": i, "embedding": [3.0, 4.0 + i]} for i in range(len(body["input"]))]
         return 200, {"data": list(reversed(data))}

@@ -48,7 +48,7 @@ def coco(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("coco")
     for name in photos:
         shutil.copyfile(root / "images" / name, folder / name)
-    # the memory speaks normalised concept names ("skis" → "ski"); so do the labels here
+    # the memory speaks normalized concept names ("skis" → "ski"); so do the labels here
     labels = {images[stem]: {normalize_concept(o) for o in objs} for stem, objs in objects.items()
               if images[stem] in photos}  # fmt: skip
     labels.update({p: set() for p in photos if p not in labels})  # photos without a label file show no class

@@ -76,7 +76,7 @@ def test_degenerate_inputs() -> None:
         partition({"a": 0.5}, kappa=-1)
 
 
-def test_partition_pools_duplicates_after_normalisation_and_uses_ensemble_mean() -> None:
+def test_partition_pools_duplicates_after_normalization_and_uses_ensemble_mean() -> None:
     ev = partition([ConceptScore("Dogs", [0.9, 1.0], origin="vlm"), ConceptScore("dog", [0.8]),
                     ConceptScore("cat", [0.1, 0.0])], kappa=0.5)
     names = [e.concept for e in ev]

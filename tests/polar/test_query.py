@@ -42,7 +42,7 @@ def test_embed_text_drops_the_negated_span() -> None:
     assert parse_rules("no person").embed_text == "no person"  # nothing positive: embed the query itself
 
 
-def test_llm_json_is_used_and_normalised() -> None:
+def test_llm_json_is_used_and_normalized() -> None:
     p = parse_query("cup no person", ScriptedLLM([{"positive": ["Cups"], "negative": ["People"]}]))
     assert (p.positive, p.negative, p.parser) == (["cup"], ["person"], "llm")
 

@@ -20,7 +20,7 @@ def test_group_advantages_hand_values():
     assert torch.equal(group_advantages([1.0]), torch.zeros(1))
 
 
-def test_grouped_advantages_normalise_within_each_question():
+def test_grouped_advantages_normalize_within_each_question():
     a = grouped_advantages([1, 0, 1, 1, 0, 0], ["q1", "q1", "q1", "q2", "q2", "q2"], eps=0.0)
     assert torch.allclose(a[:3], group_advantages([1, 0, 1], eps=0.0))
     assert torch.allclose(a[3:], group_advantages([1, 0, 0], eps=0.0))
@@ -96,7 +96,7 @@ def test_ggpo_prunes_exactly_and_leaves_other_steps_as_gspo():
     s.loss.backward()
     assert torch.count_nonzero(lp1.grad[1]) == 0  # pruned step: exactly zero
     assert torch.count_nonzero(lp2.grad[1]) > 0  # GSPO without pruning trains it
-    assert torch.equal(lp1.grad[[0, 2]], lp2.grad[[0, 2]])  # same normaliser N: other steps identical
+    assert torch.equal(lp1.grad[[0, 2]], lp2.grad[[0, 2]])  # same normalizer N: other steps identical
     assert g.stats["masked_steps"] == 1.0
 
 

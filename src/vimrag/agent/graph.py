@@ -58,7 +58,7 @@ class MemoryNode:
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-def normalise_query(text: str) -> str:
+def normalize_query(text: str) -> str:
     """Case-, punctuation- and word-order-insensitive key: "Who directed Jaws?" == "jaws, who directed"."""
     return " ".join(sorted(set(_WORD.findall(text.lower()))))
 
@@ -178,12 +178,12 @@ class MemoryGraph:
     ) -> tuple[int | None, np.ndarray | None]:
         """Return (id of an earlier node with the same or a near-duplicate sub-query, query vector).
 
-        Equal normalised text always counts; with an embedder, cosine ≥ ``threshold`` also counts. The
+        Equal normalized text always counts; with an embedder, cosine ≥ ``threshold`` also counts. The
         root question is not compared: searching the question itself first is a legitimate first step.
         """
-        key = normalise_query(query)
+        key = normalize_query(query)
         for n in self.nodes[1:]:
-            if normalise_query(n.query) == key:
+            if normalize_query(n.query) == key:
                 return n.id, None
         if embedder is None:
             return None, None

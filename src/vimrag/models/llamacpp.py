@@ -169,7 +169,7 @@ class LlamaCppLLM:
         return parse_json_loose(comp.text), comp
 
     def yes_probability(self, prompt: str, images: list[ImageInput] | None = None) -> float:
-        """P("Yes") at the first answer position, normalised over the Yes/No token ids.
+        """P("Yes") at the first answer position, normalized over the Yes/No token ids.
 
         ``prompt`` becomes one user turn in the model's chat template (images as ``[image: label]`` lines),
         the generation prompt is appended, one forward pass is run (re-using the KV cache for a shared

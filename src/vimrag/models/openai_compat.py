@@ -207,7 +207,7 @@ class OpenAICompatLLM:
     def yes_probability(self, prompt: str, images: list[ImageInput] | None = None) -> float:
         """P("Yes") from the first answer token's ``top_logprobs`` (PolarMem Eq. 4's per-template term).
 
-        Yes-like tokens ("Yes", " yes", "YES"…) and No-like ones are summed and normalised over the two.
+        Yes-like tokens ("Yes", " yes", "YES"…) and No-like ones are summed and normalized over the two.
         Servers without logprobs, or whose top list holds neither, fall back to the text answer (1/0/0.5).
         """
         msgs = to_openai_messages([Message("user", prompt, list(images or []))])
@@ -243,7 +243,7 @@ class OpenAICompatLLM:
 class OpenAICompatEmbedder:
     """Text embedder over ``POST /embeddings`` (spec ``openai:BASE_URL#MODEL`` for ``models.embedder``).
 
-    Vectors are re-normalised to unit L2 norm and returned as float32, as the ``TextEmbedder`` protocol
+    Vectors are re-normalized to unit L2 norm and returned as float32, as the ``TextEmbedder`` protocol
     promises, whatever the server does. ``dim`` is learned from the first response.
     """
 

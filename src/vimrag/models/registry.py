@@ -16,7 +16,6 @@ A plain existing path (your own GGUF or sentence-transformers folder) is accepte
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import hashlib
 import importlib.metadata as md
@@ -351,9 +350,6 @@ class ModelStatus:
     size: int  # bytes of the model file (expected size when not yet assembled)
     path: str
     description: str
-
-    def as_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
 
     def get(self, key: str, default: object = None) -> object:
         """Mapping-style access, so a table can read columns by name."""

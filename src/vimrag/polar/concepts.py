@@ -1,4 +1,4 @@
-"""Concept normalisation and query-concept → memory-concept matching (PolarMem §3.2, concept nodes).
+"""Concept normalization and query-concept → memory-concept matching (PolarMem §3.2, concept nodes).
 
 Concept nodes are shared across items, so "Dogs", "the dog" and "dog" must be one node, and a query's
 "puppy" must reach the memory's "dog". Normalisation is deterministic and dependency-free (rule-based
@@ -79,7 +79,7 @@ def normalize_concept(name: str) -> str:
 class ConceptMatcher:
     """Maps a query concept to the memory vocabulary concepts it reaches.
 
-    Exact normalised match first (no embedding needed); otherwise every vocabulary concept whose cosine
+    Exact normalized match first (no embedding needed); otherwise every vocabulary concept whose cosine
     with the query concept is ≥ ``threshold`` ("puppy" → "dog", "mug" → "cup"), best first. Vocabulary
     embeddings are computed once and cached; ``update`` embeds only new concepts.
     """

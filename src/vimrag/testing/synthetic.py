@@ -2,7 +2,7 @@
 
 Used by ``benchmarks/polar_search.py`` and the index tests. Real sentence embeddings are not uniform on
 the sphere: they sit in topical clusters, and which concepts an item has depends on its topic. The
-generator reproduces both: vectors are ``center + noise`` (normalised), and concepts are drawn from a
+generator reproduces both: vectors are ``center + noise`` (normalized), and concepts are drawn from a
 global Zipf law mixed with a cluster-specific shifted Zipf law, so similarity and concepts correlate.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 @dataclass
 class SyntheticStore:
-    """Vectors (n, dim) float32 L2-normalised; per-row HAS / NOT_HAS concept id arrays; cluster centers."""
+    """Vectors (n, dim) float32 L2-normalized; per-row HAS / NOT_HAS concept id arrays; cluster centers."""
 
     vectors: np.ndarray
     has: list[np.ndarray]
@@ -33,7 +33,7 @@ class SyntheticQuery:
     kind: str
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def _normalize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     return x
@@ -56,7 +56,7 @@ def make_store(
 ) -> SyntheticStore:
     """Generate ``n`` items. ``noise`` is the per-dimension std relative to a unit center (cos≈0.5–0.6)."""
     rng = np.random.default_rng(seed)
-    centers = _normalise(rng.standard_normal((n_clusters, dim)))
+    centers = _normalize(rng.standard_normal((n_clusters, dim)))
     # Unequal cluster sizes, like real corpora.
     weights = rng.dirichlet(np.full(n_clusters, 2.0))
     cluster = rng.choice(n_clusters, size=n, p=weights).astype(np.int32)
@@ -66,7 +66,7 @@ def make_store(
         b = min(n, a + step)
         block = rng.standard_normal((b - a, dim), dtype=np.float32) * np.float32(noise / np.sqrt(dim))
         block += centers[cluster[a:b]]
-        vectors[a:b] = _normalise(block)
+        vectors[a:b] = _normalize(block)
     # Concepts: half the draws follow the global Zipf ranks, half a cluster-specific rotation of them.
     cdf = zipf_cdf(n_concepts)
     m = 3 * (n_has + n_not)

@@ -2,7 +2,7 @@
 
 For the G trajectories {τ_i} of one question with outcome rewards r_i:
 
-    Â_i = (r_i − mean_j r_j) / (std_j r_j + eps)            group-normalised outcome advantage
+    Â_i = (r_i − mean_j r_j) / (std_j r_j + eps)            group-normalized outcome advantage
 
 Â_i is broadcast to every step t of τ_i. Each step is one "sequence" y for the importance ratio
 (the atomic reasoning cycle, see :mod:`vimrag.train.segment`):

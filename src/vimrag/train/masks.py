@@ -7,7 +7,7 @@ The paper defines, for step t of a trajectory with outcome reward r ∈ {0, 1} a
 where P_ans is the set of nodes on the path from the root to the answer node and R_val the set of
 retrievals that returned relevant evidence. μ_t = 1 removes step t from the policy gradient:
 *dead ends in positive trajectories* are not reinforced, *valuable retrievals in negative trajectories*
-are not punished. Everything else gets the trajectory's group-normalised advantage as in GSPO.
+are not punished. Everything else gets the trajectory's group-normalized advantage as in GSPO.
 
 Interpretations made here (the paper leaves them open):
 

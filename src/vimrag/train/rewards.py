@@ -1,12 +1,12 @@
 """Outcome rewards r ∈ {0, 1} for GGPO (VimRAG §3.3 uses a binary outcome reward).
 
-- ``em``: SQuAD-normalised exact match against any gold alias.
+- ``em``: SQuAD-normalized exact match against any gold alias.
 - ``f1``: SQuAD token F1 ≥ ``threshold``.
-- ``anls``: ANLS (1 − normalised Levenshtein, 0 below 0.5 similarity; DocVQA) ≥ ``threshold``.
+- ``anls``: ANLS (1 − normalized Levenshtein, 0 below 0.5 similarity; DocVQA) ≥ ``threshold``.
 - ``judge``: an LLM judge answers "Is the prediction correct?" via P(Yes) ≥ 0.5, with a wall-clock
   timeout; a timeout or an error scores 0 and is counted (VRAG-RL used a model-based reward, qwen-max).
 
-The metrics are those of ``vimrag.eval.metrics`` (HotpotQA/SQuAD normalisation, DocVQA ANLS), so the
+The metrics are those of ``vimrag.eval.metrics`` (HotpotQA/SQuAD normalization, DocVQA ANLS), so the
 reward agrees with the EM/F1/ANLS the evaluation reports.
 """
 
@@ -30,7 +30,7 @@ f1_score = token_f1
 
 
 def anls(prediction: str, gold: str, tau: float = 0.5) -> float:
-    """Average Normalised Levenshtein Similarity for one pair (DocVQA): 0 when NL ≥ τ."""
+    """Average Normalized Levenshtein Similarity for one pair (DocVQA): 0 when NL ≥ τ."""
     return metrics_anls(prediction, [gold], tau)
 
 

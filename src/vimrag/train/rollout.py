@@ -3,7 +3,7 @@
 The agent is :class:`vimrag.agent.loop.AgentLoop` — the same loop, prompts, parser and memory graph that
 ``vimrag ask`` uses — with the trainable policy as its ``LanguageModel``. The policy samples at
 ``train.temperature`` whatever the agent asks for, so the G runs of one question differ (GRPO/GSPO need
-a group of distinct samples for the group-normalised advantage).
+a group of distinct samples for the group-normalized advantage).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Exactness shortcuts, each equal to the full computation:
 - π_old = the policy that sampled, i.e. the current weights before the update. With ``ppo_epochs = 1``
   old log-probs are the detached current ones from the same forward (ratio = 1, as GSPO on-policy).
 - A step contributes nothing when it is pruned (μ_t = 1) or its advantage is 0 without KL; such steps
-  are not forwarded at all but still count in the loss normaliser N (see :mod:`vimrag.train.loss`).
+  are not forwarded at all but still count in the loss normalizer N (see :mod:`vimrag.train.loss`).
 - With LoRA, π_ref is the base model (adapters disabled), so KL needs no second copy of the weights.
 
 Outputs under ``train.output_dir``: ``metrics.jsonl`` (one line per optimiser step), ``checkpoints/step-K``
@@ -90,7 +90,7 @@ class GGPOTrainer:
         if train.algorithm not in ALGORITHMS:
             raise ConfigError(f"unknown train.algorithm {train.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
         if train.group_size < 2:
-            raise ConfigError("train.group_size must be ≥ 2: the advantage is normalised within a group")
+            raise ConfigError("train.group_size must be ≥ 2: the advantage is normalized within a group")
         if not examples:
             raise ConfigError("no training questions")
         torch = require("torch", "train")

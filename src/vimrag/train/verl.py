@@ -12,7 +12,7 @@ This module provides the two pieces verl needs (see docs/training.md for a worke
    ``"<question>::<trajectory>"``.
 2. :func:`compute_ggpo_outcome_advantage`: verl's custom-estimator signature
    ``(token_level_rewards, response_mask, index, epsilon, norm_adv_by_std_in_grpo, config, **kw) →
-   (advantages, returns)``. It normalises rewards over the G *trajectories* of a question (not over
+   (advantages, returns)``. It normalizes rewards over the G *trajectories* of a question (not over
    steps, which would over-weight long trajectories): the group is the part of ``uid`` before ``::``
    and each trajectory counts once. Register it with :func:`register_with_verl` and set
    ``algorithm.adv_estimator=ggpo``; pair it with verl's GSPO loss (``policy_loss.loss_mode=gspo``).

@@ -26,7 +26,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from vimrag.eval.schema import Dataset, DatasetError, Evidence, Example, write_dataset
 
@@ -203,8 +202,3 @@ def convert_coco_negation(src: str | Path, out: str | Path, name: str = "coco128
     ds.path = write_dataset(out / f"{name}.jsonl", ds)
     return ds
 
-
-def image_objects(src: str | Path) -> dict[str, Any]:
-    """Public helper for benchmarks: {image file name: [class names]}."""
-    objects, _, images = read_yolo_objects(src)
-    return {images[s]: objs for s, objs in objects.items()}

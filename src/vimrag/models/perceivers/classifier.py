@@ -6,7 +6,7 @@ probabilities as verification scores, and — through :func:`labels.imagenet_to_
 evidence for COCO classes that SSD misses when an object fills the frame.
 
 Preprocessing: the whole image resized to 280×280 (no centre crop: we ask "what is in the picture",
-not "what is in its middle"), normalised as (x − 127) / 128 — EfficientNet-Lite's convention — then
+not "what is in its middle"), normalized as (x − 127) / 128 — EfficientNet-Lite's convention — then
 quantised with the input tensor's own scale and zero point.
 """
 

@@ -1,7 +1,7 @@
 """Label vocabularies of the closed-set perceiver: COCO (80 names / 90 ids), ImageNet cleanup, CDLA layout.
 
 The embedded perceiver speaks in concept names that PolarMem stores as graph nodes (§3.2), so every
-label a model emits is normalised here, once: COCO detector ids → the 80 COCO names; ImageNet
+label a model emits is normalized here, once: COCO detector ids → the 80 COCO names; ImageNet
 classifier labels → a short lower-case name, plus the COCO concept it *is* (a "coffee mug" is a COCO
 "cup"; a "tabby" is a "cat") so the two models' evidence for the same thing meets at one node.
 

@@ -74,7 +74,7 @@ class VLMPerceiverOptions:
 
 
 def clean_concept(name: Any) -> str:
-    """Light normalisation of a proposed name: lower case, no article, single spaces, ≤ 5 words."""
+    """Light normalization of a proposed name: lower case, no article, single spaces, ≤ 5 words."""
     if not isinstance(name, str):
         return ""
     s = re.sub(r"[\s_]+", " ", name.strip().lower()).strip(" .,;:!?\"'")
