@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,17 +39,30 @@ StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder or p
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
-class _State:
+@dataclass(frozen=True)
+class _Options:
+    """The global options of this invocation (``--config``, ``--set``)."""
+
     config_path: Path | None = None
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+# Set once per invocation by the callback below (a context variable, so an embedding program that runs
+# the app twice, or in two threads, never sees another run's options).
+_OPTIONS: ContextVar[_Options | None] = ContextVar("vimrag_cli_options", default=None)
+
+
+def _options() -> _Options:
+    return _OPTIONS.get() or _Options()
 
 
 def _config(store: str | None = None, **extra: Any) -> Config:
-    overrides: dict[str, Any] = dict(_State.overrides)
+    opts = _options()
+    overrides: dict[str, Any] = dict(opts.overrides)
     if store:
         overrides["store.uri"] = store
     overrides.update({k: v for k, v in extra.items() if v is not None})
-    return load_config(_State.config_path, overrides)
+    return load_config(opts.config_path, overrides)
 
 
 @app.callback()
@@ -57,13 +72,13 @@ def _main(
         list[str] | None, typer.Option("--set", help="Override a config key: section.key=value (repeatable).")
     ] = None,
 ) -> None:
-    _State.config_path = config
-    _State.overrides = {}
+    overrides: dict[str, str] = {}
     for kv in set_ or []:
         if "=" not in kv:
             raise typer.BadParameter(f"--set expects section.key=value, got {kv!r}")
         k, v = kv.split("=", 1)
-        _State.overrides[k.strip()] = v.strip()
+        overrides[k.strip()] = v.strip()
+    _OPTIONS.set(_Options(config, overrides))
 
 
 @app.command()
@@ -278,12 +293,12 @@ def train(
     """Train the agent's policy with GGPO (or GSPO/GRPO baselines) from its own trajectories."""
     from vimrag.train.trainer import main as train_main
 
-    path = config_file or _State.config_path
+    path = config_file or _options().config_path
     if path is None:
         raise VimragError("vimrag train needs a config: vimrag train --config examples/train.toml")
     if not Path(path).is_file():
         raise VimragError(f"no such training config: {path}")
-    raise typer.Exit(train_main(str(path), overrides=dict(_State.overrides), as_json=as_json))
+    raise typer.Exit(train_main(str(path), overrides=dict(_options().overrides), as_json=as_json))
 
 
 @models_app.command("list")
