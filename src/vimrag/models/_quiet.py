@@ -25,14 +25,34 @@ def quiet_third_party_logs(level: int = logging.WARNING) -> None:
 
 
 @contextlib.contextmanager
+def hub_offline(**extra: str) -> Iterator[None]:
+    """Hugging Face libraries offline for the duration of a load, then the environment as it was.
+
+    A local folder must never trigger a hub lookup: the hub is unreachable here and a lookup would hang
+    on DNS or connect timeouts instead of failing. Scoped, so a program that embeds vimrag keeps its own
+    settings outside our loads.
+    """
+    values = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **extra}
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
     """Around a model load: no INFO records (they are emitted inside constructors, before any logger
-    could be lowered), no native-library lines on stderr, and no weight-loading progress bars."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    could be lowered), no native-library lines on stderr, no weight-loading progress bars, and no hub."""
     previous = logging.root.manager.disable
     logging.disable(logging.INFO)
     try:
-        with _native_stderr_silenced():
+        with hub_offline(HF_HUB_DISABLE_PROGRESS_BARS="1"), _native_stderr_silenced():
             yield
     finally:
         logging.disable(previous)

@@ -8,7 +8,6 @@ the small LRU cache in front of the model.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -50,12 +49,8 @@ class SentenceTransformerEmbedder:
             raise ModelUnavailableError(
                 f"{path} is not a sentence-transformers model folder (no modules.json)"
             )
-        # Offline guard: a local folder must never trigger a hub lookup (the hub is unreachable here and a
-        # lookup would hang on DNS/connect timeouts instead of failing).
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
-            with quiet_loading():
+            with quiet_loading():  # also keeps the load offline (no hub lookup for a local folder)
                 self._model: Any = st.SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
             raise ModelUnavailableError(

@@ -20,15 +20,14 @@ file, a folder, a registry name nor ``tiny-qwen2`` fails with :class:`ModelUnava
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vimrag._extras import require
 from vimrag.errors import ModelUnavailableError
+from vimrag.models._quiet import hub_offline
 from vimrag.models.base import Completion, ImageInput, Message
 from vimrag.train.segment import generation_key, render_prompt
 
@@ -43,21 +42,6 @@ _TINY_CORPUS = (
     "Evidence: [Fact Check: VERIFIED] The code of the blue door is 4821. summary score saliency node "
     "0123456789 the of is a in and to what which who when where how many year name city country person"
 )
-
-
-@contextmanager
-def _offline() -> Any:
-    old = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def build_tiny_tokenizer(vocab_size: int = 512) -> Any:
@@ -128,7 +112,7 @@ def load_policy_model(spec: str) -> tuple[Any, Any, str]:
                 "Models are never downloaded from a hub; point it at local weights."
             )
         path = Path(resolve_model_file(spec))
-    with _offline():
+    with hub_offline():
         try:
             if path.is_file() and path.suffix == ".gguf":
                 require("gguf", "train")
