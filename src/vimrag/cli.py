@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape as _e
 from rich.table import Table
 
 from vimrag.config import Config, load_config
@@ -36,6 +37,8 @@ err = Console(stderr=True)
 
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder or postgresql:// URI [env VIMRAG_STORE].")]
+# The largest -k: a result list is read by a person or an agent; more is a mistake (or a load test).
+_MAX_K = 1000
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
@@ -101,18 +104,18 @@ def ingest(
         return
     out.print(
         f"[green]{report.added} added[/], {report.replaced} replaced, {report.unchanged} unchanged, "
-        f"[red]{len(report.failed)} failed[/] → {report.items} items; store {stats['store']} holds "
+        f"[red]{len(report.failed)} failed[/] → {report.items} items; store {_e(stats['store'])} holds "
         f"{stats['items']} items from {stats['sources']} files"
     )
-    for f in report.failed:
-        err.print(f"[red]skipped[/] {f.path}: {f.reason}")
+    for f in [*report.failed, *report.skipped]:
+        err.print(f"[red]skipped[/] {_e(f.path)}: {_e(f.reason)}")
 
 
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help='e.g. "a slide with a bar chart but no table"')],
     store: StoreOpt = None,
-    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of results.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", help=f"Number of results (1-{_MAX_K}).")] = 10,
     strict: Annotated[bool, typer.Option("--strict", help="Only items verified to satisfy the query "
                                          "(wanted concepts present, unwanted ones verified absent).")] = False,
     as_json: JsonOpt = False,
@@ -120,21 +123,25 @@ def search(
     """Logic-aware search: verified matches first, conflicts never above anything else."""
     from vimrag.memory import Memory
 
+    if not 1 <= k <= _MAX_K:
+        raise VimragError(f"-k must be between 1 and {_MAX_K}, got {k}")
+
     with Memory(_config(store)) as mem:
         result = mem.search(query, k=k, strict=strict)
     if as_json:
         out.print_json(json.dumps(result.to_json()))
         return
-    out.print(f"[bold]wanted[/] {', '.join(result.positive) or '—'}   [bold]unwanted[/] {', '.join(result.negative) or '—'}")
+    out.print(f"[bold]wanted[/] {_e(', '.join(result.positive) or '—')}   "
+              f"[bold]unwanted[/] {_e(', '.join(result.negative) or '—')}")
     table = Table("#", "state", "sim", "source", "where", "why")
     colours = {"verified": "green", "uncertain": "yellow", "conflict": "red"}
     for i, h in enumerate(result.hits, 1):
         st = h.state.label
-        table.add_row(str(i), f"[{colours[st]}]{st}[/]", f"{h.similarity:.3f}", _short(h.item.source),
-                      str(h.item.locator), h.explanation)
+        table.add_row(str(i), f"[{colours[st]}]{st}[/]", f"{h.similarity:.3f}", _e(_short(h.item.source)),
+                      _e(str(h.item.locator)), _e(h.explanation))
     out.print(table)
     for h in result.excluded:
-        out.print(f"[dim]excluded {_short(h.item.source)} {h.item.locator}: {h.explanation}[/]")
+        out.print(f"[dim]excluded {_e(_short(h.item.source))} {_e(str(h.item.locator))}: {_e(h.explanation)}[/]")
 
 
 @app.command()
@@ -164,16 +171,16 @@ def ask(
 def _print_answer(question: str, result: Any) -> None:
     from vimrag.types import Locator
 
-    out.print(f"[bold]Q:[/] {question}")
-    out.print(f"[bold green]A:[/] {result.answer}")
+    out.print(f"[bold]Q:[/] {_e(question)}")
+    out.print(f"[bold green]A:[/] {_e(result.answer)}")
     for c in result.citations:
         loc = Locator.from_dict(c["locator"]) if isinstance(c, dict) else c.locator
         src = c["source"] if isinstance(c, dict) else c.source
         where = str(loc)
-        out.print(f"   [cyan]↳ {_short(src)}{' — ' + where if where else ''}[/]")
+        out.print(f"   [cyan]↳ {_e(_short(src))}{' — ' + _e(where) if where else ''}[/]")
     out.print(
         f"[dim]{result.method}: {result.steps} steps, {result.tokens['prompt']}+{result.tokens['completion']} "
-        f"tokens, trajectory {result.trajectory}[/]"
+        f"tokens, trajectory {_e(str(result.trajectory))}[/]"
     )
 
 
@@ -189,14 +196,14 @@ def show(
 
     if not trajectory.is_file():
         raise VimragError(f"no such trajectory file: {trajectory}")
-    traj = Trajectory.from_json(json.loads(trajectory.read_text()))
+    traj = Trajectory.load(trajectory)  # not JSON, or not a trajectory: one clear line
     out.print(render_tree(traj))
     if html is not None:
         from vimrag.memory import Memory
 
         media = Memory(_config(store)).media_root
         html.write_text(render_html(traj, media))
-        out.print(f"wrote {html}")
+        out.print(f"wrote {_e(str(html))}")
 
 
 @app.command()
@@ -210,7 +217,7 @@ def remove(
     with Memory(_config(store)) as mem:
         for s in sources:
             n = mem.remove(s)
-            out.print(f"removed {n} items of {s}" if n else f"[yellow]not in memory:[/] {s}")
+            out.print(f"removed {n} items of {_e(str(s))}" if n else f"[yellow]not in memory:[/] {_e(str(s))}")
 
 
 @app.command()
@@ -241,14 +248,14 @@ def demo(
 
     files = assemble(dest)
     if not as_json:
-        out.print(f"[bold]demo corpus[/]: {len(files)} files in {dest}")
+        out.print(f"[bold]demo corpus[/]: {len(files)} files in {_e(str(dest))}")
     cfg = _config(store)
     results = []
     with Memory(cfg) as mem:
         report = mem.add([dest], progress=not as_json)
         if report.failed:
-            for f in report.failed:
-                err.print(f"[red]skipped[/] {f.path}: {f.reason}")
+            for f in [*report.failed, *report.skipped]:
+                err.print(f"[red]skipped[/] {_e(f.path)}: {_e(f.reason)}")
         agent = Agent(mem, cfg)
         for q in demo_questions():
             question = str(q["question"])
@@ -312,7 +319,7 @@ def models_list(
 
     table = Table("name", "role", "installed", "assembled", "size")
     for row in list_models():
-        table.add_row(*[str(row.get(k, "")) for k in ("name", "role", "installed", "assembled", "size")])
+        table.add_row(*[_e(str(row.get(k, ""))) for k in ("name", "role", "installed", "assembled", "size")])
     out.print(table)
     if check:
         from vimrag.models.perceivers.local import LocalPerceiver
@@ -321,7 +328,7 @@ def models_list(
         rows = perceiver.check()
         status = Table("perceiver model (models.perceiver = local)", "status")
         for name, reason in rows:
-            status.add_row(name, "[green]ok[/]" if not reason else f"[red]unavailable[/]: {reason}")
+            status.add_row(_e(name), "[green]ok[/]" if not reason else f"[red]unavailable[/]: {_e(reason)}")
         out.print(status)
         broken = [name for name, reason in rows if reason]
         if broken:
@@ -336,7 +343,7 @@ def models_install(names: Annotated[list[str], typer.Argument(help="Registry nam
     for name in names:
         install_model(name)
         path = resolve_model_file(name)
-        out.print(f"[green]ok[/] {name} → {path}")
+        out.print(f"[green]ok[/] {_e(name)} → {_e(str(path))}")
 
 
 def _short(path: str) -> str:
@@ -351,7 +358,7 @@ def main() -> None:
     try:
         app()
     except VimragError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {_e(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

@@ -140,6 +140,9 @@ class IngestConfig:
     write_batch_items: int = 512
     write_batch_files: int = 128
     write_batch_s: float = 5.0
+    # Follow symbolic links that lead outside the folders given to ingest (off: a link to /etc in a
+    # corpus folder is reported and skipped, never read).
+    follow_links_outside: bool = False
     # --- added by the ingest part (vimrag.ingest) ---
     chunk_chars: int = 1200  # text chunk size the loaders cut (the knowledge pathway, Eq. 7 inputs)
     chunk_overlap: int = 150  # characters of the previous chunk carried into the next one
@@ -271,13 +274,21 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
                 if value.lower() in {"0", "false", "no", "off"}:
                     return False
                 raise ValueError(value)
-            return bool(value)
+            if not isinstance(value, bool):
+                raise TypeError(value)
+            return value
         if typ is int:
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise TypeError(value)  # 2.7 or true for a count is a mistake, not something to round
             return int(value)
         if typ is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise TypeError(value)
             return float(value)
         if typ is str:
-            return str(value)
+            if not isinstance(value, str):
+                raise TypeError(value)  # [store] uri = 5 must not become a folder named "5"
+            return value
         if origin is tuple:
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
@@ -336,9 +347,13 @@ def load_config(
         p = Path("vimrag.toml")
     if p.is_file():
         try:
-            data = tomllib.loads(p.read_text())
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read the config file: {exc.strerror or exc}") from exc
         cfg = _merge(cfg, {k: v for k, v in data.items() if isinstance(v, dict)})
     cfg = cfg.with_overrides(_env_overrides(os.environ if env is None else env))
     if overrides:

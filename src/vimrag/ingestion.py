@@ -26,9 +26,15 @@ from vimrag.types import Item
 @dataclass
 class FileOutcome:
     path: str
-    status: str  # "added" | "replaced" | "unchanged" | "failed"
+    status: str  # "added" | "replaced" | "unchanged" | "failed" | "skipped" (not read: see reason)
     items: int = 0
     reason: str = ""
+
+
+def display_path(path: str) -> str:
+    """A path as text that can always be printed and stored: undecodable bytes of a file name (which
+    Python keeps as surrogates) are shown as ``\\xNN`` escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -57,6 +63,10 @@ class IngestReport:
         return [f for f in self.files if f.status == "failed"]
 
     @property
+    def skipped(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "skipped"]
+
+    @property
     def items(self) -> int:
         return sum(f.items for f in self.files)
 
@@ -66,6 +76,7 @@ class IngestReport:
             "replaced": self.replaced,
             "unchanged": self.unchanged,
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+            "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "items": self.items,
             "files": [f.__dict__ for f in self.files],
         }
@@ -105,6 +116,12 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
     from vimrag.polar.build import build_items
 
     source = str(path.resolve())
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        # The stores keep paths as UTF-8 text; a name with undecodable bytes fails alone, never its batch.
+        return FileOutcome(display_path(source), "failed",
+                           reason="the file name is not valid UTF-8; rename the file to ingest it")
     try:
         digest = file_sha256(path)
         previous = known.get(source)

@@ -42,19 +42,30 @@ class MediaStore:
             if frames:
                 item.meta["keyframe_media"] = frames
 
+    def path(self, name: str) -> Path | None:
+        """The file of a media name, or None when the name would lead outside this folder.
+
+        Media names come from the store (possibly written by another process, or edited); ``/etc/passwd``
+        or ``../../x`` must never be read or deleted through them.
+        """
+        if not name:
+            return None
+        path = (self.root / name).resolve()
+        return path if path.is_relative_to(self.root.resolve()) else None
+
     def load(self, item: Item) -> Image.Image | None:
         """The item's thumbnail as RGB, or None when it has none (or it was deleted)."""
-        if not item.media:
-            return None
-        path = self.root / item.media
-        if not path.is_file():
+        path = self.path(item.media or "")
+        if path is None or not path.is_file():
             return None
         with Image.open(path) as im:
             return im.convert("RGB")
 
     def delete(self, names: Iterable[str]) -> None:
         for name in names:
-            (self.root / name).unlink(missing_ok=True)
+            path = self.path(name)
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     def _thumb(self, img: Image.Image, name: str) -> None:
         im = img.convert("RGB")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from vimrag.config import Config, load_config
-from vimrag.ingestion import FileOutcome, IngestParts, IngestReport, ingest_files
+from vimrag.ingestion import FileOutcome, IngestParts, IngestReport, display_path, ingest_files
 from vimrag.media import MediaStore, media_names
 from vimrag.models.base import LanguageModel, Perceiver, TextEmbedder
 from vimrag.progress import ProgressCallback
@@ -128,10 +128,19 @@ class Memory:
             paths = [paths]
         kind, where = locate(self.config.store.uri)
         exclude = [Path(where)] if kind == "lance" else []
-        files = discover([Path(p) for p in paths], exclude=[*exclude, self.media.root])
+        skipped: list[FileOutcome] = []
+
+        def on_skip(path: Path, why: str) -> None:  # what a user must hear about (not hidden files)
+            if why.startswith(("link leads outside", "folder already visited", "cannot")):
+                skipped.append(FileOutcome(display_path(str(path)), "skipped", reason=why))
+
+        files = discover([Path(p) for p in paths], exclude=[*exclude, self.media.root], on_skip=on_skip,
+                         follow_outside=self.config.ingest.follow_links_outside)
         parts = IngestParts(self.config, self.store, self.media, self.perceiver, self.embedder,
                             self.entity_extractor)
-        return ingest_files(parts, files, progress)
+        report = ingest_files(parts, files, progress)
+        report.files.extend(skipped)
+        return report
 
     def remove(self, source: str | Path) -> int:
         """Delete a file's items and every edge derived from them, atomically. Returns items removed.

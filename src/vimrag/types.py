@@ -192,7 +192,7 @@ class SearchResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "query": self.query,
+            "query": self.query if len(self.query) <= 1000 else self.query[:999] + "…",  # echo, not a copy
             "positive": list(self.positive),
             "negative": list(self.negative),
             "results": [h.to_json() for h in self.hits],

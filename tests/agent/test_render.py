@@ -51,3 +51,25 @@ def test_html_is_self_contained_with_thumbnails(corpus, config, scripted, tmp_pa
     assert "A cup; a barista pours coffee." in page
     # without the media folder the page still renders, just without thumbnails
     assert "data:image" not in render_html(traj, media_root=tmp_path / "missing")
+
+
+def test_html_never_embeds_a_file_outside_the_media_folder(corpus, config, scripted, tmp_path):
+    """A trajectory is outside data: media names like /etc/passwd or ../secret must not be embedded."""
+    traj = _run(corpus, config, scripted)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes((corpus.root / "media" / "coffee.png").read_bytes())
+    ids = list(traj.meta["media"])
+    traj.meta["media"] = {ids[0]: str(secret), ids[1]: "../secret.png"}
+    media = tmp_path / "store" / "media"
+    media.mkdir(parents=True)
+    assert "data:image" not in render_html(traj, media_root=media)
+
+
+def test_tree_shows_brackets_in_model_text_literally(corpus, config, scripted):
+    from rich.console import Console
+
+    traj = _run(corpus, config, scripted)
+    traj.answer = "see [/etc] and [red]x[/red]"
+    console = Console(record=True, width=200)
+    console.print(render_tree(traj))  # a MarkupError here would lose the answer
+    assert "see [/etc] and [red]x[/red]" in console.export_text()

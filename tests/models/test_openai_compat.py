@@ -376,3 +376,53 @@ def test_real_server_generate_json_and_yes(llama_server: str, qwen05b: Any) -> N
     p_server = llm.yes_probability(q)
     assert 0.0 < p_server < 1.0  # a probability from logprobs, not a parsed 0/1 text answer
     assert p_server == pytest.approx(qwen05b.yes_probability(q), abs=0.03)
+
+
+@pytest.mark.parametrize("body", [
+    {"choices": "none"}, {"choices": ["text"]}, {"choices": [{"message": "hi"}]}, {"choices": [{"message": {"content": 5}}]},
+    {"choices": [{"message": {"content": "ok"}}], "usage": "lots"},
+])
+def test_a_reply_of_the_wrong_shape_is_a_clear_error_or_read_safely(scripted: Any, body: dict[str, Any]) -> None:
+    """HTTP 200 with JSON of the wrong shape: a ServerRequestError naming the URL, never an AttributeError."""
+    url, _ = scripted(lambda path, req: (200, body))
+    llm = OpenAICompatLLM(f"{url}#m", ModelsConfig(retries=0))
+    if body.get("usage") == "lots":  # a usable answer with a broken usage block: counted locally
+        out = llm.generate([Message("user", "hi")])
+        assert out.text == "ok" and out.completion_tokens >= 1
+        return
+    with pytest.raises(ServerRequestError, match="chat/completions"):
+        llm.generate([Message("user", "hi")])
+
+
+def test_a_trickling_server_is_given_up_on_within_the_timeout() -> None:
+    """Headers, then one byte every second: the read timeout restarts with each byte, the deadline does not."""
+    class Trickle(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(60):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(1.0)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        llm = OpenAICompatLLM(f"http://127.0.0.1:{srv.server_address[1]}/v1#m",
+                              ModelsConfig(timeout_s=3.0, connect_timeout_s=1.0, retries=0))
+        t0 = time.monotonic()
+        with pytest.raises(ServerUnreachableError, match="did not answer within 3 s"):
+            llm.generate([Message("user", "hi")])
+        assert time.monotonic() - t0 < 3.0 + 1.0 + 2.0
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -41,10 +41,11 @@ def _loc(locator: dict[str, Any]) -> str:
 
 def render_tree(trajectory: Trajectory) -> Any:
     """A ``rich.tree.Tree``: question → nodes (by first parent) → kept evidence; then answer and citations."""
+    from rich.markup import escape as e_
     from rich.tree import Tree
 
     t = trajectory
-    tree = Tree(f"[bold]{t.question}[/]  [dim]({t.method}, {t.steps_taken} steps, "
+    tree = Tree(f"[bold]{e_(t.question)}[/]  [dim]({t.method}, {t.steps_taken} steps, "
                 f"{t.tokens['prompt']}+{t.tokens['completion']} tokens, {t.invalid_retrievals} repeats)[/]")
     branches: dict[int, Any] = {0: tree}
     for node in t.nodes[1:]:
@@ -52,18 +53,19 @@ def render_tree(trajectory: Trajectory) -> Any:
         extra = f" [dim](also ← {', '.join(f'n{p}' for p in node['parents'][1:])})[/]" if len(node["parents"]) > 1 else ""
         score = _best_score(node)
         colour = "green" if score and score >= 4 else "yellow" if score else "white"
-        br = parent.add(f"[{colour}]n{node['id']}[/] [italic]{node['query']}[/]{extra}: {node['summary'] or '—'}")
+        br = parent.add(f"[{colour}]n{node['id']}[/] [italic]{e_(node['query'])}[/]{extra}: "
+                        f"{e_(node['summary'] or '—')}")
         branches[node["id"]] = br
         for i, e in enumerate(node["bank"], start=1):
             if not e.get("saliency"):
                 continue
             s = e.get("score")
-            br.add(f"[{i}] [{_STATE_COLOURS.get(e['state'], 'white')}]{e['state']}[/] "
-                   f"{Path(e['source']).name} {_loc(e['locator'])}" + (f" p={s}" if s is not None else ""))
-    ans = tree.add(f"[bold cyan]answer:[/] {t.answer or '(none)'}"
+            br.add(f"\\[{i}] [{_STATE_COLOURS.get(e['state'], 'white')}]{e_(str(e['state']))}[/] "
+                   f"{e_(Path(e['source']).name)} {e_(_loc(e['locator']))}" + (f" p={s}" if s is not None else ""))
+    ans = tree.add(f"[bold cyan]answer:[/] {e_(t.answer or '(none)')}"
                    + (f" [dim](node n{t.answer_node})[/]" if t.answer_node is not None else ""))
     for c in t.citations:
-        ans.add(f"{c['source']} {_loc(c['locator'])}")
+        ans.add(f"{e_(str(c['source']))} {e_(_loc(c['locator']))}")
     return tree
 
 
@@ -127,8 +129,11 @@ def render_svg(trajectory: Trajectory) -> str:
     return "\n".join(out)
 
 
-def _data_url(path: Path) -> str | None:
-    if not path.is_file():
+def _data_url(root: Path, name: str) -> str | None:
+    """The media file ``name`` as a data URL — only when it lies inside ``root`` (the store's media area):
+    a trajectory is data from outside, and ``/etc/shadow`` or ``../../x`` must never be embedded."""
+    path = (root / name).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
         return None
     mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
@@ -166,7 +171,7 @@ def render_html(trajectory: Trajectory, media_root: str | Path | None = None) ->
             img = ""
             rel = media.get(e["item_id"])
             if rel and root is not None:
-                url = _data_url(root / rel)
+                url = _data_url(root, rel)
                 if url:
                     img = f"<img src='{url}' alt='{esc(e['item_id'])}'>"
             kept = "kept" if e.get("saliency") else "dropped"

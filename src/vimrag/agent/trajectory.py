@@ -148,4 +148,8 @@ class Trajectory:
         p = Path(path)
         if not p.is_file():
             raise TrajectoryError(f"trajectory file not found: {p}")
-        return cls.from_json(p.read_text())
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise TrajectoryError(f"{p} is not a trajectory (not UTF-8 text)") from exc
+        return cls.from_json(text)

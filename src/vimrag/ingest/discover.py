@@ -1,8 +1,10 @@
 """Expand the paths given to ``vimrag ingest`` into the files to ingest.
 
 Rules: folders are walked recursively in sorted order (deterministic ingest and ids); hidden folders and
-files (``.git``, ``.vimrag``) and the store's own folder are skipped; symbolic links are followed but a folder
-reached twice (a link loop or a second link to the same place) is walked once; files named explicitly are
+files (``.git``, ``.vimrag``) and the store's own folder are skipped; symbolic links are followed **inside
+the given folders only** (a link to ``/etc`` from a corpus folder is reported and skipped unless
+``follow_outside`` is set), and a folder reached twice (a link loop or a second link to the same place)
+is walked once and reported; files named explicitly are
 always kept (an unsupported one is then reported by :func:`vimrag.ingest.registry.loader_for`), while inside
 folders only files whose extension or content a loader recognises are kept.
 """
@@ -34,6 +36,7 @@ def discover(
     *,
     exclude: Iterable[str | Path] = (),
     on_skip: Callable[[Path, str], None] | None = None,
+    follow_outside: bool = False,
 ) -> list[Path]:
     """Files to ingest under ``paths`` (see module doc), de-duplicated, in a stable sorted order.
 
@@ -42,6 +45,10 @@ def discover(
     """
     exts = frozenset(supported_extensions())
     excluded = {Path(e).resolve() for e in exclude}
+    roots: list[Path] = []
+
+    def inside(real: Path) -> bool:
+        return follow_outside or any(real == r or real.is_relative_to(r) for r in roots)
     seen_dirs: set[Path] = set()
     found: dict[Path, Path] = {}
 
@@ -69,6 +76,9 @@ def discover(
                 skip(p, "hidden")
                 continue
             try:
+                if e.is_symlink() and not inside(p.resolve()):
+                    skip(p, f"link leads outside the given folders (to {p.resolve()})")
+                    continue
                 if e.is_dir(follow_symlinks=True):
                     walk(p)
                 elif e.is_file(follow_symlinks=True):
@@ -78,11 +88,12 @@ def discover(
                         skip(p, "unsupported format")
                 else:
                     skip(p, "not a regular file (broken link, socket, device)")
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop while resolving
                 skip(p, f"cannot stat: {exc}")
 
-    for raw in paths:
-        p = Path(raw)
+    given = [Path(raw) for raw in paths]
+    roots.extend(p.resolve() for p in given if p.is_dir())
+    for p in given:
         if p.is_dir():
             walk(p)
         else:

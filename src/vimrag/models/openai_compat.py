@@ -126,20 +126,27 @@ class OpenAICompatLLM:
         return data, time.perf_counter() - t0
 
     def _completion(self, data: dict[str, Any], seconds: float, prompt_text: str) -> Completion:
-        choices = data.get("choices") or []
-        if not choices:
-            raise ServerRequestError(
-                f"{self.base_url}/chat/completions", 200, f"no choices in {str(data)[:200]}"
-            )
-        text = (choices[0].get("message") or {}).get("content") or ""
-        usage = data.get("usage") or {}
-        return Completion(
-            text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(prompt_text)),
-            completion_tokens=int(usage.get("completion_tokens") or self.count_tokens(text)),
-            seconds=seconds,
-            raw=data,
-        )
+        url = f"{self.base_url}/chat/completions"
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ServerRequestError(url, 200, f"no choices in {str(data)[:200]}")
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            raise ServerRequestError(url, 200, f"no message in {str(choices[0])[:200]}")
+        text = message.get("content")
+        if text is None:  # e.g. a reply made of tool calls only
+            text = ""
+        if not isinstance(text, str):  # e.g. a list of content parts, or a number: not a chat answer
+            raise ServerRequestError(url, 200, f"the answer is not text: {str(message)[:200]}")
+        raw_usage = data.get("usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+
+        def tokens(key: str, fallback: str) -> int:
+            value = usage.get(key)
+            return value if isinstance(value, int) and value >= 0 else self.count_tokens(fallback)
+
+        return Completion(text=text, prompt_tokens=tokens("prompt_tokens", prompt_text),
+                          completion_tokens=tokens("completion_tokens", text), seconds=seconds, raw=data)
 
     def generate(
         self,

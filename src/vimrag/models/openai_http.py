@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from typing import Any
 
@@ -69,9 +70,11 @@ class OpenAIHTTP:
         headers = {"Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
-        self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self._client_args: dict[str, Any] = {
+            "headers": headers, "timeout": httpx.Timeout(timeout_s, connect=connect_timeout_s), "transport": transport}
+        self._client = httpx.Client(**self._client_args)
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
 
     @classmethod
     def from_config(
@@ -92,6 +95,34 @@ class OpenAIHTTP:
             f"--set {self.config_key}=...)."
         )
 
+    def _send(self, method: str, url: str, payload: dict[str, Any] | None) -> httpx.Response:
+        """One request with an overall deadline (connect + ``timeout_s``), not only a per-read timeout.
+
+        httpx's read timeout restarts with every byte, so a server that sends its headers and then one
+        byte every 20 s would be waited on forever. The request runs in a worker thread; past the deadline
+        its client is closed (which ends the worker's read at the latest with the next byte) and replaced.
+        """
+        client = self._client
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["resp"] = client.request(method, url, json=payload)  # reads the whole body
+            except BaseException as exc:  # handed to the caller below, never lost
+                box["exc"] = exc
+
+        worker = threading.Thread(target=work, name="vimrag-http", daemon=True)
+        worker.start()
+        worker.join(self.connect_timeout_s + self.timeout_s)
+        if worker.is_alive():
+            self._client = httpx.Client(**self._client_args)
+            client.close()
+            raise httpx.ReadTimeout(f"no complete answer within {self.timeout_s:.0f} s")
+        if "exc" in box:
+            raise box["exc"]
+        resp: httpx.Response = box["resp"]
+        return resp
+
     def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.base_url}{path}"
         attempts = self.retries + 1
@@ -100,7 +131,7 @@ class OpenAIHTTP:
             if attempt:
                 time.sleep(min(_MAX_BACKOFF_S, _BACKOFF_S * 2 ** (attempt - 1)))
             try:
-                resp = self._client.request(method, url, json=payload)
+                resp = self._send(method, url, payload)
             except httpx.TimeoutException as exc:
                 if isinstance(exc, httpx.ConnectTimeout):
                     reason = f"connect timeout: {exc}"

@@ -53,6 +53,8 @@ class PolarRetriever:
         ``query`` may come already parsed: its concepts are still matched to the memory's vocabulary, and
         its ``embed_text`` is what gets embedded."""
         text = query.text if isinstance(query, ParsedQuery) else query
+        if isinstance(query, str):  # bytes that are not UTF-8 (kept by Python as surrogates): replaced
+            text = query = query.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if not text or not text.strip():
             raise VimragError("empty query: say what to look for, e.g. \"a photo with a cup but no person\"")
         parsed = query if isinstance(query, ParsedQuery) else parse_query(query, self.llm)

@@ -83,9 +83,13 @@ class LanceStore:
         self._dirty = False
         self._writes = 0
         self._reload()
-        with tables.write_lock(self._root, blocking=False) as locked:
-            if locked:
-                tables.collect_garbage(self._items_t, self._committed)
+        try:
+            with tables.write_lock(self._root, blocking=False) as locked:
+                if locked:  # the committed sources are read again under the lock: a commit that landed
+                    # since _reload must not look like garbage
+                    tables.collect_garbage(self._items_t, tables.read_sources(self._sources_t))
+        except StoreError:
+            _log.info("store %s is read-only: opened for reading", self._root)
         self._seen = self._stamp()
         self._last_sync = time.monotonic()
 
@@ -155,7 +159,7 @@ class LanceStore:
     def _save_state(self) -> None:
         if self._state is None or not self._dirty:
             return
-        save_state(self._index_dir(), self._state, self._stamp())
+        save_state(self._index_dir(), self._state, self._stamp())  # leaves no index.tmp on failure
         self._dirty = False
 
     # ---------------------------------------------------------------- writes
@@ -375,12 +379,24 @@ class LanceStore:
             self._dirty = self._state is not None
 
     def close(self) -> None:
-        """Persist the index (and compact the tables after many writes) so the next process starts fast."""
-        with tables.write_lock(self._root):
-            if self._writes >= 32 or (self._state is not None and getattr(self._state.index, "needs_rebuild", False)):
-                self._optimize_tables()
-            if self._dirty and self._stamp_matches():
-                self._save_state()
+        """Persist the index (and compact the tables after many writes) so the next process starts fast.
+
+        Only an optimisation: on a read-only store or a full disk the index is not saved (the next process
+        rebuilds it) and the tables are untouched; that is logged, never raised, so a read never fails
+        because a cache could not be written.
+        """
+        if not (self._dirty or self._writes):
+            return
+        try:
+            with tables.write_lock(self._root):
+                if self._writes >= 32 or (self._state is not None and self._state.index.needs_rebuild):
+                    self._optimize_tables()
+                if self._dirty and self._stamp_matches():
+                    self._save_state()
+        except StoreError as exc:
+            _log.info("index not saved: %s", exc)
+        except OSError as exc:  # e.g. no space left on the device
+            _log.warning("index not saved (%s); the next process rebuilds it from the tables", exc)
 
     def _stamp_matches(self) -> bool:
         """True when nobody else committed since our last read/write: the index reflects the tables."""

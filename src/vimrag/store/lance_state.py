@@ -108,16 +108,20 @@ def save_state(d: Path, st: IndexState, stamp: dict[str, Any]) -> None:
     """Write ``st`` to ``d`` whole (beside, then renamed): a crash leaves the old copy or the new one."""
     tmp = d.with_name("index.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    st.index.save(tmp / "polar")
-    alive = [False] * len(st.row_key)
-    for rows in st.src_rows.values():
-        for r in rows.values():
-            alive[r] = True
-    (tmp / "rows.json").write_text(json.dumps({"source": [k[0] for k in st.row_key],
-                                               "id": [k[1] for k in st.row_key], "alive": alive}))
-    np.save(tmp / "counts.npy", st.counts)
-    (tmp / "stamp.json").write_text(json.dumps(stamp))
+    try:
+        tmp.mkdir(parents=True)
+        st.index.save(tmp / "polar")
+        alive = [False] * len(st.row_key)
+        for rows in st.src_rows.values():
+            for r in rows.values():
+                alive[r] = True
+        (tmp / "rows.json").write_text(json.dumps({"source": [k[0] for k in st.row_key],
+                                                   "id": [k[1] for k in st.row_key], "alive": alive}))
+        np.save(tmp / "counts.npy", st.counts)
+        (tmp / "stamp.json").write_text(json.dumps(stamp))
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk leaves the old index, not half a new one
+        raise
     old = d.with_name("index.old")
     shutil.rmtree(old, ignore_errors=True)
     if d.exists():

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from vimrag.errors import StoreError
 from vimrag.store import _codec
 from vimrag.store.base import SourceRecord
 
@@ -35,8 +36,16 @@ def open_or_create(db: Any, name: str, schema: Any) -> Any:
 
 @contextlib.contextmanager
 def write_lock(root: Path, blocking: bool = True) -> Iterator[bool]:
-    """Hold ``<root>/write.lock``; yields False at once if ``blocking`` is off and another writer holds it."""
-    fd = os.open(root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold ``<root>/write.lock``; yields False at once if ``blocking`` is off and another writer holds it.
+
+    A store this process may not write (read-only folder or file) raises :class:`StoreError`: reads go on
+    without the lock, writes stop with one clear line.
+    """
+    try:
+        fd = os.open(root / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"the store {root} is read-only for this user ({exc.strerror or exc}): "
+                         "searching works, writing does not") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))

@@ -1,0 +1,84 @@
+"""Hostile input at the command line: odd names, links out of the corpus, broken files, markup.
+
+Each case ends in a per-file report or one clear line (exit 2), never a traceback, and never reads
+outside what the user named. Run as real subprocesses: the exit path is what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import _run
+
+
+def _corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.md").write_text("# Notes\n\nThe launch moved to March.\n", encoding="utf-8")
+    return corpus
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_odd_names_and_links_out_of_the_corpus(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path)
+    bad = os.path.join(os.fsencode(corpus), b"bad\xffname.md")  # not valid UTF-8
+    with open(bad, "wb") as f:
+        f.write(b"# Bad name\n\nStill a fine file.\n")
+    (corpus / "x[red]y.md").write_text("# Brackets\n\nA file name with markup.\n", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("# Secret\n\nThe password is hunter2.\n", encoding="utf-8")
+    (corpus / "escape").symlink_to(outside)
+    (corpus / "loop").symlink_to(corpus)
+    store = str(tmp_path / "s")
+
+    res = _run("ingest", str(corpus), "--store", store, "--json", cwd=tmp_path, timeout=300)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    data = json.loads(res.stdout)
+    failed = {f["path"]: f["reason"] for f in data["failed"]}
+    assert any(p.endswith("bad\\xffname.md") and "UTF-8" in r for p, r in failed.items()), failed
+    skipped = {Path(f["path"]).name: f["reason"] for f in data["skipped"]}
+    assert "outside the given folders" in skipped["escape"] and "already visited" in skipped["loop"]
+    assert data["added"] == 2  # notes.md and x[red]y.md: the bad name failed alone, its batch went in
+
+    hits = json.loads(_run("search", "password", "--store", store, "--json", cwd=tmp_path).stdout)
+    assert all("secret" not in h["source"] for h in hits["results"])
+
+    plain = _run("ingest", str(corpus), "--store", store, cwd=tmp_path, timeout=300)
+    assert plain.returncode == 0 and "Traceback" not in plain.stderr
+    assert "outside the given folders" in plain.stderr  # reported again on a re-run, with brackets kept:
+    listed = _run("search", "markup brackets", "--store", store, cwd=tmp_path)
+    assert "x[red]y.md" in listed.stdout.replace("\n", "") or "x[red]y.m" in listed.stdout
+
+
+@pytest.mark.parametrize(("args", "config", "expect"), [
+    (["search", "cup", "-k", "0"], None, "-k must be between 1 and"),
+    (["search", "cup", "-k", "1000000000"], None, "-k must be between 1 and"),
+    (["info"], b"[store]\nuri = 5\n", "store.uri"),
+    (["info"], b"[models]\nllm = \"\xff\xfe\"\n", "not UTF-8"),
+    (["info"], b"[foo]\nx = 1\n", "unknown config section [foo]"),
+    (["show", "notes.md"], None, "not valid JSON"),
+])
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], config: bytes | None, expect: str) -> None:
+    (tmp_path / "notes.md").write_text("# not a trajectory\n", encoding="utf-8")
+    extra = []
+    if config is not None:
+        (tmp_path / "bad.toml").write_bytes(config)
+        extra = ["--config", str(tmp_path / "bad.toml")]
+    res = _run(*extra, *args, cwd=tmp_path)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert expect in res.stderr and "Traceback" not in res.stderr
+    assert len([line for line in res.stderr.splitlines() if line.strip()]) <= 3  # one message, no box
+
+
+@pytest.mark.integration
+def test_a_query_with_undecodable_bytes_is_searched(tmp_path: Path) -> None:
+    res = _run("search", "a cup \udcff\udcfe but no person", "--store", str(tmp_path / "s"), "--json",
+               cwd=tmp_path)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert json.loads(res.stdout)["negative"] == ["person"]
