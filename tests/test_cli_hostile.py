@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,51 @@ def test_a_query_with_undecodable_bytes_is_searched(tmp_path: Path) -> None:
                cwd=tmp_path)
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert json.loads(res.stdout)["negative"] == ["person"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 4 MB tmpfs (root only: CI runs as root; elsewhere the test is skipped with the reason)."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_full_disk_during_ingest_reports_and_loses_nothing_committed(tmp_path: Path, small_disk: Path) -> None:
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "first.md").write_text("# First\n\nA small note that fits.\n", encoding="utf-8")
+    store = small_disk / "s"
+    first = _run("ingest", str(corpus / "first.md"), "--store", str(store), "--json", cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    for i in range(30):
+        words = " ".join(f"word{i}_{j}" for j in range(1500))
+        (corpus / f"note{i:03d}.md").write_text(f"# Note {i}\n\n{words}\n", encoding="utf-8")
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 400_000))  # leave ~400 kB: a few batches
+    res = _run("--set", "ingest.write_batch_files=4", "ingest", str(corpus), "--store", str(store), "--json",
+               cwd=tmp_path, timeout=600)
+    assert "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert res.returncode == 2 and "ingest stopped" in res.stderr and "No space left" in res.stderr, res.stderr
+    data = json.loads(res.stdout)  # the report still comes, with the reason
+    assert data["stopped"] and data["failed"] and all("not written" in f["reason"] for f in data["failed"])
+    written = {f["path"] for f in data["files"] if f["status"] in ("added", "unchanged")}
+    # Moved to a disk with room, the store holds exactly the files reported as written, each complete.
+    roomy = tmp_path / "roomy"
+    shutil.copytree(store, roomy)
+    info = _run("ingest", str(corpus), "--store", str(roomy), "--json", cwd=tmp_path, timeout=600)
+    assert info.returncode == 0, info.stderr[-2000:]
+    again = json.loads(info.stdout)
+    assert {f["path"] for f in again["files"] if f["status"] == "unchanged"} == written
+    assert again["store"]["sources"] == 31 and not again["failed"]

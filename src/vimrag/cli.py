@@ -101,6 +101,8 @@ def ingest(
         stats = mem.stats()
     if as_json:
         out.print_json(json.dumps(report.to_json() | {"store": stats}))
+        if report.stopped:
+            raise VimragError(f"ingest stopped: {report.stopped}")
         return
     out.print(
         f"[green]{report.added} added[/], {report.replaced} replaced, {report.unchanged} unchanged, "
@@ -109,6 +111,8 @@ def ingest(
     )
     for f in [*report.failed, *report.skipped]:
         err.print(f"[red]skipped[/] {_e(f.path)}: {_e(f.reason)}")
+    if report.stopped:
+        raise VimragError(f"ingest stopped: {report.stopped}")
 
 
 @app.command()

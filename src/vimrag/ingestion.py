@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vimrag.config import Config
-from vimrag.errors import IngestError, MissingExtraError, ModelUnavailableError
+from vimrag.errors import IngestError, MissingExtraError, ModelUnavailableError, StoreError
 from vimrag.media import MediaStore
 from vimrag.models.base import Perceiver, TextEmbedder
 from vimrag.progress import ProgressBar, ProgressCallback
@@ -42,6 +42,7 @@ class IngestReport:
     """What ``Memory.add`` did, file by file. Failures are reported, never raised for a batch."""
 
     files: list[FileOutcome] = field(default_factory=list)
+    stopped: str = ""  # why the run stopped before the end (e.g. the store could not be written)
 
     def _count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -78,6 +79,7 @@ class IngestReport:
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "skipped": [{"path": f.path, "reason": f.reason} for f in self.skipped],
             "items": self.items,
+            "stopped": self.stopped or None,
             "files": [f.__dict__ for f in self.files],
         }
 
@@ -100,13 +102,22 @@ def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | Pro
     known = parts.store.sources()
     cfg = parts.config.ingest
     pending = PendingWrites(parts.store, cfg.write_batch_items, cfg.write_batch_files, cfg.write_batch_s)
-    with ProgressBar("ingest", progress, total=len(files)) as bar:
-        for path in files:
-            bar.start(path.name)
-            report.files.append(_ingest_file(parts, path, known, pending))
-            pending.flush_if_due()
-            bar.advance()
-    pending.flush()
+    try:
+        with ProgressBar("ingest", progress, total=len(files)) as bar:
+            for path in files:
+                bar.start(path.name)
+                report.files.append(_ingest_file(parts, path, known, pending))
+                pending.flush_if_due()
+                bar.advance()
+        pending.flush()
+    except StoreError as exc:
+        # The store cannot take more (disk full, read-only): the files of the unwritten batch fail with the
+        # reason, the report is still returned (what was committed before stays), and the run stops.
+        unwritten = {record.source for record, _ in pending.take()}
+        for outcome in report.files:
+            if outcome.path in unwritten:
+                outcome.status, outcome.items, outcome.reason = "failed", 0, f"not written: {exc}"
+        report.stopped = str(exc)
     return report
 
 
@@ -189,3 +200,8 @@ class PendingWrites:
             return
         self._store.replace_many(self._batch)
         self._batch, self._items = [], 0
+
+    def take(self) -> list[tuple[SourceRecord, Sequence[Item]]]:
+        """The unwritten batch, emptied (after a failed flush)."""
+        batch, self._batch, self._items = self._batch, [], 0
+        return batch

@@ -144,14 +144,9 @@ class LanceStore:
         dim = self._dim
         assert dim is not None
         st = IndexState(self._new_index(dim), np.zeros(0, np.int64))
+        committed = {src: gen for src, (_, gen) in self._committed.items()}
         cols = ["id", "source", "generation", "has", "not_has", "uncertain", "vector"]
-        for b in tables.scan(self._items_t, cols):
-            src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
-            keep = np.array([s in self._committed and self._committed[s][1] == g
-                             for s, g in zip(src, gen, strict=True)], dtype=bool)
-            if not keep.any():
-                continue
-            b = b.filter(self._pa.array(keep))
+        for b in tables.committed_batches(self._pa, self._items_t, cols, committed):
             st.add_batch(b, dim)
         self._dirty = True
         return st
@@ -185,7 +180,18 @@ class LanceStore:
         self.replace_many([(record, items)])
 
     def replace_many(self, batch: Sequence[tuple[SourceRecord, Sequence[Item]]]) -> None:
-        """Replace several sources with one commit (bulk ingest); each source is replaced atomically."""
+        """Replace several sources with one commit (bulk ingest); each source is replaced atomically.
+
+        A failed write (a full disk, an I/O error) is a :class:`StoreError`; what was committed before it
+        stays, rows of the failed generation are garbage-collected on the next open, and this object
+        re-reads the committed state."""
+        try:
+            self._replace_many(batch)
+        except (OSError, RuntimeError) as exc:  # LanceDB reports I/O errors as RuntimeError("lance error: …")
+            self._reload()
+            raise StoreError(f"cannot write the store {self._root}: {tables.short_error(exc)}") from exc
+
+    def _replace_many(self, batch: Sequence[tuple[SourceRecord, Sequence[Item]]]) -> None:
         if len({r.source for r, _ in batch}) != len(batch):
             raise StoreError("a source appears twice in one replace_many batch")
         dim = self._dim
@@ -224,7 +230,7 @@ class LanceStore:
                                      + _codec.sql_quote(generation))
             if st is not None:
                 for src in replaced:
-                    self._unindex_source(st, src, old_concepts[src])
+                    st.remove_source(src, old_concepts[src])
                 if table is not None and dim is not None:
                     for b in table.to_batches(max_chunksize=65536):
                         st.add_batch(b, dim)
@@ -241,16 +247,6 @@ class LanceStore:
                 c = b.column(col)
                 out.append(np.asarray(c.values.to_numpy(zero_copy_only=False), dtype=np.int64))
         return out
-
-    def _unindex_source(self, st: IndexState, source: str, concepts: list[np.ndarray]) -> int:
-        rows = st.src_rows.pop(source, {})
-        st.count_concepts(concepts, -1)
-        if not rows:
-            return 0
-        st.index.remove(np.fromiter(rows.values(), dtype=np.int64))
-        for iid in rows:
-            st.unlink_id(iid)
-        return len(rows)
 
     def _after_write(self) -> None:
         self._writes += 1
@@ -274,7 +270,7 @@ class LanceStore:
             if self._items_t is not None:
                 n = int(self._items_t.delete(f"source = {_codec.sql_quote(source)}").num_deleted_rows)
             if st is not None:
-                self._unindex_source(st, source, old)
+                st.remove_source(source, old)
             self._dirty = True
             self._seen = self._stamp()
             return n
@@ -401,9 +397,3 @@ class LanceStore:
     def _stamp_matches(self) -> bool:
         """True when nobody else committed since our last read/write: the index reflects the tables."""
         return self._stamp() == self._seen
-
-
-
-
-
-

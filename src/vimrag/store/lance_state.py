@@ -60,6 +60,17 @@ class IndexState:
             self.counts = np.concatenate([self.counts, np.zeros(top - self.counts.size, np.int64)])
         np.add.at(self.counts, flat, sign)
 
+    def remove_source(self, source: str, concepts: list[np.ndarray]) -> int:
+        """Tombstone a source's rows and uncount its concept edges; returns the rows removed."""
+        rows = self.src_rows.pop(source, {})
+        self.count_concepts(concepts, -1)
+        if not rows:
+            return 0
+        self.index.remove(np.fromiter(rows.values(), dtype=np.int64))
+        for iid in rows:
+            self.unlink_id(iid)
+        return len(rows)
+
     def add_batch(self, batch: Any, dim: int) -> None:
         """Add an arrow batch of committed rows to the index, the row map and the concept counts."""
         vec = batch.column("vector")

@@ -114,3 +114,18 @@ def cache_put(pa: Any, cache_t: Any, values: dict[str, float]) -> None:
     t = pa.table({"key": pa.array(list(values), pa.string()),
                   "score": pa.array([float(v) for v in values.values()], pa.float64())})
     cache_t.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(t)
+
+
+def committed_batches(pa: Any, items_t: Any, columns: list[str], committed: dict[str, str]) -> Iterator[Any]:
+    """Batches of ``columns`` holding only rows of committed generations (``committed``: source → generation)."""
+    for b in scan(items_t, [*columns, "generation"] if "generation" not in columns else columns):
+        src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
+        keep = [committed.get(s) == g for s, g in zip(src, gen, strict=True)]
+        if any(keep):
+            yield b.filter(pa.array(keep))
+
+
+def short_error(exc: BaseException) -> str:
+    """The first line of a LanceDB error, without its Rust source location."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.split(", /")[0].removeprefix("lance error: ")
