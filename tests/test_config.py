@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vimrag.config import Config, load_config
 from vimrag.errors import ConfigError
@@ -66,3 +68,21 @@ def test_config_is_frozen() -> None:
     cfg = Config()
     with pytest.raises(AttributeError):
         cfg.agent.max_steps = 2  # type: ignore[misc]
+
+
+@pytest.mark.slow
+@given(st.one_of(
+    st.binary(max_size=400),
+    st.lists(st.sampled_from(["[store]", "[models]", "[agent]", "[polar]", "uri = 5", "uri = \"x\"",
+                              "max_steps = \"a\"", "max_steps = 2.5", "llm = [1, 2]", "kappa = -1",
+                              "local_absence = \"majority\"", "[nosuch]", "top_k = true", "= =", "\xff"]),
+             max_size=8).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogateescape")),
+))
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+def test_any_config_file_loads_or_is_one_config_error(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("cfg") / "vimrag.toml"
+    path.write_bytes(data)
+    try:
+        load_config(path, env={})
+    except ConfigError as exc:
+        assert str(exc)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.doubles import ScriptedLLM
 from vimrag.errors import ServerUnreachableError
@@ -57,3 +59,10 @@ def test_a_dead_parser_server_surfaces() -> None:
     """A dead model server is not hidden behind the rule parser: the user must learn the server is down."""
     with pytest.raises(ServerUnreachableError):
         parse_query("cup no person", ScriptedLLM([ServerUnreachableError("127.0.0.1:9 refused the connection")]))
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_the_rule_parser_takes_any_text(text: str) -> None:
+    p = parse_rules(text)
+    assert all(isinstance(c, str) and c for c in p.positive + p.negative)

@@ -10,6 +10,7 @@ frame (``meta["n_frames"]`` says how many there were).
 
 from __future__ import annotations
 
+import struct
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,11 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+# What Pillow's decoders raise on broken data: besides OSError/SyntaxError, truncated GIF blocks give an
+# IndexError and bad struct fields a struct.error (found by tests/ingest/test_fuzz.py).
+_CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+
+
 def load_image(path: Path, config: IngestConfig) -> tuple[Image.Image, dict[str, Any]]:
     """Decode ``path`` into an oriented RGB image bounded by ``config.image_max_side``, plus metadata."""
     p = str(path)
@@ -47,7 +53,7 @@ def load_image(path: Path, config: IngestConfig) -> tuple[Image.Image, dict[str,
                 probe.verify()  # structure/CRC check; the object is unusable afterwards
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise IngestError(p, _reason(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _CORRUPT as exc:
         raise IngestError(p, f"corrupt image: {exc}") from exc
     if size[0] * size[1] > config.image_max_pixels:
         raise IngestError(p, f"image too large: {size[0]}×{size[1]} pixels (limit {config.image_max_pixels})")
@@ -64,8 +70,8 @@ def load_image(path: Path, config: IngestConfig) -> tuple[Image.Image, dict[str,
                 orientation = img.getexif().get(0x0112, 1)
                 oriented = ImageOps.exif_transpose(img)
                 out = to_rgb(oriented if oriented is not None else img)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise IngestError(p, f"corrupt image: {exc}") from exc
+    except _CORRUPT as exc:
+        raise IngestError(p, f"corrupt image: {exc or type(exc).__name__}") from exc
     downscaled = max(out.size) > max_side
     if downscaled:
         out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
