@@ -15,9 +15,9 @@ from collections.abc import Iterator
 _PREFIXES = ("rapid_layout", "RapidLayout", "rapidocr", "RapidOCR", "sentence_transformers", "transformers")
 
 
-def quiet_third_party_logs(level: int = logging.WARNING) -> None:
+def quiet_third_party_logs(level: int = logging.WARNING, prefixes: tuple[str, ...] = _PREFIXES) -> None:
     for name in list(logging.Logger.manager.loggerDict):
-        if name.startswith(_PREFIXES):
+        if name.startswith(prefixes):
             logger = logging.getLogger(name)
             logger.setLevel(max(logger.level, level))
             for handler in logger.handlers:

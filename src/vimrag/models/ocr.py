@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import logging
 import shutil
 import subprocess
 import threading
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from vimrag.errors import MissingExtraError, ModelUnavailableError
-from vimrag.models._quiet import quiet_loading
+from vimrag.models._quiet import quiet_loading, quiet_third_party_logs
 
 _RAPID_FILES = {
     "Det.model_path": "PP-OCRv6_det_small.onnx",
@@ -63,7 +64,7 @@ class _RapidEngine:
         if spec is None or not spec.submodule_search_locations:
             raise MissingExtraError("rapidocr is not installed. Install it with: pip install 'vimrag[local]'")
         models = Path(next(iter(spec.submodule_search_locations))) / "models"
-        params: dict[str, Any] = {"Global.log_level": "warning"}
+        params: dict[str, Any] = {"Global.log_level": "error"}
         for key, fname in _RAPID_FILES.items():
             p = models / fname
             if not p.is_file():
@@ -75,6 +76,9 @@ class _RapidEngine:
 
         with quiet_loading():
             self._engine = RapidOCR(params=params)
+        # "The text detection result is empty" for every photo without text is not a warning for us (and
+        # it printed ANSI colour codes on stderr under --json): only RapidOCR's errors get through.
+        quiet_third_party_logs(logging.ERROR, ("rapidocr", "RapidOCR"))
         self._lock = threading.Lock()
 
     def __call__(self, img: Image.Image) -> OcrResult:

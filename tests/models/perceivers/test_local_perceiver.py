@@ -209,3 +209,14 @@ def test_default_calibration_is_a_power_of_the_raw_scores(
     # Monotone: the ranking of concepts is unchanged, only the spacing of low scores grows.
     order = sorted(raw, key=lambda n: -np.mean(raw[n]))
     assert order[:10] == sorted(cal, key=lambda n: -np.mean(cal[n]))[:10]
+
+
+@pytest.mark.slow
+def test_ocr_of_a_photo_without_text_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """RapidOCR's "text detection result is empty" warning (with ANSI colours) broke --json output on stderr."""
+    from vimrag.models.ocr import ocr_image
+
+    pytest.importorskip("rapidocr")
+    assert ocr_image(Image.new("RGB", (200, 100), (255, 255, 255))).text == ""
+    captured = capfd.readouterr()
+    assert "\x1b[" not in captured.err and "detection result is empty" not in captured.err
