@@ -152,7 +152,7 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument()],
     store: StoreOpt = None,
-    method: Annotated[str, typer.Option("--method", help="vimrag | react | summary")] = "vimrag",
+    method: Annotated[str, typer.Option("--method", help="vimrag | react | summary | rag (one search, one call)")] = "vimrag",
     llm: Annotated[str | None, typer.Option("--llm", help="Model spec, e.g. openai:http://host:8000/v1#model")] = None,
     as_json: JsonOpt = False,
 ) -> None:

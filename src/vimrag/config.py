@@ -153,7 +153,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    method: str = "vimrag"  # vimrag | react | summary
+    method: str = "vimrag"  # vimrag | react | summary | rag (one-call retrieval-augmented answer)
     max_steps: int = 8
     max_tokens: int = 16000  # total prompt+completion tokens per question before a forced answer
     top_k: int = 5  # items per retrieve action

@@ -278,3 +278,22 @@ def test_bad_input_is_a_clear_error(corpus, config, scripted):
         agent.ask("  ")
     with pytest.raises(ConfigError, match="unknown agent method"):
         agent.ask("q", method="mem1")
+
+
+def test_rag_searches_the_question_and_answers_in_one_call(corpus, config, scripted):
+    llm = scripted([J(action="answer", answer="Steven Spielberg", cite=["1.1"])])
+    res = Agent(llm, corpus, config).ask("Who directed Jaws?", method="rag")
+    assert len(llm.calls) == 1 and corpus.queries == ["Who directed Jaws?"]  # one search, one model call
+    assert res.answer == "Steven Spielberg" and res.method == "rag"
+    assert [s.action for s in res.record.steps] == ["retrieve", "answer"]
+    assert res.record.steps[0].prompt_tokens == 0  # the search is not a policy step
+    assert res.citations and res.citations[0]["source"] == "docs/jaws.txt"
+    prompt = llm.calls[0][-1].content
+    assert "[1.1] [Fact Check:" in prompt and "jaws.txt" in prompt
+    assert res.to_json()["tokens"]["prompt"] == res.record.steps[1].prompt_tokens
+
+
+def test_rag_with_an_invalid_reply_still_answers_from_the_text(corpus, config, scripted):
+    llm = scripted(["not json at all", "The director was Steven Spielberg."])
+    res = Agent(llm, corpus, config).ask("Who directed Jaws?", method="rag")
+    assert res.answer and len(llm.calls) == 2  # one corrective retry, then the fallback answer

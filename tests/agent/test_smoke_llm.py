@@ -34,6 +34,6 @@ def test_small_model_completes_each_method(small_llm, corpus, config, method):
     assert res.trajectory is not None and res.trajectory.is_file()
     assert 1 <= sum(1 for s in tr.steps if s.action != "memorize") <= 3
     assert res.tokens["prompt"] > 0 and res.tokens["completion"] > 0
-    assert all(s.completion for s in tr.steps)
+    assert all(s.completion for s in tr.steps if s.messages)  # every policy call answered (rag: the search is not one)
     assert any(s.action != "invalid" for s in tr.steps), "the model never produced a parseable action"
     assert isinstance(res.answer, str)

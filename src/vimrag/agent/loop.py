@@ -25,7 +25,7 @@ from vimrag.agent.citations import citations_for
 from vimrag.agent.context import Retriever
 from vimrag.agent.episode import Episode
 from vimrag.agent.methods import make_method
-from vimrag.agent.trajectory import Trajectory, nodes_to_json
+from vimrag.agent.trajectory import StepRecord, Trajectory, nodes_to_json
 from vimrag.config import Config
 from vimrag.errors import ConfigError
 from vimrag.models.base import LanguageModel, TextEmbedder
@@ -90,8 +90,15 @@ class AgentLoop:
         ep = Episode(question.strip(), self.llm, self.retriever, self.config, self.embedder)
         t0 = time.perf_counter()
         answer, cite, forced = "", [], False
-        for round_ in range(max(1, self.config.agent.max_steps)):
-            forced = round_ == self.config.agent.max_steps - 1 or ep.over_budget() or ep.repeats_exhausted()
+        if impl.search_question_first:  # node n1 = the question itself, searched without a policy call
+            record = StepRecord(index=len(ep.steps), action="retrieve")
+            ep.steps.append(record)
+            first = ep.retrieve(ep.question, [0], record)
+            if first is not None:
+                impl.on_retrieved(ep, first)
+        rounds = impl.max_decisions or self.config.agent.max_steps
+        for round_ in range(max(1, rounds)):
+            forced = round_ == rounds - 1 or ep.over_budget() or ep.repeats_exhausted()
             allowed = ("answer",) if forced else ("retrieve", "answer")
             messages = impl.decide_messages(ep, forced)
             action, record = ep.policy(messages, allowed)

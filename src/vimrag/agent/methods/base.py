@@ -19,9 +19,16 @@ from vimrag.models.base import ImageInput, Message
 
 
 class AgentMethod(Protocol):
-    """The hooks the loop calls, in order: decide → (retrieve → on_retrieved | on_repeat) … → answer."""
+    """The hooks the loop calls, in order: decide → (retrieve → on_retrieved | on_repeat) … → answer.
+
+    ``search_question_first``: the loop retrieves the question itself as node n1 before the first
+    decision (no policy call). ``max_decisions``: at most this many policy decisions (0 = the config's
+    ``agent.max_steps``); the last one must answer.
+    """
 
     name: ClassVar[str]
+    search_question_first: ClassVar[bool]
+    max_decisions: ClassVar[int]
 
     def system_prompt(self, question: str) -> str: ...
 
@@ -43,6 +50,8 @@ class MethodBase:
     name: ClassVar[str]
     decide_template: ClassVar[str]
     source_example: ClassVar[str]
+    search_question_first: ClassVar[bool] = False
+    max_decisions: ClassVar[int] = 0
 
     def system_prompt(self, question: str) -> str:
         return prompts.decide_prompt(self.decide_template, self.source_example, question)
