@@ -57,6 +57,21 @@ def test_reingest_is_idempotent_and_changes_replace(memory: Memory, corpus: Path
     assert texts and all("kettle" in t for t in texts)
 
 
+def test_reingesting_an_unchanged_folder_loads_no_model(memory: Memory, corpus: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unchanged files are known by their content hash: no perceiver, embedder or NER is built for them."""
+    fresh = Memory(memory.config)
+
+    def no_model(self: Memory) -> None:
+        raise AssertionError("a model was loaded for an unchanged folder")
+
+    for name in ("perceiver", "embedder", "entity_extractor"):
+        monkeypatch.setattr(Memory, name, property(no_model))
+    report = fresh.add([corpus], progress=False)
+    assert report.unchanged == 4 and report.added == 0 and report.replaced == 0
+    fresh.close()
+
+
 def test_negative_query_never_ranks_a_person_above_the_cup(memory: Memory) -> None:
     res = memory.search("a photo with a cup but no person", k=3)
     assert "person" in res.negative

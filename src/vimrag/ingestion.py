@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vimrag.config import Config
 from vimrag.errors import IngestError, MissingExtraError, ModelUnavailableError, StoreError
@@ -84,16 +84,28 @@ class IngestReport:
         }
 
 
+class IngestModels(Protocol):
+    """The models a changed file needs (``Memory`` satisfies it). Read per file, only after the content
+    hash says the file changed: re-ingesting an unchanged folder loads no model."""
+
+    @property
+    def perceiver(self) -> Perceiver: ...
+
+    @property
+    def embedder(self) -> TextEmbedder: ...
+
+    @property
+    def entity_extractor(self) -> Any: ...
+
+
 @dataclass
 class IngestParts:
-    """What the pipeline works with; ``Memory`` builds each part lazily and hands them over."""
+    """What the pipeline works with: config, store and media now, the models when a file needs them."""
 
     config: Config
     store: VectorStore
     media: MediaStore
-    perceiver: Perceiver
-    embedder: TextEmbedder
-    entity_extractor: Any
+    models: IngestModels
 
 
 def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | ProgressCallback) -> IngestReport:
@@ -146,9 +158,9 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
             raw,
             source=source,
             source_hash=digest,
-            perceiver=parts.perceiver,
-            embedder=parts.embedder,
-            entity_extractor=parts.entity_extractor,
+            perceiver=parts.models.perceiver,
+            embedder=parts.models.embedder,
+            entity_extractor=parts.models.entity_extractor,
             config=parts.config,
             cache=parts.store,
         )

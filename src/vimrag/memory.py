@@ -136,8 +136,7 @@ class Memory:
 
         files = discover([Path(p) for p in paths], exclude=[*exclude, self.media.root], on_skip=on_skip,
                          follow_outside=self.config.ingest.follow_links_outside)
-        parts = IngestParts(self.config, self.store, self.media, self.perceiver, self.embedder,
-                            self.entity_extractor)
+        parts = IngestParts(self.config, self.store, self.media, models=self)
         report = ingest_files(parts, files, progress)
         report.files.extend(skipped)
         return report

@@ -1,4 +1,4 @@
-"""The agent loop shared by the three methods: same retrieval, same model, same tools; only memory differs.
+"""The agent loop shared by every method: same retrieval, same model, same tools; only memory differs.
 
 One decision per round (``retrieve`` or ``answer``); after a retrieval the method updates its memory —
 VimRAG and the summary baseline with a ``memorize`` step of the policy, ReAct by appending the raw

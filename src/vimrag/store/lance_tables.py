@@ -117,8 +117,9 @@ def cache_put(pa: Any, cache_t: Any, values: dict[str, float]) -> None:
 
 
 def committed_batches(pa: Any, items_t: Any, columns: list[str], committed: dict[str, str]) -> Iterator[Any]:
-    """Batches of ``columns`` holding only rows of committed generations (``committed``: source → generation)."""
-    for b in scan(items_t, [*columns, "generation"] if "generation" not in columns else columns):
+    """Batches of ``columns`` (which include ``source`` and ``generation``) holding only rows of committed
+    generations (``committed``: source → generation)."""
+    for b in scan(items_t, columns):
         src, gen = b.column("source").to_pylist(), b.column("generation").to_pylist()
         keep = [committed.get(s) == g for s, g in zip(src, gen, strict=True)]
         if any(keep):
