@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vimrag.config import Config, load_config
-from vimrag.memory import Memory
+from vimrag.memory import Memory, SharedEmbedder
 
 
 class Agent:
@@ -30,27 +30,11 @@ class Agent:
         # fresh one from memory.llm rather than the closed one.
         return self._llm if self._llm is not None else self.memory.llm
 
-    def ask(self, question: str, method: str | None = None) -> Any:
-        """Run the agent; returns an ``AgentResult`` (answer, citations, steps, tokens, trajectory path)."""
+    def ask(self, question: str, method: str | None = None, *, on_step: Any = None) -> Any:
+        """Run the agent; returns an ``AgentResult`` (answer, citations, steps, tokens, trajectory path).
+
+        ``on_step(kind, payload)``, when given, hears each retrieve / memorize step as it ends (a live view)."""
         from vimrag.agent.loop import AgentLoop
 
-        loop = AgentLoop(self.llm, self.memory, self.config, embedder=_MemoryEmbedder(self.memory))
-        return loop.ask(question, method=method or self.config.agent.method)
-
-
-class _MemoryEmbedder:
-    """The memory's embedder, loaded on first use, so that a dead model server fails before torch loads."""
-
-    def __init__(self, memory: Memory) -> None:
-        self._memory = memory
-
-    @property
-    def name(self) -> str:
-        return str(self._memory.embedder.name)
-
-    @property
-    def dim(self) -> int:
-        return int(self._memory.embedder.dim)
-
-    def embed(self, texts: list[str]) -> Any:
-        return self._memory.embedder.embed(texts)
+        loop = AgentLoop(self.llm, self.memory, self.config, embedder=SharedEmbedder(self.memory))
+        return loop.ask(question, method=method or self.config.agent.method, on_step=on_step)

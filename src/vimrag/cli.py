@@ -232,8 +232,11 @@ def info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     cfg = _config(store)
     with Memory(cfg) as mem:
         stats = mem.stats()
+    shown = cfg.to_dict()
+    if shown["server"]["token"]:
+        shown["server"]["token"] = "***"  # a secret is not configuration to print
     if as_json:
-        out.print_json(json.dumps({"stats": stats, "config": cfg.to_dict()}))
+        out.print_json(json.dumps({"stats": stats, "config": shown}))
     else:
         out.print(stats)
 
@@ -270,6 +273,48 @@ def demo(
                 out.print()
     if as_json:
         out.print_json(json.dumps(results))
+
+
+@app.command()
+def serve(
+    store: StoreOpt = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on [server.host, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port [server.port, 8321].")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Bearer token for every route but /health "
+                                              "[env VIMRAG_TOKEN, server.token].")] = None,
+) -> None:
+    """Serve the REST API, the MCP endpoint (/mcp) and the web page (/) over a store."""
+    from vimrag._extras import require
+    from vimrag.server.http import create_app
+    from vimrag.server.service import Service, check_bind
+
+    cfg = _config(store, **{"server.host": host, "server.port": port, "server.token": token})
+    s = cfg.server
+    check_bind(s.host, s.token)
+    uvicorn = require("uvicorn", "server")
+    service = Service(cfg)
+    try:
+        app = create_app(service)
+        service.warm_up()
+        shown = f"[{s.host}]" if ":" in s.host else s.host
+        err.print(f"vimrag serving {_e(cfg.store.uri)} on http://{shown}:{s.port}/ "
+                  f"(MCP at /mcp{', token required' if s.token else ''}); Ctrl-C stops")
+        uvicorn.run(app, host=s.host, port=s.port, log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        service.close()
+
+
+@app.command()
+def mcp(store: StoreOpt = None) -> None:
+    """Serve the memory to an MCP client on stdio (tools: search, ask, ingest, remove, sources)."""
+    from vimrag.server.mcp_tools import build_mcp
+    from vimrag.server.service import Service
+
+    service = Service(_config(store))
+    try:
+        build_mcp(service).run("stdio")
+    finally:
+        service.close()
 
 
 @app.command("eval")

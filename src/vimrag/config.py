@@ -241,6 +241,22 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    """``vimrag serve`` / ``vimrag mcp``: where it listens, who may call it, and what it may read."""
+
+    host: str = "127.0.0.1"  # a non-loopback host is refused unless a token is set
+    port: int = 8321
+    token: str = field(default="", repr=False)  # bearer token for every route but /health [env VIMRAG_TOKEN]
+    ingest_roots: tuple[str, ...] = ()  # folders POST /ingest {"paths"} and the MCP ingest tool may read
+    upload_dir: str = ""  # where uploaded files are kept ("" = <media folder>/../uploads)
+    max_upload_mb: int = 256  # per request; larger → 413
+    ask_queue: int = 4  # questions waiting for the one model behind the server; more → 429 + Retry-After
+    retry_after_s: int = 10  # the Retry-After a 429 suggests
+    search_threads: int = 8  # concurrent searches (they do not hold the model)
+    max_jobs_kept: int = 100  # finished ingest jobs remembered for GET /jobs/ID
+
+
+@dataclass(frozen=True)
 class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     polar: PolarConfig = field(default_factory=PolarConfig)
@@ -249,6 +265,7 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
         """Return a copy with dotted keys (``"agent.max_steps"``) replaced; values coerced to the field type."""
@@ -320,6 +337,8 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if env.get("VIMRAG_STORE"):
         out["store.uri"] = env["VIMRAG_STORE"]
+    if env.get("VIMRAG_TOKEN"):
+        out["server.token"] = env["VIMRAG_TOKEN"]
     for sec in Config.__dataclass_fields__:
         prefix = f"VIMRAG_{sec.upper()}_"
         for k, v in env.items():

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from vimrag.polar.query import ParsedQuery
     from vimrag.polar.retrieval import PolarRetriever
 
-__all__ = ["FileOutcome", "IngestReport", "Memory"]
+__all__ = ["FileOutcome", "IngestReport", "Memory", "SharedEmbedder"]
 
 
 class Memory:
@@ -208,3 +209,28 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SharedEmbedder:
+    """A memory's embedder, loaded on first use and called by one thread at a time.
+
+    Lazy, so that a dead embedder server fails before torch loads and a command that needs no embedding
+    never loads one; serialised, because the agent's tools, a server's searches and its ingest worker share
+    one model, and Hugging Face fast tokenizers fail ("Already borrowed") when two threads encode at once.
+    """
+
+    def __init__(self, memory: Memory) -> None:
+        self._memory = memory
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return str(self._memory.embedder.name)
+
+    @property
+    def dim(self) -> int:
+        return int(self._memory.embedder.dim)
+
+    def embed(self, texts: list[str]) -> Any:
+        with self._lock:
+            return self._memory.embedder.embed(texts)

@@ -17,7 +17,7 @@ def _citation(entry: BankEntry) -> dict[str, Any]:
     loc = entry.item.locator.to_dict()
     if entry.keyframes:
         loc["keyframes"] = [float(t) for t in entry.keyframes]
-    return {"source": entry.item.source, "locator": loc}
+    return {"id": entry.item_id, "source": entry.item.source, "locator": loc}
 
 
 def cited_entries(graph: MemoryGraph, cite: list[str]) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,46 @@ class AgentResult:
         """The ``vimrag ask --json`` object."""
         return {
             "answer": self.answer,
-            "citations": [{"source": c["source"], "locator": dict(c["locator"])} for c in self.citations],
+            "citations": [{"source": c["source"], "locator": dict(c["locator"]), **({"id": c["id"]} if "id" in c else {})}
+                          for c in self.citations],
             "method": self.method,
             "steps": self.steps,
             "tokens": {"prompt": int(self.tokens["prompt"]), "completion": int(self.tokens["completion"])},
             "trajectory": str(self.trajectory) if self.trajectory else None,
         }
+
+
+#: ``on_event(kind, payload)``: told of each step as it ends (``retrieve``, ``memorize``, ``invalid``).
+StepListener = Callable[[str, dict[str, Any]], None]
+
+
+class _StepFeed:
+    """Tells a listener about the steps an episode recorded since the last call (a live view of the graph).
+
+    The payload is what a person watching the agent needs: the step, its node as the trajectory stores it
+    (sub-query, parents, summary, bank with states and saliency), and the current visual allocation.
+    The answer step is not sent: the caller has the result, with its citations, when ``ask`` returns.
+    """
+
+    def __init__(self, ep: Episode, listener: StepListener | None) -> None:
+        self.ep, self.listener, self.sent = ep, listener, 0
+
+    def __call__(self) -> None:
+        if self.listener is None:
+            return
+        nodes = None
+        for step in self.ep.steps[self.sent:]:
+            if step.action == "answer":
+                continue
+            nodes = nodes or nodes_to_json(self.ep.graph)
+            node = nodes[step.node] if step.node is not None and 0 <= step.node < len(nodes) else None
+            self.listener(step.action, {
+                "step": step.index, "node": node, "parents": list(step.parents), "repeat": step.repeat,
+                "error": step.error, "seconds": round(step.seconds, 3),
+                "allocation": [a.to_json() for a in self.ep.allocation],
+                "tokens": {"prompt": self.ep.prompt_tokens, "completion": self.ep.completion_tokens},
+            })
+        self.sent = len(self.ep.steps)
 
 
 def _fallback_answer(text: str) -> str:
@@ -82,20 +117,26 @@ class AgentLoop:
         self.config = config or Config()
         self.embedder = embedder
 
-    def ask(self, question: str, method: str | None = None, *, save: bool = True) -> AgentResult:
+    def ask(
+        self, question: str, method: str | None = None, *, save: bool = True, on_step: StepListener | None = None
+    ) -> AgentResult:
+        """Answer ``question``; ``on_step`` (optional) hears each retrieve / memorize step as it ends."""
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         name = method or self.config.agent.method
         impl = make_method(name)
         ep = Episode(question.strip(), self.llm, self.retriever, self.config, self.embedder)
+        feed = _StepFeed(ep, on_step)
         t0 = time.perf_counter()
         answer, cite, forced = "", [], False
         if impl.search_question_first:  # node n1 = the question itself, searched without a policy call
             record = StepRecord(index=len(ep.steps), action="retrieve")
             ep.steps.append(record)
             first = ep.retrieve(ep.question, [0], record)
+            feed()
             if first is not None:
                 impl.on_retrieved(ep, first)
+                feed()
         rounds = impl.max_decisions or self.config.agent.max_steps
         for round_ in range(max(1, rounds)):
             forced = round_ == rounds - 1 or ep.over_budget() or ep.repeats_exhausted()
@@ -103,6 +144,8 @@ class AgentLoop:
             messages = impl.decide_messages(ep, forced)
             action, record = ep.policy(messages, allowed)
             impl.after_decision(ep, action, record)
+            if not isinstance(action, Retrieve):  # a retrieve is sent once its node exists
+                feed()
             if isinstance(action, Answer):
                 answer, cite = action.answer, action.cite
                 break
@@ -116,8 +159,11 @@ class AgentLoop:
             node = ep.retrieve(action.query, impl.parents(ep, action), record)
             if node is None:
                 impl.on_repeat(ep, action, record.node if record.node is not None else 0)
+                feed()
                 continue
+            feed()
             impl.on_retrieved(ep, node)
+            feed()
         agent_cfg = self.config.agent
         citations, answer_node = citations_for(ep.graph, cite, agent_cfg.max_citations, agent_cfg.relevant_score)
         if ep.steps and ep.steps[-1].action == "answer":

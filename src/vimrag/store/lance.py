@@ -18,13 +18,16 @@ that generation) is upserted — the commit point — and only then are the old 
 Readers only see rows whose (source, generation) is committed; rows of an uncommitted or superseded
 generation (a killed process) are garbage-collected on the next open. ``remove_source`` deletes the
 source record first (commit point), then its rows, so items and all their concept edges vanish at once.
-Writers serialise on ``<uri>/write.lock``; a store object sees its own writes and the state at open.
+Writers serialise on ``<uri>/write.lock``; a store object sees its own writes at once and other processes'
+commits within a second (``refresh``). One store object may be searched from several threads (a server):
+the in-memory index is searched and reloaded under one lock.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -63,6 +66,7 @@ class LanceStore:
         self.uri = str(uri)
         self._root = Path(uri)
         self._polar = polar or PolarConfig()
+        self._index_lock = threading.RLock()  # index search vs. reload/update from another thread
         try:
             self._root.mkdir(parents=True, exist_ok=True)
             # Consistency interval 0: every read sees the latest commit, so other processes' writes show up.
@@ -109,10 +113,11 @@ class LanceStore:
 
     def refresh(self) -> None:
         """Pick up commits made by other processes since this store was opened (or last refreshed)."""
-        self._last_sync = time.monotonic()
-        if self._stamp() != self._seen:  # sources change with every commit, items may have appeared
-            self._reload()
-            self._seen = self._stamp()
+        with self._index_lock:
+            self._last_sync = time.monotonic()
+            if self._stamp() != self._seen:  # sources change with every commit, items may have appeared
+                self._reload()
+                self._seen = self._stamp()
 
     def _maybe_refresh(self) -> None:
         if time.monotonic() - self._last_sync > 1.0:  # at most once a second: a version check is ~0.2 ms
@@ -323,14 +328,15 @@ class LanceStore:
         return sorted(names[int(c)] for c in np.flatnonzero(st.counts > 0) if int(c) in names)
 
     def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
-        self._maybe_refresh()
-        st = self._ensure_state()
-        if st is None or k <= 0 or len(st.index) == 0:
-            return []
-        q = _codec.normalize_rows(_codec.as_f32_vector(vector, self._dim, "query")[None, :])[0]
-        pos = _codec.map_query(query.positive, self._vocab.get)
-        neg = _codec.map_negative(query.negative, self._vocab.get, query.strict_negation)
-        rows, states, sims = st.index.search(q, pos, neg, k + st.n_dup, strict=query.strict_negation)
+        with self._index_lock:
+            self._maybe_refresh()
+            st = self._ensure_state()
+            if st is None or k <= 0 or len(st.index) == 0:
+                return []
+            q = _codec.normalize_rows(_codec.as_f32_vector(vector, self._dim, "query")[None, :])[0]
+            pos = _codec.map_query(query.positive, self._vocab.get)
+            neg = _codec.map_negative(query.negative, self._vocab.get, query.strict_negation)
+            rows, states, sims = st.index.search(q, pos, neg, k + st.n_dup, strict=query.strict_negation)
         out: list[ScoredId] = []
         seen: set[str] = set()
         for r, s, v in zip(rows.tolist(), states.tolist(), sims.tolist(), strict=True):

@@ -1,0 +1,77 @@
+"""MCP tools over the service, on the official ``mcp`` Python SDK: ``search``, ``ask``, ``ingest``,
+``remove``, ``sources``. The same server runs on stdio (``vimrag mcp``) and over streamable HTTP at
+``/mcp`` of ``vimrag serve`` (same token).
+
+Every tool runs its work in a worker thread: a question takes the model for tens of seconds, and the
+event loop it would block also serves the REST API and the page.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from vimrag._extras import require
+from vimrag.server.service import Service
+
+_INSTRUCTIONS = (
+    "vimrag is a multimodal memory (documents, photos, slides, videos) with logic-aware search. "
+    "Use `search` for evidence ('a photo with a dog but no person' excludes items verified to contain a "
+    "person), `ask` for an answer with citations (source, page, box, timestamp), `sources` to see what "
+    "the memory holds."
+)
+
+
+def build_mcp(service: Service) -> Any:
+    """An ``MCPServer`` whose tools call ``service``."""
+    require("mcp", "server")
+    import anyio
+    from mcp.server.mcpserver import Image, MCPServer
+
+    mcp = MCPServer("vimrag", instructions=_INSTRUCTIONS, log_level="WARNING")
+
+    @mcp.tool()
+    async def search(query: str, k: int = 5, strict: bool = False, images: bool = False) -> Any:
+        """Logic-aware search of the memory. Results come verified first, then uncertain, never a
+        contradicted item above a consistent one; each has its source, locator (page, box, seconds), state,
+        similarity and an explanation, plus the excluded near-misses. `strict`: only verified matches.
+        `images`: also return the thumbnails of the results as images."""
+        result = await anyio.to_thread.run_sync(service.search, query, k, strict)
+        if not images:
+            return result
+        pictures = []
+        for hit in result["results"]:
+            if "media" in hit:
+                pictures.append(Image(path=service.media_file(hit["id"])))
+        return [json.dumps(result, ensure_ascii=False), *pictures]
+
+    @mcp.tool()
+    async def ask(question: str, method: str = "vimrag") -> dict[str, Any]:
+        """Answer a question from the memory with citations (the VimRAG agent; methods: vimrag, react,
+        summary, rag). Takes seconds to minutes with the embedded model."""
+        service.enter_line()
+        return dict(await anyio.to_thread.run_sync(lambda: service.ask(question, method, entered=True)))
+
+    @mcp.tool()
+    async def ingest(paths: list[str], wait_s: float = 600.0) -> dict[str, Any]:
+        """Ingest files or folders that lie under the server's ingest roots; waits up to `wait_s` seconds
+        for the per-file report (else returns the job's progress; poll with `sources`)."""
+        job = service.ingest_paths(paths)
+        deadline = time.monotonic() + max(0.0, wait_s)
+        while job.finished is None and time.monotonic() < deadline:
+            await anyio.sleep(0.2)
+        return job.to_json()
+
+    @mcp.tool()
+    async def remove(source: str) -> dict[str, Any]:
+        """Forget one ingested source (exactly as `sources` lists it) with everything derived from it."""
+        n = await anyio.to_thread.run_sync(service.remove, source)
+        return {"source": source, "removed": n}
+
+    @mcp.tool()
+    async def sources() -> dict[str, Any]:
+        """The files the memory holds, with their item counts."""
+        return {"sources": await anyio.to_thread.run_sync(service.sources)}
+
+    return mcp

@@ -1,0 +1,294 @@
+"""The service behind ``vimrag serve`` and ``vimrag mcp``: the memory, the agent and the ingest writer,
+shared by every request and free of any web framework (the REST routes and the MCP tools are thin).
+
+Concurrency, and why:
+
+* **Searches run concurrently** on one reader :class:`~vimrag.Memory`; its store searches under its own
+  lock and sees the writer's commits within a second.
+* **Writes go through one writer thread** (:class:`~vimrag.server.jobs.Writer`) with its own ``Memory``
+  (its own store connection, so a PostgreSQL transaction of the writer never mixes with a search).
+* **One question at a time holds the model**; up to ``server.ask_queue`` more wait, and beyond that a
+  question is refused at once (:class:`Busy` → HTTP 429 with ``Retry-After``), so a burst of questions
+  cannot pile up unbounded behind a 1.5B model on two cores.
+* Both memories share one embedder (:class:`~vimrag.memory.SharedEmbedder`, serialised); the LLM is
+  loaded on the first question, not at start, so the server answers ``/health`` at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from vimrag.config import Config
+from vimrag.errors import VimragError
+from vimrag.memory import Memory, SharedEmbedder
+from vimrag.server.jobs import Job, Writer
+from vimrag.server.paths import Forbidden, confine, resolve_roots, safe_filename, trajectory_file
+from vimrag.types import Item
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_log = logging.getLogger(__name__)
+
+
+class Busy(VimragError):
+    """Too many questions are waiting for the model (HTTP 429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the model is busy with earlier questions; retry in about {retry_after} s")
+        self.retry_after = retry_after
+
+
+class NotFound(VimragError):
+    """No such item, source, job or trajectory (HTTP 404)."""
+
+
+class AskGate:
+    """One question holds the model; at most ``queue`` wait; more are refused without waiting."""
+
+    def __init__(self, queue: int) -> None:
+        self._model = threading.Lock()
+        self._count = threading.Lock()
+        self._inside = 0
+        self._limit = 1 + max(0, queue)
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self._inside - 1)
+
+    def enter(self) -> None:
+        """Take a place in the line, or raise :class:`Busy` (call before any slow work)."""
+        with self._count:
+            if self._inside >= self._limit:
+                raise Busy(0)
+            self._inside += 1
+
+    def leave(self) -> None:
+        with self._count:
+            self._inside -= 1
+
+    @contextmanager
+    def model(self) -> Iterator[None]:
+        """Hold the model (after :meth:`enter`); the place in the line is given back on exit."""
+        try:
+            with self._model:
+                yield
+        finally:
+            self.leave()
+
+
+def check_bind(host: str, token: str) -> None:
+    """Refuse to listen beyond this machine without a token: the API reads files and runs a model."""
+    if host not in LOOPBACK and not token:
+        raise VimragError(f"refusing to listen on {host} without a token: set --token, VIMRAG_TOKEN or "
+                          "[server] token (or use --host 127.0.0.1)")
+
+
+class Service:
+    """Search, ask, ingest, remove, sources, media and trajectories over one store."""
+
+    def __init__(self, config: Config, *, llm: Any = None) -> None:
+        self.config = config
+        s = config.server
+        self.roots = resolve_roots(s.ingest_roots)
+        self._models = Memory(config)  # holds the one embedder (loaded on first use); opens no store
+        embedder = SharedEmbedder(self._models)
+        self.memory = Memory(config, embedder=embedder, llm=llm)
+        self.writer_memory = Memory(config, embedder=embedder)
+        self.writer = Writer(s.max_jobs_kept)
+        self.gate = AskGate(s.ask_queue)
+        self._llm = llm
+        self._llm_lock = threading.Lock()
+
+    def warm_up(self) -> threading.Thread:
+        """Load the embedder and the store's index in the background, so the first search is fast while
+        ``/health`` answers at once. A failure here is not fatal: the first search reports it."""
+        def work() -> None:
+            try:
+                self.memory.search("warm up", k=1)
+            except VimragError as exc:
+                _log.warning("warm-up search failed (the first search will say why): %s", exc)
+
+        t = threading.Thread(target=work, name="vimrag-warm-up", daemon=True)
+        t.start()
+        return t
+
+    # ------------------------------------------------------------------ read
+    def health(self) -> dict[str, Any]:
+        store = self.memory.store
+        return {"status": "ok", "items": int(store.count()), "sources": len(store.sources())}
+
+    def search(self, query: str, k: int = 10, strict: bool = False) -> dict[str, Any]:
+        """``vimrag search --json``, plus a ``media`` URL for each item that has an image, page or frame."""
+        if not isinstance(k, int) or not 1 <= k <= 1000:
+            raise VimragError(f"k must be between 1 and 1000, got {k!r}")
+        result = self.memory.search(query, k=k, strict=strict)
+        out = result.to_json()
+        for key, hits in (("results", result.hits), ("excluded", result.excluded)):
+            for js, hit in zip(out[key], hits, strict=True):
+                js.update(media_links(hit.item))
+        return out
+
+    def sources(self) -> list[dict[str, Any]]:
+        recs = self.memory.sources()
+        return [{"source": r.source, "items": r.n_items, "hash": r.source_hash} for r in sorted(
+            recs.values(), key=lambda r: r.source)]
+
+    def item(self, item_id: str) -> Item:
+        items = self.memory.get([item_id]) if item_id else []
+        if not items:
+            raise NotFound(f"no item {item_id!r}")
+        return items[0]
+
+    def media_file(self, item_id: str, frame: int | None = None) -> Path:
+        """The item's thumbnail (page render, photo) or its ``frame``-th keyframe, inside the media folder."""
+        item = self.item(item_id)
+        if frame is None:
+            name = item.media or ""
+        else:
+            frames = item.meta.get("keyframe_media", [])
+            name = frames[frame]["media"] if 0 <= frame < len(frames) else ""
+        path = self.memory.media.path(name)
+        if path is None or not path.is_file():
+            raise NotFound(f"item {item_id!r} has no such media")
+        return path
+
+    def trajectory(self, trajectory_id: str) -> Path:
+        path = trajectory_file(Path(self.config.agent.trajectories_dir), trajectory_id)
+        if path is None:
+            raise NotFound(f"no trajectory {trajectory_id!r}")
+        return path
+
+    # ------------------------------------------------------------------ ask
+    @property
+    def llm(self) -> Any:
+        with self._llm_lock:
+            if self._llm is None:
+                self._llm = self.memory.llm
+            return self._llm
+
+    def ask(self, question: str, method: str | None = None,
+            on_step: Callable[[str, dict[str, Any]], None] | None = None, *, entered: bool = False) -> dict[str, Any]:
+        """``vimrag ask --json`` plus the trajectory id, citations with media links and the answer node.
+
+        ``entered``: the caller already took a place in line (:meth:`AskGate.enter`) so that a refusal
+        could be answered before streaming began.
+        """
+        from vimrag.agent.methods import METHODS
+        from vimrag.ask import Agent
+
+        if method is not None and method not in METHODS:
+            raise VimragError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if not isinstance(question, str) or not question.strip():
+            raise VimragError("the question is empty")
+        if not entered:
+            self.enter_line()
+        listener = None if on_step is None else self._with_media(on_step)
+        with self.gate.model():
+            result = Agent(self.memory, self.config, llm=self.llm).ask(question, method=method, on_step=listener)
+        out = result.to_json()
+        ids = [c.get("id") for c in result.citations]
+        items = {i.id: i for i in self.memory.get([i for i in ids if i])}
+        for js, iid in zip(out["citations"], ids, strict=True):
+            if iid in items:
+                js.update(media_links(items[iid]))
+        out["trajectory_id"] = Path(out["trajectory"]).stem if out["trajectory"] else None
+        out["answer_node"] = result.record.answer_node
+        return out
+
+    def _with_media(self, on_step: Callable[[str, dict[str, Any]], None]) -> Callable[[str, dict[str, Any]], None]:
+        """The listener, told each step with media links on the node's evidence (for thumbnails)."""
+        def listener(kind: str, payload: dict[str, Any]) -> None:
+            bank = (payload.get("node") or {}).get("bank") or []
+            items = {i.id: i for i in self.memory.get([e["item_id"] for e in bank])} if bank else {}
+            for e in bank:
+                if e["item_id"] in items:
+                    e.update(media_links(items[e["item_id"]]))
+            on_step(kind, payload)
+
+        return listener
+
+    def enter_line(self) -> None:
+        try:
+            self.gate.enter()
+        except Busy:
+            raise Busy(self.config.server.retry_after_s) from None
+
+    # ------------------------------------------------------------------ write
+    def ingest_paths(self, paths: Sequence[str]) -> Job:
+        """Queue an ingest of paths that lie under ``server.ingest_roots`` (:class:`Forbidden` otherwise)."""
+        if not paths or not all(isinstance(p, str) for p in paths):
+            raise VimragError('"paths" must be a non-empty list of strings')
+        real = [confine(p, self.roots) for p in paths]
+        return self.writer.submit_job([str(p) for p in real], lambda job: self._run_ingest(job, real))
+
+    def upload_dir(self) -> Path:
+        d = self.config.server.upload_dir
+        return Path(d) if d else self.memory.media_root.parent / "uploads"
+
+    def ingest_uploads(self, files: Sequence[tuple[str | None, Any]]) -> Job:
+        """Save uploaded ``(name, binary file)`` pairs under the upload folder, then queue their ingest.
+
+        Each upload lands in its own folder (named by the job), so two uploads of ``report.pdf`` never
+        overwrite each other and a file's source path says where it came from.
+        """
+        if not files:
+            raise VimragError("no files in the upload")
+        import uuid
+
+        folder = self.upload_dir() / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        saved: list[Path] = []
+        for name, fh in files:
+            target = folder / safe_filename(name)
+            n = 1
+            while target.exists():
+                target = folder / f"{n}-{safe_filename(name)}"
+                n += 1
+            with target.open("wb") as out:
+                shutil.copyfileobj(fh, out, 1 << 20)
+            saved.append(target)
+        return self.writer.submit_job([str(p) for p in saved], lambda job: self._run_ingest(job, saved))
+
+    def _run_ingest(self, job: Job, paths: Sequence[Path]) -> dict[str, Any]:
+        def progress(name: str, done: int, total: int) -> None:
+            job.current, job.done, job.total = name, done, total
+
+        report = self.writer_memory.add(list(paths), progress=progress)
+        job.done = job.total
+        job.current = ""
+        return report.to_json() | {"store": self.writer_memory.stats()}
+
+    def remove(self, source: str) -> int:
+        """Forget a source the memory holds (exactly as listed by :meth:`sources`); waits for the writer."""
+        if not isinstance(source, str) or source not in self.memory.sources():
+            raise NotFound(f"no such source in memory: {source!r}")
+        n = self.writer.call(lambda: self.writer_memory.remove(source)).result()
+        refresh = getattr(self.memory.store, "refresh", None)  # an embedded store: see the removal at once
+        if callable(refresh):
+            refresh()
+        return int(n)
+
+    def close(self) -> None:
+        self.writer.close(wait=True)
+        self.writer_memory.close()
+        self.memory.close()
+        self._models.close()
+
+
+def media_links(item: Item) -> dict[str, Any]:
+    """URLs of the media an item has (its image / page render, its keyframes with their times)."""
+    out: dict[str, Any] = {}
+    if item.media:
+        out["media"] = f"/media/{item.id}"
+    frames = item.meta.get("keyframe_media", [])
+    if frames:
+        out["keyframes"] = [{"t": f["t"], "media": f"/media/{item.id}?frame={i}"} for i, f in enumerate(frames)]
+    return out
+
+
+__all__ = ["Busy", "Forbidden", "NotFound", "Service", "check_bind", "media_links"]
