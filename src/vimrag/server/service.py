@@ -285,6 +285,9 @@ def media_links(item: Item) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if item.media:
         out["media"] = f"/media/{item.id}"
+        w, h = item.meta.get("width"), item.meta.get("height")
+        if isinstance(w, int) and isinstance(h, int):
+            out["size"] = [w, h]  # of the original, which a locator's box is measured in
     frames = item.meta.get("keyframe_media", [])
     if frames:
         out["keyframes"] = [{"t": f["t"], "media": f"/media/{item.id}?frame={i}"} for i, f in enumerate(frames)]
