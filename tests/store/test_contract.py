@@ -184,3 +184,17 @@ def test_empty_source_replaced_again_before_any_item(store) -> None:
     store.replace_source(SourceRecord("empty.txt", "h2", 0), [])
     assert store.sources()["empty.txt"].source_hash == "h2" and store.count() == 0
     assert store.remove_source("empty.txt") == 0 and "empty.txt" not in store.sources()
+
+
+def test_a_store_opened_empty_sees_another_writer(open_backend) -> None:
+    """A server's reader opens the store before its ingest worker (another store object) writes the first
+    items: the reader must find them (PostgreSQL: the items table did not exist when it opened)."""
+    rng = np.random.default_rng(3)
+    reader = open_backend()
+    q = rng.standard_normal(DIM).astype(np.float32)
+    assert reader.search(q, LogicQuery((), ()), 5) == []
+    writer = open_backend()
+    writer.replace_source(*random_source(rng, "s0", 6, ["dog"], DIM))
+    getattr(reader, "refresh", lambda: None)()  # an embedded store picks commits up on refresh (≤ 1 s)
+    assert len(reader.search(q, LogicQuery((), ()), 5)) == 5
+    assert {i.source for i in reader.iter_items()} == {"s0"}

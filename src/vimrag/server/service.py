@@ -258,19 +258,26 @@ class Service:
         def progress(name: str, done: int, total: int) -> None:
             job.current, job.done, job.total = name, done, total
 
-        report = self.writer_memory.add(list(paths), progress=progress)
+        try:
+            report = self.writer_memory.add(list(paths), progress=progress)
+        finally:
+            self._reader_sees_writes()
         job.done = job.total
         job.current = ""
         return report.to_json() | {"store": self.writer_memory.stats()}
+
+    def _reader_sees_writes(self) -> None:
+        """After a write: an embedded store's reader picks up the commit now, not within the second."""
+        refresh = getattr(self.memory.store, "refresh", None)
+        if callable(refresh):
+            refresh()
 
     def remove(self, source: str) -> int:
         """Forget a source the memory holds (exactly as listed by :meth:`sources`); waits for the writer."""
         if not isinstance(source, str) or source not in self.memory.sources():
             raise NotFound(f"no such source in memory: {source!r}")
         n = self.writer.call(lambda: self.writer_memory.remove(source)).result()
-        refresh = getattr(self.memory.store, "refresh", None)  # an embedded store: see the removal at once
-        if callable(refresh):
-            refresh()
+        self._reader_sees_writes()
         return int(n)
 
     def close(self) -> None:

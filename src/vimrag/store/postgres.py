@@ -89,6 +89,13 @@ class PostgresStore:
         self._pgv.register_vector(self._conn)
         self._dim = self._meta_int("dim")
 
+    def _has_items(self) -> bool:
+        """Whether the items table exists: created by the first write, possibly by another process after
+        this store was opened empty (a server whose ingest worker has its own connection)."""
+        if self._dim is None:
+            self._dim = self._meta_int("dim")
+        return self._dim is not None
+
     def _meta_int(self, key: str) -> int | None:
         row = self._x("SELECT value FROM S.meta WHERE key = %s", (key,)).fetchone()
         return None if row is None else int(row[0])
@@ -114,7 +121,7 @@ class PostgresStore:
 
     def ensure_ann_index(self) -> None:
         """Build the HNSW index (once the store outgrows exact scans; building it on bulk data is faster)."""
-        if self._dim is None or self._has_ann_index():
+        if not self._has_items() or self._has_ann_index():
             return
         self._x("SET maintenance_work_mem = '1GB'")
         self._x(f"CREATE INDEX IF NOT EXISTS items_vec ON S.items USING hnsw (vector vector_cosine_ops) "
@@ -171,7 +178,7 @@ class PostgresStore:
         return int(row[0])
 
     def _delete_source_rows(self, source: str) -> int:
-        if self._dim is None:
+        if not self._has_items():
             return 0
         shared = self._shared_ids(source)
         self._count_delta(source, -1)
@@ -248,7 +255,7 @@ class PostgresStore:
         return _codec.row_to_item(d)
 
     def get(self, ids: Sequence[str]) -> list[Item]:
-        if self._dim is None or not ids:
+        if not ids or not self._has_items():
             return []
         rows = self._x(self._select() + " WHERE id = ANY(%s::text[]) ORDER BY source", (list(ids),)).fetchall()
         by_id: dict[str, Item] = {}
@@ -257,7 +264,7 @@ class PostgresStore:
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
     def iter_items(self, batch_size: int = 1024) -> Iterator[Item]:
-        if self._dim is None:
+        if not self._has_items():
             return
         last: tuple[str, str] = ("", "")
         first = True
@@ -313,7 +320,7 @@ class PostgresStore:
         return [(r[0], 1.0 - float(r[1])) for r in self._x(sql, params).fetchall()]
 
     def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
-        if k <= 0 or self._dim is None:
+        if k <= 0 or not self._has_items():
             return []
         q = _codec.as_f32_vector(vector, self._dim, "query")
         pos = _codec.map_query(query.positive, self._lookup)
