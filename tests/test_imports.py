@@ -113,7 +113,7 @@ LAYERS: list[set[str]] = [
     {"media", "ingestion", "memory"},  # long-term memory: the Memory facade and its ingest pipeline
     {"agent"},  # VimRAG: the loop, its methods, the memory graph, the budget
     {"ask", "vimrag"},  # the public API (vimrag.Agent over vimrag.Memory)
-    {"eval", "train", "testing"},  # evaluation harness, GGPO training, test oracles
+    {"eval", "train", "testing", "server"},  # evaluation harness, GGPO training, test oracles, the service
     {"cli", "__main__"},  # the command line
 ]
 

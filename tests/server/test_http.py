@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.server.conftest import TOKEN, Server
+from tests.server.conftest import Server
 
 pytestmark = pytest.mark.slow
 

@@ -202,7 +202,7 @@ def create_app(service: Service) -> Any:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=10_000)
-            files = [(f.filename, f.file) for _, f in form.multi_items() if hasattr(f, "file")]
+            files = [(f.filename, f.file) for _, f in form.multi_items() if not isinstance(f, str)]
             job = await run_in_threadpool(service.ingest_uploads, files)
         else:
             try:

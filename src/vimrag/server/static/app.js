@@ -216,7 +216,9 @@ function drawNodes() {
     for (const b of n.bank || []) {
       const fig = el("figure", { class: b.saliency ? "kept" : "dropped", title: b.text || "" });
       if (b.media) mediaImage(b.media, basename(b.source)).then((i) => fig.prepend(i));
-      fig.append(el("figcaption", { text: `${basename(b.source)} · ${b.state}${b.score != null ? " · p" + b.score : ""} · ${tokensFor(b.item_id, n.id)} tok` }));
+      else fig.append(el("div", { class: "snippet", text: String(b.text || "").replace(/^\[[^\]]*\]\s*/, "").slice(0, 120) }));
+      const tok = tokensFor(b.item_id, n.id);
+      fig.append(el("figcaption", { text: `${basename(b.source)} · ${b.state}${b.score != null ? " · p" + b.score : ""}${tok ? ` · ${tok} tok` : ""}` }));
       thumbs.append(fig);
     }
     box.append(el("div", { class: "node-card", "data-node": String(n.id) },
