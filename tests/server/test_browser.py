@@ -110,3 +110,11 @@ def test_ask_draws_the_graph_and_the_citation_opens_the_evidence(page: Any) -> N
     page.screenshot(path=str(SHOTS / "citation.png"))
     page.keyboard.press("Escape")
     assert page.locator("#viewer[open]").count() == 0
+
+
+def test_api_docs_render_without_internet(page: Any, lance_server: Server) -> None:
+    page.goto(lance_server.url + "/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)  # Swagger UI rendered from the bundled assets
+    text = page.locator("body").inner_text()
+    assert "/search" in text and "/ask/stream" in text
+    page.goto(lance_server.url + "/")

@@ -30,7 +30,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 # Reachable without the token: the liveness probe and the page's own files (the page asks for the token).
 _OPEN = ("/health", "/", "/favicon.ico", "/docs", "/openapi.json")
-_OPEN_PREFIX = ("/static/",)
+_OPEN_PREFIX = ("/static/", "/docs-assets/")
 
 
 class PayloadTooLarge(VimragError):
@@ -88,7 +88,7 @@ class Guard:
 
 def create_app(service: Service) -> Any:
     """The FastAPI application over ``service`` (with the MCP server mounted at ``/mcp``)."""
-    fastapi = require("fastapi", "server")
+    require("fastapi", "server")
     from fastapi import Body, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
@@ -109,8 +109,12 @@ def create_app(service: Service) -> Any:
         async with mcp.session_manager.run():
             yield
 
-    app = fastapi.FastAPI(title="vimrag", version=_version(), lifespan=lifespan,
-                          description="Multimodal retrieval-augmented reasoning with graph memory.")
+    # OpenAPI at /docs with Swagger UI from the fastapi-offline package: FastAPI's own page loads it from a
+    # CDN, which a machine without internet (or a careful user) does not reach.
+    offline = require("fastapi_offline", "server")
+    app = offline.FastAPIOffline(title="vimrag", version=_version(), lifespan=lifespan, redoc_url=None,
+                                 static_url="/docs-assets",
+                                 description="Multimodal retrieval-augmented reasoning with graph memory.")
     search_slots = threading.BoundedSemaphore(max(1, cfg.search_threads))
 
     def error(status: int, message: str, **headers: str) -> Any:
