@@ -16,6 +16,28 @@ def J(**kw) -> str:
     return json.dumps(kw)
 
 
+def test_each_step_is_reported_as_it_ends(corpus, config, scripted):
+    """``on_step`` (the server's live graph) hears every retrieve / memorize step, with its node."""
+    llm = scripted([
+        J(action="retrieve", query="director of Jaws", parents=[0]),
+        J(action="memorize", summary="Jaws was directed by Steven Spielberg.", keep=[1], scores={"1": 5}),
+        "not json at all", "still not json",
+        J(action="retrieve", query="Steven Spielberg born", parents=[1]),
+        J(action="memorize", summary="Spielberg was born in Cincinnati, Ohio.", keep=[1], scores={"1": 5}),
+        J(action="answer", answer="United States", cite=["2.1"]),
+    ])
+    events: list[tuple[str, dict]] = []
+    res = Agent(llm, corpus, config).ask("In which country was the director of Jaws born?", method="vimrag",
+                                         on_step=lambda kind, payload: events.append((kind, payload)))
+    assert [k for k, _ in events] == ["retrieve", "memorize", "invalid", "retrieve", "memorize"]
+    assert [p["step"] for _, p in events] == [s.index for s in res.record.steps if s.action != "answer"]
+    first, memo = events[0][1], events[1][1]
+    assert first["node"]["query"] == "director of Jaws" and first["node"]["bank"][0]["item_id"] == "t1"
+    assert first["node"]["summary"] == "" and memo["node"]["summary"].startswith("Jaws was directed")
+    assert events[3][1]["node"]["parents"] == [1] and "allocation" in memo and memo["tokens"]["prompt"] > 0
+    assert events[2][1]["node"] is None and events[2][1]["error"]
+
+
 def test_vimrag_end_to_end(corpus, config, scripted):
     llm = scripted([
         J(action="retrieve", query="director of Jaws", parents=[0]),
@@ -33,7 +55,7 @@ def test_vimrag_end_to_end(corpus, config, scripted):
     assert nodes[1]["summary"].startswith("Jaws was directed")
     assert nodes[1]["bank"][0]["item_id"] == "t1" and nodes[1]["bank"][0]["score"] == 5
     assert all(not e["saliency"] for e in nodes[1]["bank"][1:])
-    assert res.citations == [{"source": "docs/spielberg.txt", "locator": {"chunk": 3}}]
+    assert res.citations == [{"id": "t2", "source": "docs/spielberg.txt", "locator": {"chunk": 3}}]
     assert res.record.answer_node == 2 and res.record.steps[-1].node == 2
     # the last decision saw the graph (summaries + budgeted kept evidence), not the dropped raw results
     last = llm.calls[-1][-1].content
@@ -76,7 +98,7 @@ def test_summary_memory(corpus, config, scripted):
     decide = llm.calls[-1][-1].content
     assert "Notes: Jaws was directed by Steven Spielberg [1.1]." in decide and "Graph" not in decide
     # no cite: citations come from the kept, well-scored items on the answer path
-    assert res.citations == [{"source": "docs/jaws.txt", "locator": {"chunk": 0}}]
+    assert res.citations == [{"id": "t1", "source": "docs/jaws.txt", "locator": {"chunk": 0}}]
 
 
 def test_repeat_detection_creates_no_node(corpus, config, scripted):
@@ -93,7 +115,7 @@ def test_repeat_detection_creates_no_node(corpus, config, scripted):
     rep = tr.steps[2]
     assert rep.action == "retrieve" and rep.repeat and rep.node == 1 and rep.retrieved == []
     assert "repeated an earlier one" in llm.calls[-1][-1].content
-    assert res.citations == [{"source": "docs/jaws.txt", "locator": {"chunk": 0}}]
+    assert res.citations == [{"id": "t1", "source": "docs/jaws.txt", "locator": {"chunk": 0}}]
 
 
 def test_vimrag_memorizes_only_new_evidence(corpus, config, scripted):
