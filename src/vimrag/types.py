@@ -50,8 +50,10 @@ class LogicState(IntEnum):
 class Locator:
     """Where inside its source an item lives. All fields optional; what is set depends on the modality.
 
-    ``page`` is 1-based. ``start``/``end`` are seconds into a video. ``box`` is (x0, y0, x1, y1) in pixels of
-    the page or image. ``keyframes`` are the timestamps (seconds) of the frames kept for a video segment.
+    ``page`` is 1-based (a PDF page, a slide). ``start``/``end`` are seconds into a video. ``box`` is the
+    region (x1, y1, x2, y2) normalised to 0–1000 of the page, slide or image (PolarMem's convention), so it
+    means the same at any rendering size. ``keyframes`` are the timestamps (seconds) of the frames kept for a
+    video segment. ``sheet`` and ``cells`` ("A1:F40") locate a spreadsheet table.
     """
 
     page: int | None = None
@@ -60,6 +62,8 @@ class Locator:
     box: tuple[float, float, float, float] | None = None
     chunk: int | None = None
     keyframes: tuple[float, ...] = ()
+    sheet: str | None = None
+    cells: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v is not None and v != ()}
@@ -88,7 +92,9 @@ class Locator:
         if self.start is not None:
             end = f"–{format_timestamp(self.end)}" if self.end is not None else ""
             parts.append(f"{format_timestamp(self.start)}{end}")
-        if self.chunk is not None and self.page is None and self.start is None:
+        if self.sheet is not None:
+            parts.append(f"sheet {self.sheet}" + (f" {self.cells}" if self.cells else ""))
+        if self.chunk is not None and self.page is None and self.start is None and self.sheet is None:
             parts.append(f"chunk {self.chunk}")
         if self.box is not None:
             parts.append("box " + ",".join(f"{v:.0f}" for v in self.box))

@@ -33,8 +33,11 @@ def test_health_needs_no_token_and_counts(server: Server) -> None:
     with server.client(token=None) as c:
         h = c.get("/health")
     assert h.status_code == 200
-    assert h.json() == {"status": "ok", "items": h.json()["items"], "sources": 4}
-    assert h.json()["items"] >= 4
+    body = h.json()
+    assert set(body) == {"status", "items", "sources"} and body["status"] == "ok"
+    with server.client() as c:
+        assert body["sources"] == len(c.get("/sources").json()["sources"]) >= 4  # other tests may have added
+    assert body["items"] >= body["sources"]
 
 
 @pytest.mark.parametrize("method,path", [("POST", "/search"), ("GET", "/sources"), ("POST", "/ask"),

@@ -1,4 +1,5 @@
-"""PDF loader (pypdfium2, Apache-2.0/BSD): each page becomes a PAGE item = rendered image + its text.
+"""PDF loader (pypdfium2, Apache-2.0/BSD): each page becomes a PAGE item = rendered image + its text,
+and each ruled table a table item cited by page and box (:mod:`vimrag.ingest.pdf_tables`).
 
 A page is both a picture (charts, tables, layout: what PolarMem's perceiver verifies concepts on) and text
 (its text layer, for the knowledge pathway and z_sem, Eq. 10). Pages without a text layer (scans) are
@@ -56,6 +57,10 @@ class PdfLoader:
                 yield self._page(doc, i, n, path, config)
         finally:
             doc.close()
+        if config.pdf_tables:
+            from vimrag.ingest.pdf_tables import pdf_tables
+
+            yield from pdf_tables(path, config)
 
     def _page(self, doc: Any, i: int, n: int, path: Path, config: IngestConfig) -> RawItem:
         try:

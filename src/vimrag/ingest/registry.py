@@ -17,16 +17,20 @@ from vimrag.errors import IngestError, VimragError
 from vimrag.ingest.base import Loader, RawItem
 from vimrag.ingest.html import HtmlLoader
 from vimrag.ingest.image import ImageLoader
+from vimrag.ingest.office import DocxLoader, PptxLoader
 from vimrag.ingest.pdf import PdfLoader
+from vimrag.ingest.sheets import CsvLoader, XlsxLoader
 from vimrag.ingest.text import MarkdownLoader, TextLoader
 from vimrag.ingest.video import VideoLoader
 
 _LOADERS: dict[str, Loader] = {
     ld.name: ld
-    for ld in (TextLoader(), MarkdownLoader(), HtmlLoader(), PdfLoader(), ImageLoader(), VideoLoader())
+    for ld in (TextLoader(), MarkdownLoader(), HtmlLoader(), PdfLoader(), ImageLoader(), VideoLoader(),
+               DocxLoader(), PptxLoader(), XlsxLoader(), CsvLoader())
 }
 _BY_EXT: dict[str, str] = {ext: ld.name for ld in _LOADERS.values() for ext in ld.extensions}
-_TEXTUAL = {"text", "markdown", "html"}
+_TEXTUAL = {"text", "markdown", "html", "csv"}
+_OFFICE = {"docx", "pptx", "xlsx"}  # ZIP containers told apart by their extension
 _HEAD = 4096
 
 
@@ -54,6 +58,8 @@ def sniff(head: bytes) -> str | None:
         return "image" if brand in (b"heic", b"heix", b"mif1", b"avif", b"msf1") else "video"
     if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):  # QuickTime without ftyp
         return "video"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
     if b"\x00" in head:
         return None
     try:
@@ -90,6 +96,11 @@ def loader_for(path: str | Path) -> Loader:
     by_magic = sniff(head)
     if by_magic in ("pdf", "image", "video"):
         return _LOADERS[by_magic]
+    if by_magic == "zip":
+        if by_ext in _OFFICE:
+            return _LOADERS[by_ext]
+        raise IngestError(str(p), f"unsupported format: a ZIP archive{f' named {ext!r}' if ext else ''} "
+                          "(DOCX, PPTX and XLSX are read; unpack other archives first)")
     if by_magic == "html" and by_ext in (None, "text", "html"):
         return _LOADERS["html"]
     if by_magic in ("text", "html"):

@@ -1,0 +1,177 @@
+"""Tables and office files on real files the tests write: a PDF with a ruled table (the demo report, made
+with fpdf2), a DOCX, a PPTX, an XLSX and a CSV. Cells and numbers must survive exactly; boxes lie inside
+the page; every item of a file has its own locator."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vimrag.config import IngestConfig
+from vimrag.errors import IngestError
+from vimrag.ingest.registry import iter_items, loader_for
+from vimrag.ingest.tables import normalize, row_blocks, table_text
+from vimrag.types import Locator, Modality
+
+docx = pytest.importorskip("docx")
+pptx = pytest.importorskip("pptx")
+openpyxl = pytest.importorskip("openpyxl")
+pytest.importorskip("pdfplumber")
+
+CFG = IngestConfig()
+SALES = [["Region", "Q1", "Q2", "Q3"], ["North", "980", "1,105", "1,240"], ["South", "720", "810", "905"]]
+
+
+def _items(path: Path) -> list:
+    items = list(iter_items(path, CFG))
+    keys = [(i.modality, i.locator.key()) for i in items]
+    assert len(keys) == len(set(keys)), f"two items of {path.name} share a locator: {keys}"
+    return items
+
+
+def _png(color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (160, 100)) -> io.BytesIO:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    buf.seek(0)
+    return buf
+
+
+def test_table_text_names_every_cell() -> None:
+    text = table_text(normalize(SALES), "Sales")
+    assert "| North | 980 | 1,105 | 1,240 |" in text
+    assert "North — Q1: 980; Q2: 1,105; Q3: 1,240" in text
+    blocks = list(row_blocks(normalize(SALES * 40), 300))
+    assert len(blocks) > 3 and all(b[2][0] == SALES[0] for b in blocks)  # the header repeats
+    assert normalize([[None, "", None], ["a", None, 1.0]]) == [["a", "1"]]
+
+
+def test_pdf_ruled_table_is_a_table_item_with_page_and_box(tmp_path: Path) -> None:
+    pytest.importorskip("fpdf")
+    from vimrag.demo.corpus import SALES as REPORT_SALES
+    from vimrag.demo.corpus import build_report
+
+    pdf = build_report(tmp_path / "report.pdf")
+    items = _items(pdf)
+    pages = [i for i in items if i.modality == Modality.PAGE]
+    tables = [i for i in items if i.meta.get("kind") == "table"]
+    assert [p.locator.page for p in pages] == [1, 2] and len(tables) == 1
+    t = tables[0]
+    assert t.locator.page == 2 and t.locator.box is not None
+    x1, y1, x2, y2 = t.locator.box
+    assert 0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000 and y2 < 500  # the table is at the top of page 2
+    assert "Bicycles sold per region and quarter" in t.text  # its caption
+    north = REPORT_SALES[0]
+    assert f"{north[0]} — Q1: {north[1]:,}; Q2: {north[2]:,}; Q3: {north[3]:,}; Q4: {north[4]:,}" in t.text
+    off = list(iter_items(pdf, IngestConfig(pdf_tables=False)))
+    assert [i.modality for i in off] == [Modality.PAGE, Modality.PAGE]
+
+
+def test_docx_sections_tables_and_pictures(tmp_path: Path) -> None:
+    d = docx.Document()
+    d.add_heading("Fleet report", 0)
+    d.add_heading("Costs", 1)
+    d.add_paragraph("Maintenance costs fell in 2026 thanks to the new depot.")
+    t = d.add_table(rows=3, cols=3)
+    for i, row in enumerate([["Bus", "Route", "Cost EUR"], ["B-17", "Lakeside", "12,480"], ["B-22", "Harbour", "9,310"]]):
+        for j, v in enumerate(row):
+            t.cell(i, j).text = v
+    d.add_heading("Outlook", 1)
+    d.add_paragraph("Two electric buses arrive in March.")
+    d.add_picture(_png())
+    path = tmp_path / "fleet.docx"
+    d.save(str(path))
+    items = _items(path)
+    sections = [i for i in items if i.meta.get("kind") == "section"]
+    table = next(i for i in items if i.meta.get("kind") == "table")
+    picture = next(i for i in items if i.modality == Modality.IMAGE)
+    costs = next(s for s in sections if "Maintenance" in s.text)
+    assert costs.meta["headings"] == ["Fleet report", "Costs"]
+    assert not any("electric" in s.text for s in sections if "Maintenance" in s.text)  # sections stay apart
+    assert "B-17 — Route: Lakeside; Cost EUR: 12,480" in table.text and table.meta["headings"] == ["Fleet report", "Costs"]
+    assert picture.image is not None and picture.image.size == (160, 100)
+
+
+def test_pptx_slides_tables_notes_and_pictures(tmp_path: Path) -> None:
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    s = prs.slides.add_slide(prs.slide_layouts[5])
+    s.shapes.title.text = "Ridership 2026"
+    tb = s.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2)).table
+    for i, row in enumerate([["Line", "Riders"], ["L1", "48,200"], ["L2", "31,950"]]):
+        for j, v in enumerate(row):
+            tb.cell(i, j).text = v
+    s.shapes.add_picture(_png((20, 90, 200)), Inches(7), Inches(5), Inches(2), Inches(1.25))
+    s.notes_slide.notes_text_frame.text = "Mention the L1 record."
+    s2 = prs.slides.add_slide(prs.slide_layouts[1])
+    s2.shapes.title.text = "Next steps"
+    s2.placeholders[1].text = "Electrify line L2 by 2028"
+    path = tmp_path / "deck.pptx"
+    prs.save(str(path))
+    items = _items(path)
+    slides = [i for i in items if i.meta.get("kind") == "slide"]
+    assert [i.locator.page for i in slides] == [1, 2]
+    assert slides[0].text.count("Ridership 2026") == 1 and "Speaker notes: Mention the L1 record." in slides[0].text
+    assert "Electrify line L2 by 2028" in slides[1].text
+    table = next(i for i in items if i.meta.get("kind") == "table")
+    assert table.locator.page == 1 and "L1 — Riders: 48,200" in table.text
+    assert table.locator.box == pytest.approx((100.0, 266.7, 700.0, 533.3), abs=0.2)  # 1–7 in of 10, 2–4 of 7.5
+    pic = next(i for i in items if i.modality == Modality.IMAGE)
+    assert pic.locator.page == 1 and pic.image is not None and pic.locator.box[0] == pytest.approx(700, abs=0.2)
+
+
+def test_xlsx_and_csv_keep_cells_exact_with_sheet_ranges(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Sales"
+    for row in [["Region", "Q1", "Q2"], ["North", 980, 1105], ["South", 720, 810.5]]:
+        ws.append(row)
+    wb.create_sheet("Empty")
+    big = wb.create_sheet("Log")
+    big.append(["id", "event"])
+    for i in range(400):
+        big.append([i, f"event number {i}"])
+    path = tmp_path / "sales.xlsx"
+    wb.save(str(path))
+    items = _items(path)
+    sales = [i for i in items if i.locator.sheet == "Sales"]
+    assert len(sales) == 1 and sales[0].locator.cells == "A1:C3"
+    assert "North — Q1: 980; Q2: 1105" in sales[0].text and "South — Q1: 720; Q2: 810.5" in sales[0].text
+    logs = [i for i in items if i.locator.sheet == "Log"]
+    assert len(logs) > 1 and all(i.text.count("| id | event |") == 1 for i in logs)
+    assert logs[-1].locator.cells.endswith("B401") and "event number 399" in logs[-1].text
+    assert not any(i.locator.sheet == "Empty" for i in items)
+    assert str(sales[0].locator) == "sheet Sales A1:C3"
+
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text("name;age;city\nAda;36;Oslo\nBo;41;Bergen\n")
+    (item,) = _items(csv_path)
+    assert "Ada — age: 36; city: Oslo" in item.text and item.locator == Locator(chunk=0, sheet="people", cells="A1:C3")
+
+
+def test_damaged_and_foreign_zip_files_fail_alone(tmp_path: Path) -> None:
+    zpath = tmp_path / "archive.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("a.txt", "hello")
+    with pytest.raises(IngestError, match="ZIP archive"):
+        loader_for(zpath)
+    fake = tmp_path / "fake.docx"
+    fake.write_bytes(zpath.read_bytes())
+    with pytest.raises(IngestError, match="DOCX"):
+        list(iter_items(fake, CFG))
+    good = tmp_path / "good.pptx"
+    prs = pptx.Presentation()
+    prs.slides.add_slide(prs.slide_layouts[5]).shapes.title.text = "t"
+    prs.save(str(good))
+    cut = tmp_path / "cut.pptx"
+    cut.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(IngestError, match="PPTX"):
+        list(iter_items(cut, CFG))
+    bad_xlsx = tmp_path / "bad.xlsx"
+    bad_xlsx.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    with pytest.raises(IngestError, match="XLSX"):
+        list(iter_items(bad_xlsx, CFG))
