@@ -43,7 +43,7 @@ def _png(color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (1
 def test_table_text_names_every_cell() -> None:
     text = table_text(normalize(SALES), "Sales")
     assert "| North | 980 | 1,105 | 1,240 |" in text
-    assert "North — Q1: 980; Q2: 1,105; Q3: 1,240" in text
+    assert "North: Q1 = 980; Q2 = 1,105; Q3 = 1,240." in text
     blocks = list(row_blocks(normalize(SALES * 40), 300))
     assert len(blocks) > 3 and all(b[2][0] == SALES[0] for b in blocks)  # the header repeats
     assert normalize([[None, "", None], ["a", None, 1.0]]) == [["a", "1"]]
@@ -65,7 +65,11 @@ def test_pdf_ruled_table_is_a_table_item_with_page_and_box(tmp_path: Path) -> No
     assert 0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000 and y2 < 500  # the table is at the top of page 2
     assert "Bicycles sold per region and quarter" in t.text  # its caption
     north = REPORT_SALES[0]
-    assert f"{north[0]} — Q1: {north[1]:,}; Q2: {north[2]:,}; Q3: {north[3]:,}; Q4: {north[4]:,}" in t.text
+    named = f"{north[0]}: Q1 = {north[1]:,}; Q2 = {north[2]:,}; Q3 = {north[3]:,}; Q4 = {north[4]:,}"
+    assert named in t.text and "| North | 980 | 1,105 |" in t.text
+    # The page's own text carries the table as named rows too, and the prose around it.
+    assert named in pages[1].text and "sold the most bicycles" in pages[1].text
+    assert pages[1].meta["text_source"] == "text_layer+tables"
     off = list(iter_items(pdf, IngestConfig(pdf_tables=False)))
     assert [i.modality for i in off] == [Modality.PAGE, Modality.PAGE]
 
@@ -91,7 +95,7 @@ def test_docx_sections_tables_and_pictures(tmp_path: Path) -> None:
     costs = next(s for s in sections if "Maintenance" in s.text)
     assert costs.meta["headings"] == ["Fleet report", "Costs"]
     assert not any("electric" in s.text for s in sections if "Maintenance" in s.text)  # sections stay apart
-    assert "B-17 — Route: Lakeside; Cost EUR: 12,480" in table.text and table.meta["headings"] == ["Fleet report", "Costs"]
+    assert "B-17: Route = Lakeside; Cost EUR = 12,480." in table.text and table.meta["headings"] == ["Fleet report", "Costs"]
     assert picture.image is not None and picture.image.size == (160, 100)
 
 
@@ -118,7 +122,7 @@ def test_pptx_slides_tables_notes_and_pictures(tmp_path: Path) -> None:
     assert slides[0].text.count("Ridership 2026") == 1 and "Speaker notes: Mention the L1 record." in slides[0].text
     assert "Electrify line L2 by 2028" in slides[1].text
     table = next(i for i in items if i.meta.get("kind") == "table")
-    assert table.locator.page == 1 and "L1 — Riders: 48,200" in table.text
+    assert table.locator.page == 1 and "L1: Riders = 48,200." in table.text
     assert table.locator.box == pytest.approx((100.0, 266.7, 700.0, 533.3), abs=0.2)  # 1–7 in of 10, 2–4 of 7.5
     pic = next(i for i in items if i.modality == Modality.IMAGE)
     assert pic.locator.page == 1 and pic.image is not None and pic.locator.box[0] == pytest.approx(700, abs=0.2)
@@ -140,7 +144,7 @@ def test_xlsx_and_csv_keep_cells_exact_with_sheet_ranges(tmp_path: Path) -> None
     items = _items(path)
     sales = [i for i in items if i.locator.sheet == "Sales"]
     assert len(sales) == 1 and sales[0].locator.cells == "A1:C3"
-    assert "North — Q1: 980; Q2: 1105" in sales[0].text and "South — Q1: 720; Q2: 810.5" in sales[0].text
+    assert "North: Q1 = 980; Q2 = 1105." in sales[0].text and "South: Q1 = 720; Q2 = 810.5." in sales[0].text
     logs = [i for i in items if i.locator.sheet == "Log"]
     assert len(logs) > 1 and all(i.text.count("| id | event |") == 1 for i in logs)
     assert logs[-1].locator.cells.endswith("B401") and "event number 399" in logs[-1].text
@@ -150,7 +154,7 @@ def test_xlsx_and_csv_keep_cells_exact_with_sheet_ranges(tmp_path: Path) -> None
     csv_path = tmp_path / "people.csv"
     csv_path.write_text("name;age;city\nAda;36;Oslo\nBo;41;Bergen\n")
     (item,) = _items(csv_path)
-    assert "Ada — age: 36; city: Oslo" in item.text and item.locator == Locator(chunk=0, sheet="people", cells="A1:C3")
+    assert "Ada: age = 36; city = Oslo." in item.text and item.locator == Locator(chunk=0, sheet="people", cells="A1:C3")
 
 
 def test_damaged_and_foreign_zip_files_fail_alone(tmp_path: Path) -> None:

@@ -53,14 +53,21 @@ class PdfLoader:
             n = len(doc)
             if n == 0:
                 raise IngestError(str(path), "PDF has no pages")
+            tables: dict[int, Any] = {}
+            if config.pdf_tables:
+                from vimrag.ingest.pdf_tables import read_tables, table_items
+
+                tables = read_tables(path)
             for i in range(n):
-                yield self._page(doc, i, n, path, config)
+                item = self._page(doc, i, n, path, config)
+                if i + 1 in tables:
+                    item.text = tables[i + 1].text
+                    item.meta["text_source"] = "text_layer+tables"
+                yield item
+                if i + 1 in tables:
+                    yield from table_items(i + 1, tables[i + 1], config)
         finally:
             doc.close()
-        if config.pdf_tables:
-            from vimrag.ingest.pdf_tables import pdf_tables
-
-            yield from pdf_tables(path, config)
 
     def _page(self, doc: Any, i: int, n: int, path: Path, config: IngestConfig) -> RawItem:
         try:

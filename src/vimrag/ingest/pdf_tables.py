@@ -4,7 +4,9 @@ A page's text layer flattens a table into a run of numbers, and a model reading 
 (issue 15: "how many bicycles did the North region sell in Q3?" → the Total). ``pdfplumber`` finds tables
 from the ruling lines and returns their cells; each table becomes a TEXT item (:mod:`vimrag.ingest.tables`)
 cited by page **and box** (0–1000 of the page), titled by the line of text just above it (its caption,
-usually). The page item stays, for whole-page questions and for the perceiver.
+usually). The page item stays, for whole-page questions and for the perceiver, and its text is rebuilt
+around the tables (:func:`read_tables`): the text above, each table as named rows, the text below, so a
+model reading the page reads the cells by their columns too instead of a run of numbers.
 
 Only tables drawn with lines are found (pdfplumber's "lines" strategy): guessing tables from text
 alignment finds many false ones in multi-column prose. Scanned pages have no text layer and no tables
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +38,78 @@ def _caption(page: Any, top: float) -> str:
     return lines[-1] if lines else ""
 
 
-def pdf_tables(path: Path, config: IngestConfig) -> Iterator[RawItem]:
-    """Table items of every page of ``path`` (none when it has no ruled tables).
+@dataclass
+class PageTables:
+    """The ruled tables of one page and the page's text rebuilt around them."""
 
-    A page pdfplumber cannot parse is logged and skipped: the page item already holds its text, so a
-    table that cannot be extracted costs structure, not content.
+    tables: list[tuple[tuple[float, float, float, float], list[list[str]], str]]  # (0–1000 box, rows, caption)
+    text: str  # the text layer in reading bands, each table written as named rows (see page_text)
+
+
+def _band_text(page: Any, top: float, bottom: float, boxes: list[tuple[float, float, float, float]]) -> str:
+    """The text of a horizontal band of the page, leaving out the characters inside the tables."""
+    if bottom - top < 0.5:
+        return ""
+    band = page.crop((0, top, page.width, bottom), strict=False)
+
+    def outside(obj: Any) -> bool:
+        if obj.get("object_type") != "char":
+            return True
+        cx, cy = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+        return not any(x0 <= cx <= x1 and t <= cy <= b for x0, t, x1, b in boxes)
+
+    return str(band.filter(outside).extract_text() or "").strip()
+
+
+def _page_tables(page: Any) -> PageTables | None:
+    found = sorted(((t.bbox, normalize(t.extract())) for t in page.find_tables()), key=lambda t: t[0][1])
+    found = [(bbox, rows) for bbox, rows in found if len(rows) >= 2 and len(rows[0]) >= 2]
+    if not found:
+        return None
+    boxes = [bbox for bbox, _ in found]
+    parts, y = [], 0.0
+    tables = []
+    for k, (bbox, rows) in enumerate(found, 1):
+        x0, top, x1, bottom = bbox
+        parts.append(_band_text(page, y, top, boxes))
+        parts.append(table_text(rows, f"Table {k}:", markdown=False))  # its caption is in the band above
+        parts.append(_band_text(page, top, bottom, boxes))  # text beside the table, if any
+        y = bottom
+        tables.append((norm_box(x0, top, x1, bottom, float(page.width), float(page.height)), rows,
+                       _caption(page, top)))
+    parts.append(_band_text(page, y, float(page.height), boxes))
+    return PageTables(tables, "\n".join(p for p in parts if p))
+
+
+def read_tables(path: Path) -> dict[int, PageTables]:
+    """Pages (1-based) that hold ruled tables → their tables and their text with the tables as named rows.
+
+    A page (or a document) pdfplumber cannot parse is logged and left out: its page items keep pdfium's
+    text layer, so a table that cannot be extracted costs structure, not content.
     """
     pdfplumber = require("pdfplumber", "docs")
-    with pdfplumber.open(str(path)) as pdf:
-        for number, page in enumerate(pdf.pages, 1):
-            try:
-                found = page.find_tables()
-                tables = [(t.bbox, t.extract()) for t in found]
-            except Exception as exc:  # pdfminer raises many kinds on odd content streams
-                log.warning("%s page %d: tables not extracted (%s: %s)", path, number, type(exc).__name__, exc)
-                continue
-            for k, (bbox, cells) in enumerate(tables, 1):
-                rows = normalize(cells)
-                if len(rows) < 2 or len(rows[0]) < 2:
-                    continue  # a framed paragraph, not a table
-                x0, top, x1, bottom = bbox
-                box = norm_box(x0, top, x1, bottom, float(page.width), float(page.height))
-                caption = _caption(page, top)
-                title = f"Table {k} on page {number}" + (f": {caption}" if caption else "")
-                for b, (a, z, block) in enumerate(row_blocks(rows, 2 * config.chunk_chars)):
-                    yield RawItem(Modality.TEXT, Locator(page=number, box=box, chunk=(k - 1) * 1000 + b),
-                                  text=table_text(block, title),
-                                  meta={"format": "pdf", "kind": "table", "table": k, "caption": caption,
-                                        "rows": [a + 1, z + 1], "columns": len(rows[0])})
+    out: dict[int, PageTables] = {}
+    try:
+        with pdfplumber.open(str(path)) as pdf:
+            for number, page in enumerate(pdf.pages, 1):
+                try:
+                    tables = _page_tables(page)
+                except Exception as exc:  # pdfminer raises many kinds on odd content streams
+                    log.warning("%s page %d: tables not extracted (%s: %s)", path, number, type(exc).__name__, exc)
+                    continue
+                if tables is not None:
+                    out[number] = tables
+    except Exception as exc:  # a document pdfium reads but pdfminer does not: pages keep pdfium's text
+        log.warning("%s: tables not extracted (%s: %s)", path, type(exc).__name__, exc)
+    return out
+
+
+def table_items(number: int, page: PageTables, config: IngestConfig) -> Iterator[RawItem]:
+    """The table items of one page: cited by page and box; a long table in blocks of rows."""
+    for k, (box, rows, caption) in enumerate(page.tables, 1):
+        title = f"Table {k} on page {number}" + (f": {caption}" if caption else "")
+        for b, (a, z, block) in enumerate(row_blocks(rows, 2 * config.chunk_chars)):
+            yield RawItem(Modality.TEXT, Locator(page=number, box=box, chunk=(k - 1) * 1000 + b),
+                          text=table_text(block, title),
+                          meta={"format": "pdf", "kind": "table", "table": k, "caption": caption,
+                                "rows": [a + 1, z + 1], "columns": len(rows[0])})

@@ -1,8 +1,8 @@
 """Tables as text that both a small model and a keyword search can read, whatever file they came from
 (a PDF's ruled table, a DOCX or PPTX table, a spreadsheet, a CSV).
 
-A table item's text is its title, a Markdown table with its header, and then one line per row that names
-each cell by its column ("North — Q1: 980; Q2: 1,105; Q3: 1,240"): a 1.5B model reading a flattened
+A table item's text is its title, one sentence per row that names each cell by its column ("North: Q1 =
+980; Q2 = 1,105; Q3 = 1,240."), and the Markdown table with its header: a 1.5B model reading a flattened
 text layer picks the wrong column (the demo's bicycles question was answered from the Total column), but
 it reads a named cell. Cell values are kept exactly as the document prints them (numbers are not
 reformatted). Long tables are cut into blocks of rows, each with the header repeated.
@@ -49,20 +49,22 @@ def has_header(rows: list[list[str]]) -> bool:
     return len(rows) > 1 and all(rows[0]) and not any(_NUMBER.match(c) for c in rows[0])
 
 
-def table_text(rows: list[list[str]], title: str = "") -> str:
-    """Title, Markdown table and one named line per row (see the module doc). ``rows`` from :func:`normalize`."""
+def table_text(rows: list[list[str]], title: str = "", markdown: bool = True) -> str:
+    """Title, one named sentence per row, then the Markdown table (see the module doc). The named rows come
+    first because evidence shown to a model is cut to a few hundred characters: they are what a small
+    model reads right; the Markdown keeps the grid for larger models and for people."""
     if not rows:
         return title
     header = rows[0] if has_header(rows) else [f"column {j + 1}" for j in range(len(rows[0]))]
     body = rows[1:] if has_header(rows) else rows
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(r) + " |" for r in body]
     named = []
     for r in body:
-        cells = "; ".join(f"{h}: {v}" for h, v in zip(header[1:], r[1:], strict=True) if v)
-        named.append(f"{r[0] or '(row)'} — {cells}" if cells else r[0])
+        cells = "; ".join(f"{h} = {v}" for h, v in zip(header[1:], r[1:], strict=True) if v)
+        named.append(f"{r[0] or '(row)'}: {cells}." if cells else f"{r[0]}.")
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] if markdown else []
+    md += ["| " + " | ".join(r) + " |" for r in body] if markdown else []
     parts = [title] if title else []
-    return "\n".join([*parts, *md, "", *named]).strip()
+    return "\n".join([*parts, *named, "", *md]).strip()
 
 
 def row_blocks(rows: list[list[str]], max_chars: int) -> Iterator[tuple[int, int, list[list[str]]]]:

@@ -29,7 +29,7 @@ from vimrag.errors import VimragError
 from vimrag.memory import Memory, SharedEmbedder
 from vimrag.server.jobs import Job, Writer
 from vimrag.server.paths import Forbidden, confine, resolve_roots, safe_filename, trajectory_file
-from vimrag.types import Item
+from vimrag.types import Item, Locator, Modality, item_id
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _log = logging.getLogger(__name__)
@@ -292,9 +292,10 @@ def media_links(item: Item) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if item.media:
         out["media"] = f"/media/{item.id}"
-        w, h = item.meta.get("width"), item.meta.get("height")
-        if isinstance(w, int) and isinstance(h, int):
-            out["size"] = [w, h]  # of the original, which a locator's box is measured in
+    elif item.meta.get("format") == "pdf" and item.locator.page is not None:
+        # A region of a PDF page (a table): show the page it lies on; the locator's box marks the region.
+        page = item_id(item.source_hash, Modality.PAGE, Locator(page=item.locator.page))
+        out["media"] = f"/media/{page}"
     frames = item.meta.get("keyframe_media", [])
     if frames:
         out["keyframes"] = [{"t": f["t"], "media": f"/media/{item.id}?frame={i}"} for i, f in enumerate(frames)]

@@ -56,7 +56,8 @@ function where(loc) {
   if (loc.page != null) parts.push(`page ${loc.page}`);
   if (loc.start != null) parts.push(`${fmtTime(loc.start)}${loc.end != null ? "–" + fmtTime(loc.end) : ""}`);
   if (loc.keyframes && loc.keyframes.length) parts.push(`frames at ${loc.keyframes.map(fmtTime).join(", ")}`);
-  if (loc.box) parts.push(`box [${loc.box.map((x) => Math.round(x)).join(", ")}]`);
+  if (loc.sheet != null) parts.push(`sheet ${loc.sheet}${loc.cells ? " " + loc.cells : ""}`);
+  if (loc.box) parts.push(`region [${loc.box.map((x) => Math.round(x)).join(", ")}]/1000`);
   if (loc.chunk != null) parts.push(`chunk ${loc.chunk}`);
   return parts.join(" · ");
 }
@@ -139,10 +140,11 @@ async function openViewer(ref) {
   const img = $("viewer-img");
   img.removeAttribute("src");
   $("viewer-box").hidden = true;
+  img.onload = loc.box ? () => drawBox(loc.box) : null;
   if (ref.media) {
     const i = await mediaImage(ref.media, basename(ref.source));
-    img.src = i.src; img.alt = i.alt;
-    if (loc.box) img.onload = () => drawBox(loc.box, ref.size);
+    img.alt = i.alt;
+    img.src = i.src;
   }
   const frames = $("viewer-frames");
   frames.replaceChildren();
@@ -156,12 +158,11 @@ async function openViewer(ref) {
   $("viewer").showModal();
 }
 
-function drawBox(box, size) {
-  // Pixels of the original when its size is known; otherwise PolarMem's 0–1000 normalised convention.
-  const [w, h] = size || [1000, 1000];
+function drawBox(box) {
+  // Boxes are PolarMem's 0–1000 of the page, slide or image, whatever size the picture is shown at.
   const b = $("viewer-box");
-  Object.assign(b.style, { left: `${(100 * box[0]) / w}%`, top: `${(100 * box[1]) / h}%`,
-    width: `${(100 * (box[2] - box[0])) / w}%`, height: `${(100 * (box[3] - box[1])) / h}%` });
+  Object.assign(b.style, { left: `${box[0] / 10}%`, top: `${box[1] / 10}%`,
+    width: `${(box[2] - box[0]) / 10}%`, height: `${(box[3] - box[1]) / 10}%` });
   b.hidden = false;
 }
 
