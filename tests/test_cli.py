@@ -30,7 +30,7 @@ def _run(*args: str, cwd: Path, timeout: float = 120, env: dict | None = None) -
 def test_help_lists_the_verbs() -> None:
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for verb in ("ingest", "search", "ask", "show", "eval", "demo", "remove", "models", "train"):
+    for verb in ("ingest", "search", "ask", "show", "eval", "demo", "remove", "models", "train", "serve", "mcp"):
         assert verb in res.output
 
 

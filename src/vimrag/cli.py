@@ -286,11 +286,12 @@ def serve(
     """Serve the REST API, the MCP endpoint (/mcp) and the web page (/) over a store."""
     from vimrag._extras import require
     from vimrag.server.http import create_app
-    from vimrag.server.service import Service, check_bind
+    from vimrag.server.service import Service, check_bind, check_port
 
     cfg = _config(store, **{"server.host": host, "server.port": port, "server.token": token})
     s = cfg.server
     check_bind(s.host, s.token)
+    check_port(s.host, s.port)
     uvicorn = require("uvicorn", "server")
     service = Service(cfg)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from vimrag.ingest.base import RawItem
-from vimrag.types import Item
+from vimrag.types import Item, Locator, Modality, item_id
 
 
 class MediaStore:
@@ -80,3 +80,13 @@ def media_names(item: Item) -> list[str]:
     """Every media file an item uses: its thumbnail and its keyframes."""
     names = [f["media"] for f in item.meta.get("keyframe_media", [])]
     return [item.media, *names] if item.media else names
+
+
+def shown_media(item: Item) -> str | None:
+    """The picture that shows an item: its own thumbnail, or for a region of a PDF page (a table, with its
+    ``box``) the thumbnail of the page it lies on (page items are named by their id, like every item)."""
+    if item.media:
+        return item.media
+    if item.meta.get("format") == "pdf" and item.locator.page is not None:
+        return f"{item_id(item.source_hash, Modality.PAGE, Locator(page=item.locator.page))}.jpg"
+    return None

@@ -73,3 +73,26 @@ def test_tree_shows_brackets_in_model_text_literally(corpus, config, scripted):
     console = Console(record=True, width=200)
     console.print(render_tree(traj))  # a MarkupError here would lose the answer
     assert "see [/etc] and [red]x[/red]" in console.export_text()
+
+
+def test_html_draws_a_region_box_and_only_numbers_reach_the_style(corpus, config, scripted):
+    """A table cited by page and box is drawn on its page; a hostile box in a trajectory is ignored."""
+    traj = _run(corpus, config, scripted)
+    entry = traj.nodes[1]["bank"][0]
+    assert entry["item_id"] in traj.meta["media"]
+    entry["locator"] = {"page": 2, "box": [48, 67, 952, 198]}
+    page = render_html(traj, media_root=corpus.root)
+    assert "class='box' style='left:4.8%;top:6.7%;width:90.4%;height:13.1%'" in page
+    entry["locator"] = {"page": 2, "box": ["1;background:url(http://x)", 0, 5, 5]}
+    assert "class='box'" not in render_html(traj, media_root=corpus.root)
+
+
+def test_a_pdf_table_is_shown_on_its_page() -> None:
+    from vimrag.media import shown_media
+    from vimrag.types import Item, Locator, Modality, item_id
+
+    table = Item("t", "r.pdf", "h", Modality.TEXT, Locator(page=2, box=(48, 67, 952, 198), chunk=0), "x",
+                 meta={"format": "pdf", "kind": "table"})
+    assert shown_media(table) == f"{item_id('h', Modality.PAGE, Locator(page=2))}.jpg"
+    chunk = Item("c", "n.md", "h", Modality.TEXT, Locator(chunk=0), "x", meta={"format": "markdown"})
+    assert shown_media(chunk) is None

@@ -41,7 +41,12 @@ def page(lance_server: Server) -> Iterator[Any]:
             "--disable-component-update", "--disable-sync"])
         pg = browser.new_page(viewport={"width": 1280, "height": 900})
         pg.dialogs = []  # type: ignore[attr-defined]
-        pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+
+        def on_dialog(d: Any) -> None:  # the page's own "remove?" confirmation is accepted; alerts are recorded
+            pg.dialogs.append((d.type, d.message))  # type: ignore[attr-defined]
+            d.accept() if d.type == "confirm" else d.dismiss()
+
+        pg.on("dialog", on_dialog)
         pg.goto(lance_server.url + "/")
         # The server has a token: the page asks for it after the first refused call.
         pg.fill("#q", "a photo with a person but no cat")
@@ -90,9 +95,13 @@ def test_upload_is_ingested_and_hostile_names_stay_text(page: Any, tmp_path: Pat
     page.wait_for_selector("#sources tbody tr")
     assert page.locator("#sources tbody tr", has_text=XSS_NAME).count() == 1
     # Nothing ran: no alert, no script side effect, no element made from the name.
-    assert page.dialogs == []
+    assert [d for d in page.dialogs if d[0] != "confirm"] == []
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator("main img[src='x']").count() == 0 and page.locator("main script").count() == 0
+    # Remove it from the sources list: the row goes, and the server forgot it.
+    page.locator("#sources tbody tr", has_text=XSS_NAME).get_by_role("button", name="Remove").click()
+    page.locator("#sources tbody tr", has_text=XSS_NAME).wait_for(state="detached")
+    assert any(d[0] == "confirm" for d in page.dialogs)
 
 
 def test_ask_draws_the_graph_and_the_citation_opens_the_evidence(page: Any) -> None:

@@ -67,6 +67,18 @@ def test_serve_refuses_a_public_host_without_token_in_one_line(tmp_path: Path) -
     assert r.returncode == 2 and "without a token" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_serve_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "vimrag", "serve", "--port", str(port), "--store", str(tmp_path / "s")],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_confine_follows_links_and_dots(tmp_path: Path) -> None:
     root, outside = tmp_path / "root", tmp_path / "outside"
     (root / "a").mkdir(parents=True)

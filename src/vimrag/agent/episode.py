@@ -18,6 +18,7 @@ from vimrag.agent.context import Retriever, bank_from_hits
 from vimrag.agent.graph import BankEntry, MemoryGraph, MemoryNode
 from vimrag.agent.trajectory import StepRecord
 from vimrag.config import Config
+from vimrag.media import shown_media
 from vimrag.models.base import ImageInput, LanguageModel, Message, TextEmbedder
 
 
@@ -135,8 +136,9 @@ class Episode:
         record.node, record.parents = node.id, list(node.parents)
         record.retrieved = [{"id": e.item_id, "state": e.state.label, "similarity": round(e.similarity, 6)} for e in bank]
         for e in bank:
-            if e.item.media:
-                self.media[e.item_id] = e.item.media
+            shown = shown_media(e.item)  # its thumbnail, or the page a table lies on (drawn with its box)
+            if shown:
+                self.media[e.item_id] = shown
         return node
 
     def memorize(self, node: MemoryNode, messages: list[Message]) -> Memorize | None:

@@ -32,8 +32,9 @@ def _loc(locator: dict[str, Any]) -> str:
         parts.append(f"{locator['start']:.1f}–{locator.get('end', locator['start']):.1f}s")
     if locator.get("keyframes"):
         parts.append("kf " + ",".join(f"{t:.1f}" for t in locator["keyframes"]))
-    if "box" in locator:
-        parts.append("box " + ",".join(f"{v:.0f}" for v in locator["box"]))
+    box = _box(locator.get("box"))
+    if box:
+        parts.append("box " + ",".join(f"{10 * v:.0f}" for v in box))
     if "chunk" in locator and not parts:
         parts.append(f"chunk {locator['chunk']}")
     return " ".join(parts)
@@ -143,8 +144,22 @@ _CSS = """body{font-family:sans-serif;margin:24px;color:#222}h1{font-size:20px}h
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 .node{border:1px solid #bbb;border-radius:8px;padding:8px 12px;margin:10px 0}.ev{margin:6px 0;font-size:12px}
 .ev img{max-height:96px;max-width:160px;vertical-align:top;margin-right:8px;border:1px solid #ccc}
+.region{position:relative;display:inline-block;margin-right:8px}.region img{margin:0;display:block}
+.region .box{position:absolute;border:2px solid #e5484d}
 .verified{color:#2e7d32}.uncertain{color:#8d6e63}.conflict{color:#c62828}.dim{color:#888}
 pre{white-space:pre-wrap;font-size:11px;background:#f6f6f6;padding:6px;max-height:240px;overflow:auto}"""
+
+
+def _box(value: Any) -> tuple[float, float, float, float] | None:
+    """A locator's 0–1000 box as percentages, or None when it is not four numbers (a trajectory is data
+    from outside: nothing but numbers reaches the style attribute)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        return None
+    try:
+        x1, y1, x2, y2 = (max(0.0, min(1000.0, float(v))) / 10 for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
 
 
 def render_html(trajectory: Trajectory, media_root: str | Path | None = None) -> str:
@@ -174,6 +189,11 @@ def render_html(trajectory: Trajectory, media_root: str | Path | None = None) ->
                 url = _data_url(root, rel)
                 if url:
                     img = f"<img src='{url}' alt='{esc(e['item_id'])}'>"
+                    box = _box((e.get("locator") or {}).get("box"))
+                    if box:  # a region of the page (0–1000): draw it on the page
+                        x1, y1, x2, y2 = box
+                        img = (f"<span class='region'>{img}<span class='box' style='left:{x1:.1f}%;top:{y1:.1f}%;"
+                               f"width:{x2 - x1:.1f}%;height:{y2 - y1:.1f}%'></span></span>")
             kept = "kept" if e.get("saliency") else "dropped"
             score = f", p={e['score']}" if e.get("score") is not None else ""
             parts.append(f"<div class='ev'>{img}[{n['id']}.{i}] <span class='{esc(e['state'])}'>{esc(e['state'])}</span> "

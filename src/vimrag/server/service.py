@@ -26,10 +26,11 @@ from typing import Any
 
 from vimrag.config import Config
 from vimrag.errors import VimragError
+from vimrag.media import shown_media
 from vimrag.memory import Memory, SharedEmbedder
 from vimrag.server.jobs import Job, Writer
 from vimrag.server.paths import Forbidden, confine, resolve_roots, safe_filename, trajectory_file
-from vimrag.types import Item, Locator, Modality, item_id
+from vimrag.types import Item
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _log = logging.getLogger(__name__)
@@ -86,6 +87,19 @@ def check_bind(host: str, token: str) -> None:
     if host not in LOOPBACK and not token:
         raise VimragError(f"refusing to listen on {host} without a token: set --token, VIMRAG_TOKEN or "
                           "[server] token (or use --host 127.0.0.1)")
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with one line when the address is taken (uvicorn would log a traceback-like error and exit 1)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise VimragError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (use --port)") from None
 
 
 class Service:
@@ -290,16 +304,13 @@ class Service:
 def media_links(item: Item) -> dict[str, Any]:
     """URLs of the media an item has (its image / page render, its keyframes with their times)."""
     out: dict[str, Any] = {}
-    if item.media:
-        out["media"] = f"/media/{item.id}"
-    elif item.meta.get("format") == "pdf" and item.locator.page is not None:
-        # A region of a PDF page (a table): show the page it lies on; the locator's box marks the region.
-        page = item_id(item.source_hash, Modality.PAGE, Locator(page=item.locator.page))
-        out["media"] = f"/media/{page}"
+    shown = shown_media(item)  # a table's page: the locator's box marks the region on it
+    if shown:
+        out["media"] = f"/media/{item.id if item.media else shown.removesuffix('.jpg')}"
     frames = item.meta.get("keyframe_media", [])
     if frames:
         out["keyframes"] = [{"t": f["t"], "media": f"/media/{item.id}?frame={i}"} for i, f in enumerate(frames)]
     return out
 
 
-__all__ = ["Busy", "Forbidden", "NotFound", "Service", "check_bind", "media_links"]
+__all__ = ["Busy", "Forbidden", "NotFound", "Service", "check_bind", "check_port", "media_links"]
