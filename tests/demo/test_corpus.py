@@ -41,10 +41,13 @@ def test_deterministic(corpus: list[Path], tmp_path: Path) -> None:
 def test_every_file_loads(corpus: list[Path]) -> None:
     for p in corpus:
         assert loader_for(p).name in {"image", "video", "markdown", "html", "pdf"}
-    pages = list(iter_items(next(p for p in corpus if p.name == REPORT), IngestConfig(ocr=False)))
+    items = list(iter_items(next(p for p in corpus if p.name == REPORT), IngestConfig(ocr=False)))
+    pages = [i for i in items if i.locator.box is None]
+    (table,) = [i for i in items if i.locator.box is not None]  # the sales table, cited by page 2 and its box
     assert len(pages) == 2 and "Q3 at 3.1 million euros" in pages[0].text
     north = SALES[0]
-    assert f"{north[3]:,}" in pages[1].text and "Region Q1 Q2 Q3 Q4" in pages[1].text
+    assert f"Q3 = {north[3]:,}" in pages[1].text and f"Q3 = {north[3]:,}" in table.text
+    assert "| Region | Q1 | Q2 | Q3 | Q4 | Total |" in table.text and table.locator.page == 2
 
 
 def test_questions_reference_corpus(corpus: list[Path]) -> None:
