@@ -84,9 +84,21 @@ class PolarConfig:
     # cheaper than pgvector's: ef_construction 64 halves 200k-item ingest (71 s → 44 s) at equal recall/latency.
     index_hnsw_ef_construction: int = 64
     index_bound_dims: int = 128  # dims of the projection whose bound certifies large-tier results (r=48 pruned nothing)
+    # Deviation (issue 22, design notes "Lexical channel"): the similarity inside a tier. "dense" is the
+    # paper's (z_sem cosine); "hybrid" fuses it with BM25 over the item's words, (1 − λ)·cos + λ·bm25/max;
+    # "lexical" is BM25 first. λ = lexical_weight, rising to lexical_weight_specific when every query term
+    # is a number, code, quoted word or name (vimrag.polar.lexical_weight).
+    similarity: str = "hybrid"
+    lexical_weight: float = 0.3
+    lexical_weight_specific: float = 0.6
 
     def __post_init__(self) -> None:
         self.partition_for("local")  # an unknown polar.local_absence fails when the config is read
+        if self.similarity not in ("dense", "lexical", "hybrid"):
+            raise ConfigError(f"polar.similarity must be dense, lexical or hybrid, not {self.similarity!r}")
+        for name in ("lexical_weight", "lexical_weight_specific"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ConfigError(f"polar.{name} must be between 0 and 1")
 
     def partition_for(self, perceiver: str) -> PartitionSettings:
         """How Eq. 5–6 split the scores of the perceiver named ``perceiver``: the closed-set ``local`` one

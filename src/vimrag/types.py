@@ -173,9 +173,12 @@ class SearchHit:
     state: LogicState
     similarity: float
     explanation: str = ""
+    dense: float | None = None  # cosine of z_sem and the query (Eq. 10)
+    lexical: float | None = None  # raw BM25 of the item's words (the lexical channel)
+    matched: list[str] = field(default_factory=list)  # query terms found in the item's words
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.item.id,
             "source": self.item.source,
             "locator": self.item.locator.to_dict(),
@@ -184,6 +187,11 @@ class SearchHit:
             "similarity": round(float(self.similarity), 6),
             "explanation": self.explanation,
         }
+        if self.dense is not None:  # "similarity" ranked the hit inside its tier: the fused score
+            out["scores"] = {"dense": round(float(self.dense), 6), "lexical": round(float(self.lexical or 0.0), 6),
+                             "fused": round(float(self.similarity), 6)}
+            out["matched"] = list(self.matched)
+        return out
 
 
 @dataclass

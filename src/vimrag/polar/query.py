@@ -94,6 +94,19 @@ def _phrases(span: str) -> list[str]:
     return out
 
 
+def _quoted_ranges(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"[\"“”][^\"“”]{1,120}[\"“”]", text)]
+
+
+def _is_title_word(text: str, at: int, quoted: list[tuple[int, int]]) -> bool:
+    """A cue inside quotes or capitalised inside the sentence names something ("Never Cry Wolf", "A Man
+    Without Love"); it negates nothing. Measured on HotpotQA: such cues turned titles into unwanted concepts."""
+    if any(a <= at < b for a, b in quoted):
+        return True
+    before = text[:at].rstrip()
+    return text[at : at + 1].isupper() and bool(before) and before[-1] not in ".!?:;"
+
+
 def parse_rules(query: str) -> ParsedQuery:
     """Rule-based Q+/Q− split. Each negation cue negates the span up to the next clause boundary."""
     text = " ".join(query.strip().split())
@@ -101,16 +114,20 @@ def parse_rules(query: str) -> ParsedQuery:
     pos_spans: list[str] = []
     neg_spans: list[str] = []
     i = 0
+    keep: list[str] = []  # the positive spans in the user's own casing and punctuation (what is embedded)
+    quoted = _quoted_ranges(text)
     for m in _NEG_RE.finditer(low):
-        if m.start() < i:
+        if m.start() < i or _is_title_word(text, m.start(), quoted):
             continue
         pos_spans.append(low[i : m.start()])
+        keep.append(text[i : m.start()])
         rest = low[m.end() :]
         b = _BOUNDARY_RE.search(rest)
         end = m.end() + (b.start() if b else len(rest))
         neg_spans.append(low[m.end() : end])
         i = end
     pos_spans.append(low[i:])
+    keep.append(text[i:])
     positive: list[str] = []
     for s in pos_spans:
         positive += [p for p in _phrases(s) if p not in positive]
@@ -118,7 +135,9 @@ def parse_rules(query: str) -> ParsedQuery:
     for s in neg_spans:
         negative += [p for p in _phrases(s) if p not in negative]
     positive = [p for p in positive if p not in negative]
-    embed = " ".join(s.strip(" ,;.") for s in pos_spans if s.strip(" ,;.")) or text
+    # With no negated span this is the query itself, casing and punctuation kept: the embedder sees what a
+    # plain dense search would (lower-casing and cutting the final "." cost recall on HotpotQA).
+    embed = text if len(keep) == 1 else " ".join(s.strip(" ,;") for s in keep if s.strip(" ,;.")) or text
     return ParsedQuery(text, positive, negative, embed, "rules")
 
 

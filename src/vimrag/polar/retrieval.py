@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from vimrag.errors import VimragError
+from vimrag.index.lexical import matched_terms, tokenize
 from vimrag.polar.concepts import ConceptMatcher
+from vimrag.polar.lexical_weight import lexical_weight
 from vimrag.polar.logic import explain, logic_state
 from vimrag.polar.query import ParsedQuery, parse_query
-from vimrag.store.base import LogicQuery, ScoredId, VectorStore
+from vimrag.store.base import LogicQuery, ScoredId, TextQuery, VectorStore
 from vimrag.types import LogicState, SearchHit, SearchResult
 
 
@@ -60,8 +62,9 @@ class PolarRetriever:
         parsed = query if isinstance(query, ParsedQuery) else parse_query(query, self.llm)
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
-        scored = self._strict_search(vec, lq, k) if strict else self._graded_search(vec, lq, k)
-        plain = self.store.search(vec, LogicQuery(), k) if lq.negative or lq.positive else []
+        tq = self.text_query(parsed)
+        scored = self._strict_search(vec, lq, k, tq) if strict else self._graded_search(vec, lq, k, tq)
+        plain = self.store.search(vec, LogicQuery(), k, tq) if lq.negative or lq.positive else []
         ids = list(dict.fromkeys([s.id for s in scored] + [s.id for s in plain]))
         items = {it.id: it for it in self.store.get(ids)}
         hits = []
@@ -70,7 +73,8 @@ class PolarRetriever:
             if it is None:
                 continue
             why = explain(s.state, it.has, it.not_has, lq.positive, lq.negative, it.entities)
-            hits.append(SearchHit(it, LogicState(s.state), float(s.similarity), why))
+            hits.append(SearchHit(it, LogicState(s.state), float(s.similarity), why, s.dense, s.lexical,
+                                  matched_terms(tq.terms, it)))
         excluded = []
         kept = {h.item.id for h in hits}
         for s in plain:
@@ -80,10 +84,17 @@ class PolarRetriever:
             st = logic_state(it.has, it.not_has, lq.positive, lq.negative)
             if st == LogicState.CONFLICT:
                 why = explain(st, it.has, it.not_has, lq.positive, lq.negative)
-                excluded.append(SearchHit(it, st, float(s.similarity), why))
+                excluded.append(SearchHit(it, st, float(s.similarity), why, s.dense, s.lexical,
+                                          matched_terms(tq.terms, it)))
         return SearchResult(text, parsed.positive, parsed.negative, hits, excluded)
 
-    def _graded_search(self, vec: np.ndarray, lq: LogicQuery, k: int) -> list[ScoredId]:
+    def text_query(self, parsed: ParsedQuery) -> TextQuery:
+        """The lexical side: BM25 terms of the query's positive part (the unwanted words must not pull
+        items up) and λ from ``polar.similarity`` (:func:`vimrag.polar.lexical_weight.lexical_weight`)."""
+        terms = tuple(dict.fromkeys(tokenize(parsed.embed_text or parsed.text)))
+        return TextQuery(terms, lexical_weight(self.polar, parsed.embed_text or parsed.text, terms))
+
+    def _graded_search(self, vec: np.ndarray, lq: LogicQuery, k: int, tq: TextQuery) -> list[ScoredId]:
         """The store's lexicographic top-k; under strict negation, the items Algorithm 1 would call VERIFIED
         but whose unwanted concepts are not all verified absent lead the neutral tier.
 
@@ -95,33 +106,33 @@ class PolarRetriever:
         VERIFIED item when there are fewer than k, and the first k − s of Algorithm 1's order without those
         s items lie within its own top-k.
         """
-        first = self.store.search(vec, lq, k)
+        first = self.store.search(vec, lq, k, tq)
         if not (lq.strict_negation and lq.positive and lq.negative):
             return first
         verified = [s for s in first if s.state == LogicState.VERIFIED]
         if len(verified) >= k:
             return verified[:k]
         taken = {s.id for s in verified}
-        paper = self.store.search(vec, replace(lq, strict_negation=False), k)
+        paper = self.store.search(vec, replace(lq, strict_negation=False), k, tq)
         rest = [
-            ScoredId(s.id, LogicState.UNCERTAIN if s.state == LogicState.VERIFIED else LogicState(s.state), s.similarity)
+            replace(s, state=LogicState.UNCERTAIN if s.state == LogicState.VERIFIED else LogicState(s.state))
             for s in paper
             if s.id not in taken
         ]
         return (verified + rest)[:k]
 
-    def _strict_search(self, vec: np.ndarray, lq: LogicQuery, k: int) -> list[Any]:
+    def _strict_search(self, vec: np.ndarray, lq: LogicQuery, k: int, tq: TextQuery) -> list[Any]:
         """The first k items of the lexicographic order that satisfy every constraint as verified.
 
         With a wanted concept these are exactly the VERIFIED tier under strict negation, which comes first;
         with only unwanted ones they sit inside the neutral tier, so the scan widens until k are found.
         """
         if not (lq.positive or lq.negative):
-            return self.store.search(vec, lq, k)
+            return self.store.search(vec, lq, k, tq)
         strict = LogicQuery(lq.positive, lq.negative, strict_negation=True)
         fetch, total = k, self.store.count()
         while True:
-            scored = self.store.search(vec, strict, fetch)
+            scored = self.store.search(vec, strict, fetch, tq)
             if lq.positive:
                 return [s for s in scored if s.state == LogicState.VERIFIED][:k]
             ok = {it.id for it in self.store.get([s.id for s in scored if s.state != LogicState.CONFLICT])

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from vimrag.errors import StoreError
+from vimrag.index.lexical import document_text, item_document, term_counts
 from vimrag.store.base import SourceRecord
 from vimrag.types import ConceptEvidence, Item, Locator, Modality, Polarity
 
@@ -238,3 +239,23 @@ def map_negative(names: Sequence[str], lookup: Callable[[str], int | None], stri
     if strict and None in found.values():
         ids.append(UNSEEN_CONCEPT)
     return ids
+
+
+def lexical_counts(source: str, text: str, meta: Any, locator: Any, has_names: Sequence[str]
+                   ) -> tuple[dict[str, int], int]:
+    """BM25 statistics of one stored item (:func:`vimrag.index.lexical.document_text`): the same in both
+    backends, from the same columns, so a query gets the same lexical scores on either."""
+    m = _load(meta, {}) or {}
+    loc = _load(locator, {}) or {}
+    doc = document_text(source, text or "", str(m.get("caption", "") or ""), has_names, str(loc.get("sheet") or ""))
+    return term_counts(doc)
+
+
+def item_lexical_counts(item: Item) -> tuple[dict[str, int], int]:
+    return term_counts(item_document(item))
+
+
+def tsvector_literal(counts: Mapping[str, int]) -> str:
+    """``'term':1,2,3 …``: a tsvector whose positions count the term's occurrences (tf = #positions).
+    Terms hold only word characters and - . / (:func:`~vimrag.index.lexical.tokenize`), so quoting is plain."""
+    return " ".join(f"'{t}':" + ",".join(map(str, range(1, n + 1))) for t, n in counts.items())

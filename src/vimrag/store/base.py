@@ -29,10 +29,25 @@ class LogicQuery:
 
 
 @dataclass(frozen=True)
+class TextQuery:
+    """The lexical side of a search (issue 22): the query's BM25 terms (:func:`vimrag.index.lexical.tokenize`
+    of its positive part) and λ, the lexical weight of the fused similarity (0 = dense only, the paper's;
+    1 = BM25 first, dense breaking ties). See :mod:`vimrag.index.fusion`."""
+
+    terms: tuple[str, ...] = ()
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
 class ScoredId:
+    """One result: ``similarity`` is what ranked it inside its tier (the fused score under a TextQuery with
+    λ > 0, else the cosine); ``dense`` the cosine and ``lexical`` the raw BM25 score (0 when no term matched)."""
+
     id: str
     state: LogicState
     similarity: float
+    dense: float | None = None
+    lexical: float | None = None
 
 
 @dataclass
@@ -73,8 +88,10 @@ class VectorStore(Protocol):
         """All concept names present in memory (HAS, NOT_HAS or UNCERTAIN on some item)."""
         ...
 
-    def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
-        """Exact top-k by (LogicState desc, cosine similarity desc). Conflicts come last."""
+    def search(self, vector: np.ndarray, query: LogicQuery, k: int, text: TextQuery | None = None
+               ) -> list[ScoredId]:
+        """Exact top-k by (LogicState desc, similarity desc). Conflicts come last. The similarity is the
+        cosine, or with ``text`` the fused dense + BM25 score of :mod:`vimrag.index.fusion`."""
         ...
 
     def cache_get(self, keys: Sequence[str]) -> dict[str, float]:

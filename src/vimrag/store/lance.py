@@ -40,9 +40,10 @@ import numpy as np
 from vimrag._extras import require
 from vimrag.errors import StoreError
 from vimrag.index import PolarIndex
+from vimrag.index.fusion import search_fused
 from vimrag.store import _codec
 from vimrag.store import lance_tables as tables
-from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
+from vimrag.store.base import LogicQuery, ScoredId, SourceRecord, TextQuery
 from vimrag.store.lance_arrow import COLUMNS, arrow_rows, items_schema
 from vimrag.store.lance_state import IndexState, load_state, one_blas_thread, save_state
 from vimrag.types import Item, LogicState
@@ -52,7 +53,7 @@ _log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from vimrag.config import PolarConfig
 
-_INDEX_FORMAT = 1
+_INDEX_FORMAT = 2  # 2: the BM25 index of the lexical channel beside the PolarIndex
 
 
 class LanceStore:
@@ -150,9 +151,10 @@ class LanceStore:
         assert dim is not None
         st = IndexState(self._new_index(dim), np.zeros(0, np.int64))
         committed = {src: gen for src, (_, gen) in self._committed.items()}
-        cols = ["id", "source", "generation", "has", "not_has", "uncertain", "vector"]
+        cols = ["id", "source", "generation", "has", "not_has", "uncertain", "vector", "text", "meta", "locator"]
+        names = self._names()
         for b in tables.committed_batches(self._pa, self._items_t, cols, committed):
-            st.add_batch(b, dim)
+            st.add_batch(b, dim, names)
         self._dirty = True
         return st
 
@@ -169,6 +171,9 @@ class LanceStore:
         self._items_t = self._db.create_table("items", schema=items_schema(self._pa, dim), exist_ok=True)
         self._dim = dim
         self._state = IndexState(self._new_index(dim), np.zeros(0, np.int64))
+
+    def _names(self) -> dict[int, str]:
+        return {cid: n for n, cid in self._vocab.items()}
 
     def _concept_ids(self, names: Sequence[str]) -> dict[str, int]:
         new = [n for n in names if n not in self._vocab]
@@ -237,8 +242,9 @@ class LanceStore:
                 for src in replaced:
                     st.remove_source(src, old_concepts[src])
                 if table is not None and dim is not None:
+                    names = self._names()
                     for b in table.to_batches(max_chunksize=65536):
-                        st.add_batch(b, dim)
+                        st.add_batch(b, dim, names)
             self._dirty = True
             self._after_write()
             self._seen = self._stamp()
@@ -327,7 +333,8 @@ class LanceStore:
         names = {cid: n for n, cid in self._vocab.items()}
         return sorted(names[int(c)] for c in np.flatnonzero(st.counts > 0) if int(c) in names)
 
-    def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
+    def search(self, vector: np.ndarray, query: LogicQuery, k: int, text: TextQuery | None = None
+               ) -> list[ScoredId]:
         with self._index_lock:
             self._maybe_refresh()
             st = self._ensure_state()
@@ -336,15 +343,23 @@ class LanceStore:
             q = _codec.normalize_rows(_codec.as_f32_vector(vector, self._dim, "query")[None, :])[0]
             pos = _codec.map_query(query.positive, self._vocab.get)
             neg = _codec.map_negative(query.negative, self._vocab.get, query.strict_negation)
-            rows, states, sims = st.index.search(q, pos, neg, k + st.n_dup, strict=query.strict_negation)
+            want = k + st.n_dup
+            if text is not None and text.terms:
+                lrows, lscores = st.lex.search(text.terms)
+                rows, states, sims, dense, lex = search_fused(st.index, q, pos, neg, want, lrows, lscores,
+                                                              text.weight, strict=query.strict_negation)
+            else:
+                rows, states, sims = st.index.search(q, pos, neg, want, strict=query.strict_negation)
+                dense, lex = sims, np.zeros(rows.size)
         out: list[ScoredId] = []
         seen: set[str] = set()
-        for r, s, v in zip(rows.tolist(), states.tolist(), sims.tolist(), strict=True):
+        for r, s, v, d, x in zip(rows.tolist(), states.tolist(), sims.tolist(), dense.tolist(), lex.tolist(),
+                                 strict=True):
             iid = st.row_key[r][1]
             if iid in seen:
                 continue
             seen.add(iid)
-            out.append(ScoredId(iid, LogicState(int(s)), float(v)))
+            out.append(ScoredId(iid, LogicState(int(s)), float(v), float(d), float(x)))
             if len(out) == k:
                 break
         return out

@@ -21,6 +21,7 @@ import numpy as np
 
 from vimrag.errors import StoreError
 from vimrag.index import PolarIndex
+from vimrag.index.lexical import LexicalIndex
 from vimrag.store import _codec
 from vimrag.store.lance_arrow import int_lists
 
@@ -28,10 +29,12 @@ _log = logging.getLogger(__name__)
 
 
 class IndexState:
-    """Rows of the PolarIndex ↔ (source, item id), and per-concept edge counts for ``vocabulary()``."""
+    """Rows of the PolarIndex ↔ (source, item id), per-concept edge counts for ``vocabulary()``, and the
+    BM25 index of the same rows (the lexical channel, :mod:`vimrag.index.lexical`)."""
 
-    def __init__(self, index: PolarIndex, counts: np.ndarray) -> None:
+    def __init__(self, index: PolarIndex, counts: np.ndarray, lex: LexicalIndex | None = None) -> None:
         self.index = index
+        self.lex = lex if lex is not None else LexicalIndex()
         self.counts = counts.astype(np.int64)
         self.row_key: list[tuple[str, str]] = []
         self.src_rows: dict[str, dict[str, int]] = {}
@@ -66,13 +69,16 @@ class IndexState:
         self.count_concepts(concepts, -1)
         if not rows:
             return 0
-        self.index.remove(np.fromiter(rows.values(), dtype=np.int64))
+        gone = np.fromiter(rows.values(), dtype=np.int64)
+        self.index.remove(gone)
+        self.lex.remove(gone)
         for iid in rows:
             self.unlink_id(iid)
         return len(rows)
 
-    def add_batch(self, batch: Any, dim: int) -> None:
-        """Add an arrow batch of committed rows to the index, the row map and the concept counts."""
+    def add_batch(self, batch: Any, dim: int, names: dict[int, str]) -> None:
+        """Add an arrow batch of committed rows to the index, the BM25 index, the row map and the concept
+        counts; ``names`` maps concept ids to names (verified concepts are words of the lexical channel)."""
         vec = batch.column("vector")
         flat = vec.values.to_numpy(zero_copy_only=False) if hasattr(vec, "values") else vec.combine_chunks().values
         mat = _codec.normalize_rows(np.asarray(flat, dtype=np.float32).reshape(-1, dim))
@@ -81,6 +87,13 @@ class IndexState:
         unc = int_lists(batch.column("uncertain"))
         with one_blas_thread():
             rows = self.index.add(mat, has, not_has)
+        docs = [_codec.lexical_counts(src, text, meta, loc, [names.get(int(c), "") for c in h])
+                for src, text, meta, loc, h in zip(batch.column("source").to_pylist(), batch.column("text").to_pylist(),
+                                                   batch.column("meta").to_pylist(),
+                                                   batch.column("locator").to_pylist(), has, strict=True)]
+        lex_rows = self.lex.add(docs)
+        if lex_rows.tolist() != rows.tolist():
+            raise StoreError("the lexical index lost step with the PolarIndex; it will be rebuilt on the next open")
         for row, src, iid in zip(rows.tolist(), batch.column("source").to_pylist(),
                                  batch.column("id").to_pylist(), strict=True):
             self.row_key.append((src, iid))
@@ -102,12 +115,16 @@ def load_state(d: Path, stamp: dict[str, Any]) -> IndexState | None:
         return None
     try:
         index = PolarIndex.load(d / "polar")
+        lex = LexicalIndex.load(d / "lex")
         rows = json.loads((d / "rows.json").read_text())
         counts = np.load(d / "counts.npy")
     except (OSError, ValueError, StoreError) as exc:
         _log.warning("saved PolarIndex unreadable (%s); rebuilding the index from the tables", exc)
         return None
-    st = IndexState(index, counts)
+    if lex.n_rows != index.n_rows:
+        _log.warning("saved lexical index does not match the PolarIndex; rebuilding the index from the tables")
+        return None
+    st = IndexState(index, counts, lex)
     for row, (src, iid) in enumerate(zip(rows["source"], rows["id"], strict=True)):
         st.row_key.append((src, iid))
         if rows["alive"][row]:
@@ -122,6 +139,7 @@ def save_state(d: Path, st: IndexState, stamp: dict[str, Any]) -> None:
     try:
         tmp.mkdir(parents=True)
         st.index.save(tmp / "polar")
+        st.lex.save(tmp / "lex")
         alive = [False] * len(st.row_key)
         for rows in st.src_rows.values():
             for r in rows.values():

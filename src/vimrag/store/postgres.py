@@ -37,9 +37,17 @@ import numpy as np
 
 from vimrag._extras import require
 from vimrag.errors import StoreError
-from vimrag.store import _codec
-from vimrag.store.base import LogicQuery, ScoredId, SourceRecord
-from vimrag.store.postgres_schema import BASE_TABLES, COLUMNS, COPY_TYPES, items_ddl, split_schema
+from vimrag.index.fusion import fuse
+from vimrag.store import _codec, postgres_lexical
+from vimrag.store.base import LogicQuery, ScoredId, SourceRecord, TextQuery
+from vimrag.store.postgres_schema import (
+    BASE_TABLES,
+    COLUMNS,
+    COPY_TYPES,
+    LEXICAL_DDL,
+    items_ddl,
+    split_schema,
+)
 from vimrag.types import Item, LogicState
 
 if TYPE_CHECKING:
@@ -86,6 +94,10 @@ class PostgresStore:
             self._x(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             for sql in BASE_TABLES:
                 self._x(sql)
+            if self._meta_int("dim") is not None:  # a store written before the lexical channel: add it
+                for sql in LEXICAL_DDL:
+                    self._x(sql)
+                postgres_lexical.backfill(self._x, self._names)
         self._pgv.register_vector(self._conn)
         self._dim = self._meta_int("dim")
 
@@ -146,6 +158,10 @@ class PostgresStore:
                 self._vocab[name] = int(cid)
         return self._vocab
 
+    def _names(self, ids: Sequence[int]) -> dict[int, str]:
+        rows = self._x("SELECT id, name FROM S.vocab WHERE id = ANY(%s::int4[])", (list(ids),)).fetchall()
+        return {int(r[0]): r[1] for r in rows}
+
     def _lookup(self, name: str) -> int | None:
         if name not in self._vocab:
             row = self._x("SELECT id FROM S.vocab WHERE name = %s", (name,)).fetchone()
@@ -182,6 +198,7 @@ class PostgresStore:
             return 0
         shared = self._shared_ids(source)
         self._count_delta(source, -1)
+        postgres_lexical.lex_delta(self._x, source, -1)
         n = self._x("DELETE FROM S.items WHERE source = %s", (source,)).rowcount
         self._x("UPDATE S.meta SET value = (value::bigint - %s)::text WHERE key = 'n_dup'", (shared,))
         self._x("UPDATE S.meta SET value = (value::bigint - %s)::text WHERE key = 'n_rows'", (n,))
@@ -216,11 +233,14 @@ class PostgresStore:
                             for _, it in rows:
                                 r = _codec.item_to_row(it, ids, self._dim)
                                 copy.write_row([r[c] for c in COLUMNS])
+                    postgres_lexical.write_lex(self._x, [(it.source, it.id, *_codec.item_lexical_counts(it))
+                                                         for _, it in rows])
                     self._x("UPDATE S.meta SET value = (value::bigint + %s)::text WHERE key = 'n_rows'",
                             (len(rows),))
                 for record, _ in batch:
                     if self._dim is not None:
                         self._count_delta(record.source, +1)
+                        postgres_lexical.lex_delta(self._x, record.source, +1)
                         self._x("UPDATE S.meta SET value = (value::bigint + %s)::text WHERE key = 'n_dup'",
                                 (self._shared_ids(record.source),))
                     self._x("INSERT INTO S.sources VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT (source) DO UPDATE "
@@ -319,7 +339,10 @@ class PostgresStore:
                f"ORDER BY {order} LIMIT {int(limit)}")
         return [(r[0], 1.0 - float(r[1])) for r in self._x(sql, params).fetchall()]
 
-    def search(self, vector: np.ndarray, query: LogicQuery, k: int) -> list[ScoredId]:
+    def search(self, vector: np.ndarray, query: LogicQuery, k: int, text: TextQuery | None = None
+               ) -> list[ScoredId]:
+        """Tiers in SQL, best first; with ``text``, each tier's dense top-k is fused with every row of the
+        tier that holds a query term (exact: :mod:`vimrag.index.fusion`), scored as the embedded store does."""
         if k <= 0 or not self._has_items():
             return []
         q = _codec.as_f32_vector(vector, self._dim, "query")
@@ -338,6 +361,14 @@ class PostgresStore:
             (LogicState.CONFLICT, conflict, est_c),
         ]
         params = {"q": q, "p": pos, "n": neg}
+        lam = min(max(float(text.weight), 0.0), 1.0) if text is not None else 0.0
+        lexical: dict[LogicState, list[tuple[str, float, float]]] = {}
+        top = 0.0
+        if text is not None and text.terms:
+            state_sql = f"CASE WHEN {conflict} THEN -1 WHEN {verified} THEN 1 ELSE 0 END"
+            for rid, st, d, b in postgres_lexical.candidates(self._x, text.terms, total, q, state_sql, params):
+                lexical.setdefault(LogicState(st), []).append((rid, d, b))
+                top = max(top, b)
         out: list[ScoredId] = []
         seen: set[str] = set()
         for state, where, est in tiers:
@@ -353,11 +384,26 @@ class PostgresStore:
             rows = self._tier(where, params, need, exact)
             if not exact and len(rows) < need:
                 rows = self._tier(where, params, need, True)  # the index ran out: redo exactly
-            for rid, sim in rows:
+            if text is not None:
+                scored = self._fused(rows, lexical.get(state, []), top, lam, need)
+            else:
+                scored = [(rid, sim, sim, 0.0) for rid, sim in rows]
+            for rid, sim, dense, bm in scored:
                 if rid not in seen and len(out) < k:
                     seen.add(rid)
-                    out.append(ScoredId(rid, state, sim))
+                    out.append(ScoredId(rid, state, sim, dense, bm))
         return out
+
+    @staticmethod
+    def _fused(dense_rows: list[tuple[str, float]], lex_rows: list[tuple[str, float, float]], top: float,
+               lam: float, need: int) -> list[tuple[str, float, float, float]]:
+        """One tier's dense top rows ∪ its lexical rows by (fused desc, cosine desc, id): (id, fused, cos, bm25)."""
+        cand: dict[str, tuple[float, float]] = {rid: (sim, 0.0) for rid, sim in dense_rows}
+        for rid, d, b in lex_rows:
+            cand[rid] = (d, b)
+        scored = [(rid, fuse(d, b / top if top > 0 else 0.0, lam), d, b) for rid, (d, b) in cand.items()]
+        scored.sort(key=lambda r: (-r[1], -r[2], r[0]))
+        return scored[:need]
 
     # ---------------------------------------------------------------- cache
     def cache_get(self, keys: Sequence[str]) -> dict[str, float]:

@@ -40,7 +40,9 @@ BASE_TABLES = (
     "n_has bigint NOT NULL DEFAULT 0, n_not_has bigint NOT NULL DEFAULT 0, "
     "n_uncertain bigint NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS S.cache (key text PRIMARY KEY, score float8 NOT NULL)",
-    "INSERT INTO S.meta VALUES ('n_dup', '0'), ('n_rows', '0') ON CONFLICT DO NOTHING",
+    # BM25 document frequencies of the lexical channel, kept in the same transactions as the items
+    "CREATE TABLE IF NOT EXISTS S.lex_df (term text PRIMARY KEY, df bigint NOT NULL)",
+    "INSERT INTO S.meta VALUES ('n_dup', '0'), ('n_rows', '0'), ('lex_total', '0') ON CONFLICT DO NOTHING",
 )
 
 
@@ -57,4 +59,15 @@ def items_ddl(dim: int) -> tuple[str, ...]:
         "CREATE INDEX IF NOT EXISTS items_id ON S.items (id)",
         "CREATE INDEX IF NOT EXISTS items_has ON S.items USING gin (has) WITH (fastupdate = off)",
         "CREATE INDEX IF NOT EXISTS items_not_has ON S.items USING gin (not_has) WITH (fastupdate = off)",
+        *LEXICAL_DDL,
     )
+
+
+#: The lexical channel (:mod:`vimrag.index.lexical`): each item's BM25 terms as a ``tsvector`` whose positions
+#: count occurrences (tf), its length in tokens, and a GIN index for ``@@``. Also run on stores created before
+#: the channel existed (rows are then backfilled once).
+LEXICAL_DDL = (
+    "ALTER TABLE S.items ADD COLUMN IF NOT EXISTS lex tsvector",
+    "ALTER TABLE S.items ADD COLUMN IF NOT EXISTS lex_len int4 NOT NULL DEFAULT 0",
+    "CREATE INDEX IF NOT EXISTS items_lex ON S.items USING gin (lex)",
+)

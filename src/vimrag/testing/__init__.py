@@ -43,4 +43,21 @@ def brute_force(
     return sel, states[sel].astype(np.int8), sims[sel].astype(np.float32)
 
 
-__all__ = ["brute_force", "logic_states"]
+def brute_force_fused(
+    vectors: np.ndarray, states: np.ndarray, query: np.ndarray, lexical: np.ndarray, weight: float, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact reference of the hybrid order: every row's fused score (1 − λ)·cos + λ·bm25/max over the
+    live rows, then lexsort by (state desc, fused desc, cos desc, row asc). ``lexical`` is per row (0 where
+    no query term occurs); rows with state −2 are dead."""
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    sims = (vectors @ q).astype(np.float64)
+    rows = np.flatnonzero(states > -2)
+    lex = np.asarray(lexical, dtype=np.float64)
+    top = float(lex[rows].max()) if rows.size else 0.0
+    fused = (1.0 - weight) * sims + weight * (lex / top if top > 0 else 0.0)
+    order = np.lexsort((rows, -sims[rows], -fused[rows], -states[rows].astype(np.int64)))[:k]
+    sel = rows[order]
+    return sel, states[sel].astype(np.int8), fused[sel]
+
+
+__all__ = ["brute_force", "brute_force_fused", "logic_states"]

@@ -132,3 +132,43 @@ def make_queries(store: SyntheticStore, n_queries: int = 200, seed: int = 1) -> 
             neg = (int(rng.choice(nc)),)
         out.append(SyntheticQuery(v, pos, neg, kind))
     return out
+
+
+def _word_shift(n_clusters: int, n_words: int, seed: int) -> np.ndarray:
+    """Each cluster's rotation of the word ranks (its topical vocabulary)."""
+    return np.random.default_rng(seed + 1000).integers(0, n_words, size=n_clusters)
+
+
+def make_documents(store: SyntheticStore, n_words: int = 30_000, length: int = 60, topical: float = 0.5,
+                   seed: int = 2) -> list[tuple[dict[str, int], int]]:
+    """Per item, the BM25 statistics (``term_counts`` form) of a synthetic text: ~``length`` words, half
+    from a global Zipf law over ``n_words`` words and half from a cluster-specific rotation of it, so words
+    and vectors correlate as in real corpora (the lexical workload of ``benchmarks/polar_search.py``)."""
+    rng = np.random.default_rng(seed)
+    n = store.vectors.shape[0]
+    lens = np.maximum(rng.poisson(length, n), 1)
+    total = int(lens.sum())
+    cdf = zipf_cdf(n_words, 1.0)
+    ranks = np.minimum(np.searchsorted(cdf, rng.random(total)), n_words - 1).astype(np.int64)
+    shift = _word_shift(len(store.centers), n_words, seed)[np.repeat(store.cluster, lens)]
+    local = rng.random(total) < topical
+    words = np.where(local, (ranks + shift) % n_words, ranks)
+    out: list[tuple[dict[str, int], int]] = []
+    a = 0
+    for i in range(n):
+        w, c = np.unique(words[a : a + lens[i]], return_counts=True)
+        out.append(({f"w{x}": int(y) for x, y in zip(w.tolist(), c.tolist(), strict=True)}, int(lens[i])))
+        a += int(lens[i])
+    return out
+
+
+def text_query_terms(store: SyntheticStore, query: SyntheticQuery, n_words: int = 30_000, n_terms: int = 3,
+                     seed: int = 3) -> tuple[str, ...]:
+    # the documents' word rotation is make_documents' default seed (2)
+    """Words for a query: drawn from the topical words of the cluster its vector comes from (skipping the
+    100 most frequent words, as a stop list would), like a user naming what the passage is about."""
+    rng = np.random.default_rng(seed + int(abs(float(query.vector[0])) * 1e6))
+    c = int(np.argmax(store.centers @ query.vector))
+    shift = int(_word_shift(len(store.centers), n_words, seed=2)[c])
+    ranks = rng.integers(100, 3000, size=n_terms)
+    return tuple(f"w{(int(r) + shift) % n_words}" for r in ranks)

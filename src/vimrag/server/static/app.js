@@ -104,11 +104,15 @@ function hitCard(hit) {
   card.append(
     img,
     el("div", {}, el("span", { class: `badge ${hit.state}`, text: hit.state }), " ",
-      el("span", { text: `sim ${hit.similarity.toFixed(3)}` })),
+      el("span", { text: `score ${hit.similarity.toFixed(3)}` })),
     el("div", { class: "src", text: basename(hit.source), title: hit.source }),
     el("div", { class: "where", text: [hit.modality, where(hit.locator)].filter(Boolean).join(" · ") }),
     el("div", { class: "why", text: hit.explanation }),
   );
+  if (hit.matched && hit.matched.length) {
+    card.append(el("div", { class: "words", text: `words: ${hit.matched.join(", ")}`,
+                            title: hit.scores ? `dense ${hit.scores.dense} · BM25 ${hit.scores.lexical}` : "" }));
+  }
   card.addEventListener("click", () => openViewer(hit));
   return card;
 }
