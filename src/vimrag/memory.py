@@ -165,16 +165,18 @@ class Memory:
 
         return PolarRetriever(self.store, self.embedder, self.config, llm=None)
 
-    def search(self, query: str | ParsedQuery, k: int = 10, strict: bool = False) -> SearchResult:
+    def search(self, query: str | ParsedQuery, k: int = 10, strict: bool = False,
+               similarity: str | None = None) -> SearchResult:
         """Logic-aware retrieval (PolarMem Algorithm 1): verified before neutral before conflicting.
 
         ``query`` is text (parsed into wanted and unwanted concepts here) or an already-parsed
         :class:`~vimrag.polar.query.ParsedQuery` — e.g. with no concepts for plain dense retrieval, or one
         side only for the ablations. ``strict=True`` returns only items verified to satisfy the query
         (wanted concept HAS, every unwanted concept NOT_HAS), possibly fewer than ``k``: for "A but no B"
-        when a wrong item costs more than a missing one.
+        when a wrong item costs more than a missing one. ``similarity`` ("dense" | "lexical" | "hybrid")
+        overrides ``polar.similarity`` for this call: how items are ranked inside a logic tier.
         """
-        return self.retriever.search(query, k, strict=strict)
+        return self.retriever.search(query, k, strict=strict, similarity=similarity)
 
     def get(self, ids: Sequence[str]) -> list[Item]:
         return self.store.get(list(ids))

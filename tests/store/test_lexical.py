@@ -147,3 +147,22 @@ def test_both_stores_give_the_same_top_10(tmp_path) -> None:
         lance.close()
         pg.drop()
         pg.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_store_from_before_the_lexical_channel_is_backfilled_on_open(open_backend) -> None:
+    store = open_backend()
+    if type(store).__name__ != "PostgresStore":
+        pytest.skip("PostgreSQL only: the embedded store rebuilds its index from the tables (format 2)")
+    rng = np.random.default_rng(4)
+    _write(store, "docs/report.txt", _items("docs/report.txt", TEXTS, rng))
+    q = _vec(rng)
+    tq = TextQuery(tuple(tokenize("valve A-17")), 0.5)
+    before = [(s.id, round(float(s.lexical or 0), 9)) for s in store.search(q, LogicQuery(), 3, tq)]
+    store._x("UPDATE S.items SET lex = NULL, lex_len = 0")  # as written by a version without the channel
+    store._x("DELETE FROM S.lex_df")
+    store._x("UPDATE S.meta SET value = '0' WHERE key = 'lex_total'")
+    store.close()
+    again = open_backend()
+    after = [(s.id, round(float(s.lexical or 0), 9)) for s in again.search(q, LogicQuery(), 3, tq)]
+    assert after == before and after[0][0] == "docs/report.txt#2"

@@ -28,7 +28,7 @@ from vimrag.config import Config
 from vimrag.errors import ConfigError
 from vimrag.eval.schema import Example
 
-RAG_METHODS = ("none", "dense", "polar", "polar-pos", "polar-neg", "polar-strict")
+RAG_METHODS = ("none", "dense", "bm25", "hybrid", "polar", "polar-pos", "polar-neg", "polar-strict")
 #: The agents (names from the one registry, vimrag.agent.methods), alphabetical as the reports list them.
 AGENT_METHODS = tuple(sorted(METHODS))
 METHOD_NAMES = (*RAG_METHODS, *AGENT_METHODS)
@@ -188,19 +188,21 @@ class NoRetrieval:
 
 
 class DenseRAG:
-    """Vanilla dense RAG: cosine top-k over the same vectors PolarMem stores, concepts ignored."""
+    """Vanilla RAG over the same store, concepts ignored: ``dense`` (cosine top-k over the vectors PolarMem
+    stores), ``bm25`` (BM25 over the items' words) or ``hybrid`` (the two fused, as inside PolarMem's tiers)."""
 
-    name = "dense"
     tasks = frozenset({"qa", "retrieval"})
 
-    def __init__(self, b: Backends) -> None:
+    def __init__(self, b: Backends, similarity: str = "dense") -> None:
         self.b = b
+        self.similarity = similarity
+        self.name = {"dense": "dense", "lexical": "bm25", "hybrid": "hybrid"}[similarity]
 
     def search(self, query: str, k: int) -> list[Any]:
         from vimrag.polar.query import ParsedQuery
 
-        # no concepts: the store's order is then plain cosine over the query text itself
-        return list(self.b.memory.search(ParsedQuery(query, embed_text=query), k).hits)
+        # no concepts: the store's order is then the similarity alone, over the query text itself
+        return list(self.b.memory.search(ParsedQuery(query, embed_text=query), k, similarity=self.similarity).hits)
 
     def run(self, example: Example) -> Prediction:
         k = max(self.b.k, self.b.config.agent.top_k)
@@ -361,8 +363,8 @@ def build_method(name: str, b: Backends) -> EvalMethod:
     """Build one method by name on shared backends."""
     if name == "none":
         return NoRetrieval(b)
-    if name == "dense":
-        return DenseRAG(b)
+    if name in ("dense", "bm25", "hybrid"):
+        return DenseRAG(b, {"dense": "dense", "bm25": "lexical", "hybrid": "hybrid"}[name])
     if name == "polar":
         return PolarRAG(b, "full")
     if name in ("polar-pos", "polar-neg", "polar-strict"):

@@ -31,8 +31,10 @@ def specific_terms(text: str, terms: Sequence[str]) -> set[str]:
     return out & set(terms)
 
 
-def lexical_weight(polar: Any, text: str, terms: Sequence[str]) -> float:
-    mode = str(getattr(polar, "similarity", "dense"))
+def lexical_weight(polar: Any, text: str, terms: Sequence[str], similarity: str | None = None) -> float:
+    """λ for this query: 0 under ``dense``, 1 under ``lexical``, adaptive under ``hybrid``; ``similarity``
+    overrides ``polar.similarity``."""
+    mode = similarity or str(getattr(polar, "similarity", "dense"))
     if mode == "dense" or not terms:
         return 0.0
     if mode == "lexical":

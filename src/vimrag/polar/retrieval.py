@@ -15,7 +15,7 @@ import numpy as np
 from vimrag.errors import VimragError
 from vimrag.index.lexical import matched_terms, tokenize
 from vimrag.polar.concepts import ConceptMatcher
-from vimrag.polar.lexical_weight import lexical_weight
+from vimrag.polar.lexical_weight import SIMILARITIES, lexical_weight
 from vimrag.polar.logic import explain, logic_state
 from vimrag.polar.query import ParsedQuery, parse_query
 from vimrag.store.base import LogicQuery, ScoredId, TextQuery, VectorStore
@@ -48,7 +48,8 @@ class PolarRetriever:
         strict = bool(getattr(self.polar, "strict_negation", False))
         return LogicQuery(tuple(pos), tuple(dict.fromkeys(neg)), strict)
 
-    def search(self, query: str | ParsedQuery, k: int = 10, strict: bool = False) -> SearchResult:
+    def search(self, query: str | ParsedQuery, k: int = 10, strict: bool = False,
+               similarity: str | None = None) -> SearchResult:
         """Top-k in lexicographic order; ``strict`` keeps only items that satisfy the query as verified:
         a wanted concept HAS (when there is one), every unwanted concept NOT_HAS — fewer than k if need be.
 
@@ -62,7 +63,7 @@ class PolarRetriever:
         parsed = query if isinstance(query, ParsedQuery) else parse_query(query, self.llm)
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
-        tq = self.text_query(parsed)
+        tq = self.text_query(parsed, similarity)
         scored = self._strict_search(vec, lq, k, tq) if strict else self._graded_search(vec, lq, k, tq)
         plain = self.store.search(vec, LogicQuery(), k, tq) if lq.negative or lq.positive else []
         ids = list(dict.fromkeys([s.id for s in scored] + [s.id for s in plain]))
@@ -86,13 +87,17 @@ class PolarRetriever:
                 why = explain(st, it.has, it.not_has, lq.positive, lq.negative)
                 excluded.append(SearchHit(it, st, float(s.similarity), why, s.dense, s.lexical,
                                           matched_terms(tq.terms, it)))
-        return SearchResult(text, parsed.positive, parsed.negative, hits, excluded)
+        return SearchResult(text, parsed.positive, parsed.negative, hits, excluded, list(tq.terms), tq.weight)
 
-    def text_query(self, parsed: ParsedQuery) -> TextQuery:
+    def text_query(self, parsed: ParsedQuery, similarity: str | None = None) -> TextQuery:
         """The lexical side: BM25 terms of the query's positive part (the unwanted words must not pull
-        items up) and λ from ``polar.similarity`` (:func:`vimrag.polar.lexical_weight.lexical_weight`)."""
-        terms = tuple(dict.fromkeys(tokenize(parsed.embed_text or parsed.text)))
-        return TextQuery(terms, lexical_weight(self.polar, parsed.embed_text or parsed.text, terms))
+        items up) and λ from ``polar.similarity`` or ``similarity``
+        (:func:`vimrag.polar.lexical_weight.lexical_weight`)."""
+        if similarity is not None and similarity not in SIMILARITIES:
+            raise VimragError(f"similarity must be one of {', '.join(SIMILARITIES)}, not {similarity!r}")
+        text = parsed.embed_text or parsed.text
+        terms = tuple(dict.fromkeys(tokenize(text)))
+        return TextQuery(terms, lexical_weight(self.polar, text, terms, similarity))
 
     def _graded_search(self, vec: np.ndarray, lq: LogicQuery, k: int, tq: TextQuery) -> list[ScoredId]:
         """The store's lexicographic top-k; under strict negation, the items Algorithm 1 would call VERIFIED
