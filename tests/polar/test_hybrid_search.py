@@ -71,3 +71,9 @@ def test_the_papers_dense_similarity_is_one_setting_away(memory: Memory) -> None
         assert all(h.similarity == pytest.approx(h.dense) for h in hits)  # ranked by the cosine alone
     finally:
         memory.retriever.polar = polar
+
+
+def test_unwanted_words_never_count_for_an_item(memory: Memory) -> None:
+    for query in ("no cat", "a windowsill without a cat"):
+        res = memory.search(query, k=3)
+        assert "cat" in res.negative and "cat" not in res.terms, query

@@ -96,7 +96,8 @@ class PolarRetriever:
         if similarity is not None and similarity not in SIMILARITIES:
             raise VimragError(f"similarity must be one of {', '.join(SIMILARITIES)}, not {similarity!r}")
         text = parsed.embed_text or parsed.text
-        terms = tuple(dict.fromkeys(tokenize(text)))
+        unwanted = set(tokenize(" ".join(parsed.negative)))  # "no person" alone embeds itself: no word of it
+        terms = tuple(t for t in dict.fromkeys(tokenize(text)) if t not in unwanted)
         return TextQuery(terms, lexical_weight(self.polar, text, terms, similarity))
 
     def _graded_search(self, vec: np.ndarray, lq: LogicQuery, k: int, tq: TextQuery) -> list[ScoredId]:
