@@ -137,13 +137,13 @@ def search(
         return
     out.print(f"[bold]wanted[/] {_e(', '.join(result.positive) or '—')}   "
               f"[bold]unwanted[/] {_e(', '.join(result.negative) or '—')}")
-    table = Table("#", "state", "score", "dense", "words", "source", "where", "why")
+    table = Table("#", "state", "score", "source", "where", "why")
     colours = {"verified": "green", "uncertain": "yellow", "conflict": "red"}
     for i, h in enumerate(result.hits, 1):
         st = h.state.label
-        dense = "" if h.dense is None else f"{h.dense:.3f}"
-        table.add_row(str(i), f"[{colours[st]}]{st}[/]", f"{h.similarity:.3f}", dense, _e(" ".join(h.matched)),
-                      _e(_short(h.item.source)), _e(str(h.item.locator)), _e(h.explanation))
+        why = _e(h.explanation) + (f" [cyan]words: {_e(', '.join(h.matched))}[/]" if h.matched else "")
+        table.add_row(str(i), f"[{colours[st]}]{st}[/]", f"{h.similarity:.3f}", _e(_short(h.item.source)),
+                      _e(str(h.item.locator)), why)
     out.print(table)
     for h in result.excluded:
         out.print(f"[dim]excluded {_e(_short(h.item.source))} {_e(str(h.item.locator))}: {_e(h.explanation)}[/]")
