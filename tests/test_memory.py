@@ -57,6 +57,19 @@ def test_reingest_is_idempotent_and_changes_replace(memory: Memory, corpus: Path
     assert texts and all("kettle" in t for t in texts)
 
 
+def test_a_file_embedded_by_an_older_layout_is_ingested_again(memory: Memory, corpus: Path) -> None:
+    """z_sem's input layout is recorded per source (EMBED_FORMAT): a store built before a change of it is
+    re-embedded by the next ingest instead of silently mixing two layouts."""
+    src = next(s for s in memory.sources() if s.endswith("notes.md"))
+    rec = memory.store.sources()[src]
+    items = [i for i in memory.store.iter_items() if i.source == src]
+    rec.meta.pop("embed_format", None)  # as an older version wrote it
+    memory.store.replace_source(rec, items)
+    again = memory.add([corpus], progress=False)
+    assert again.replaced == 1 and again.unchanged == 3
+    assert memory.store.sources()[src].meta["embed_format"] >= 2
+
+
 def test_reingesting_an_unchanged_folder_loads_no_model(memory: Memory, corpus: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Unchanged files are known by their content hash: no perceiver, embedder or NER is built for them."""

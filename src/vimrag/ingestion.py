@@ -136,7 +136,7 @@ def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | Pro
 def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending: PendingWrites) -> FileOutcome:
     from vimrag.ingest.hashing import file_sha256
     from vimrag.ingest.registry import loader_for
-    from vimrag.polar.build import build_items
+    from vimrag.polar.build import EMBED_FORMAT, build_items
 
     source = str(path.resolve())
     try:
@@ -148,8 +148,9 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
     try:
         digest = file_sha256(path)
         previous = known.get(source)
-        if previous is not None and previous.source_hash == digest:
-            return FileOutcome(source, "unchanged", previous.n_items)
+        if previous is not None and previous.source_hash == digest \
+                and previous.meta.get("embed_format", 1) == EMBED_FORMAT:
+            return FileOutcome(source, "unchanged", previous.n_items)  # else built by an older layout: again
         loader = loader_for(path)
         raw = list(loader.load(path, parts.config.ingest))
         if not raw:
@@ -165,7 +166,8 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
             cache=parts.store,
         )
         parts.media.save(raw, items)
-        pending.add(SourceRecord(source, digest, len(items), {"loader": loader.name}), items)
+        pending.add(SourceRecord(source, digest, len(items), {"loader": loader.name, "embed_format": EMBED_FORMAT}),
+                    items)
         return FileOutcome(source, "replaced" if previous is not None else "added", len(items))
     except IngestError as exc:
         return FileOutcome(source, "failed", reason=exc.reason)

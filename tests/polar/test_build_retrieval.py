@@ -55,7 +55,10 @@ def test_build_items_polarizes_embeds_and_uses_cache(perceiver, bag_embedder) ->
     assert [i.id for i in again] == [i.id for i in items]
     assert [c.polarity for c in again[0].concepts] == [c.polarity for c in red.concepts]
     s = serialize_for_embedding(red)
-    assert s.startswith("has: ") and "not: " in s
+    assert s.startswith("has: ") and "not: " in s  # no text: the concept state is the whole input
+    red.text = "Quarterly revenue by region"
+    s = serialize_for_embedding(red, "a chart")
+    assert s.startswith("text: Quarterly revenue by region. caption: a chart. has: ")  # text first (design notes)
 
 
 @pytest.fixture
