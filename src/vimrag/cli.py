@@ -137,6 +137,8 @@ def search(
         return
     out.print(f"[bold]wanted[/] {_e(', '.join(result.positive) or '—')}   "
               f"[bold]unwanted[/] {_e(', '.join(result.negative) or '—')}")
+    if result.unmatched:
+        out.print(f"[dim]no memory concept for {_e(', '.join(result.unmatched))}: by similarity only[/]")
     table = Table("#", "state", "score", "source", "where", "why")
     colours = {"verified": "green", "uncertain": "yellow", "conflict": "red"}
     for i, h in enumerate(result.hits, 1):

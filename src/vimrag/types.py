@@ -205,12 +205,14 @@ class SearchResult:
     excluded: list[SearchHit] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)  # the query's words for the lexical channel
     lexical_weight: float = 0.0  # λ of the fused similarity (0: dense only)
+    unmatched: list[str] = field(default_factory=list)  # query concepts that reach no memory concept
 
     def to_json(self) -> dict[str, Any]:
         return {
             "query": self.query if len(self.query) <= 1000 else self.query[:999] + "…",  # echo, not a copy
             "positive": list(self.positive),
             "negative": list(self.negative),
+            "unmatched": list(self.unmatched),  # these constrain nothing: they act through the similarity only
             "lexical": {"terms": list(self.terms), "weight": round(float(self.lexical_weight), 4)},
             "results": [h.to_json() for h in self.hits],
             "excluded": [h.to_json() for h in self.excluded],

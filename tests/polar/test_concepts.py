@@ -22,7 +22,7 @@ class _TableEmbedder:
     """Embeds from a fixed table: stands in for a sentence embedder in the fast tests (the real one is slow)."""
 
     name, dim = "table", 3
-    table = {"dog": [1, 0, 0], "puppy": [0.95, 0.31, 0], "cup": [0, 1, 0], "mug": [0.1, 0.99, 0],
+    table = {"dog": [1, 0, 0], "beagle": [0.95, 0.31, 0], "cup": [0, 1, 0], "beaker": [0.1, 0.99, 0],
              "car": [0, 0, 1], "banana": [0.5, 0.5, 0.7]}
 
     def __init__(self) -> None:
@@ -38,11 +38,11 @@ def test_matcher_exact_then_embedding_and_caches_vocabulary() -> None:
     m = ConceptMatcher(["dog", "cup", "car"], emb, threshold=0.9)
     assert m.match("Dogs") == [("dog", 1.0)]
     assert emb.calls == 0  # exact matches need no embedding
-    assert [c for c, _ in m.match("puppy")] == ["dog"]
-    assert [c for c, _ in m.match("mug")] == ["cup"]
+    assert [c for c, _ in m.match("beagle")] == ["dog"]  # words outside SYNONYMS: by the embedding
+    assert [c for c, _ in m.match("beaker")] == ["cup"]
     assert m.match("banana") == []
     calls = emb.calls
-    m.match("puppy")
+    m.match("beagle")
     assert emb.calls == calls + 1  # vocabulary embedded once; only the query concept is embedded again
     m.update(["dog", "banana"])
     assert m.match("banana") == [("banana", 1.0)]
@@ -61,3 +61,18 @@ def test_matcher_with_real_embedder() -> None:
     assert "dog" in [c for c, _ in m.match("puppy")]
     assert "cup" in [c for c, _ in m.match("mug")]
     assert "car" not in [c for c, _ in m.match("puppy")]
+
+
+@pytest.mark.parametrize(("word", "want"), [
+    ("puppies", "dog"), ("people", "person"), ("kids", "person"), ("mug", "cup"), ("motorbike", "motorcycle"),
+    ("television", "tv"), ("sofa", "couch"), ("bar chart", "figure"), ("fridge", "refrigerator"),
+])
+def test_everyday_words_reach_the_closed_vocabulary_without_an_embedder(word: str, want: str) -> None:
+    m = ConceptMatcher(["dog", "person", "cup", "motorcycle", "tv", "couch", "figure", "refrigerator", "table"], None)
+    assert m.match(word) == [(want, 1.0)]
+
+
+def test_a_word_that_is_itself_a_memory_concept_is_not_rewritten() -> None:
+    m = ConceptMatcher(["table", "dining table", "plant", "potted plant"], None)
+    assert m.match("table") == [("table", 1.0)] and m.match("plant") == [("plant", 1.0)]
+    assert ConceptMatcher(["dog"], None).match("sofa") == []  # its synonym is not in memory: nothing

@@ -77,3 +77,8 @@ def test_unwanted_words_never_count_for_an_item(memory: Memory) -> None:
     for query in ("no cat", "a windowsill without a cat"):
         res = memory.search(query, k=3)
         assert "cat" in res.negative and "cat" not in res.terms, query
+
+
+def test_query_concepts_that_reach_no_memory_concept_are_reported(memory: Memory) -> None:
+    out = memory.search("a windowsill with a zeppelin", k=2).to_json()
+    assert "zeppelin" in out["unmatched"]  # a text store has no concepts: every query concept is unmatched

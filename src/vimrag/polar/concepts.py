@@ -34,6 +34,48 @@ _IRREGULAR = {
 }
 
 
+#: Everyday words for the closed vocabulary's names (COCO's classes and the layout labels), consulted only when
+#: the query's word is not itself a memory concept: "puppy" reaches "dog" even where the embedding's cosine
+#: is under ``concept_match`` (issue 16, query side). Keys and values are normalized (singular, lower case).
+SYNONYMS = {
+    **dict.fromkeys(("puppy", "pup", "doggy", "doggie", "hound", "canine"), "dog"),
+    **dict.fromkeys(("kitten", "kitty", "feline", "tomcat"), "cat"),
+    **dict.fromkeys(("person", "man", "woman", "boy", "girl", "child", "kid", "guy", "lady", "pedestrian",
+                     "human", "adult", "baby", "toddler", "player", "someone", "somebody"), "person"),
+    **dict.fromkeys(("mug", "teacup", "coffee cup", "coffee mug"), "cup"),
+    **dict.fromkeys(("motorbike", "scooter", "moped"), "motorcycle"),
+    **dict.fromkeys(("television", "telly", "tv set", "television set"), "tv"),
+    **dict.fromkeys(("sofa", "settee", "loveseat"), "couch"),
+    **dict.fromkeys(("bike", "cycle", "push bike"), "bicycle"),
+    **dict.fromkeys(("automobile", "sedan", "taxi", "cab", "suv"), "car"),
+    **dict.fromkeys(("plane", "aeroplane", "jet", "airliner", "aircraft"), "airplane"),
+    **dict.fromkeys(("phone", "cellphone", "smartphone", "mobile phone", "mobile"), "cell phone"),
+    **dict.fromkeys(("ship", "sailboat", "yacht", "canoe", "kayak"), "boat"),
+    **dict.fromkeys(("lorry", "pickup", "pickup truck"), "truck"),
+    **dict.fromkeys(("fridge",), "refrigerator"),
+    **dict.fromkeys(("hotdog",), "hot dog"),
+    **dict.fromkeys(("doughnut",), "donut"),
+    **dict.fromkeys(("purse",), "handbag"),
+    **dict.fromkeys(("rucksack", "knapsack"), "backpack"),
+    **dict.fromkeys(("pony", "foal", "stallion", "mare"), "horse"),
+    **dict.fromkeys(("cattle", "calf", "bull", "ox"), "cow"),
+    **dict.fromkeys(("lamb", "ram"), "sheep"),
+    **dict.fromkeys(("teddy",), "teddy bear"),
+    **dict.fromkeys(("houseplant", "pot plant", "plant"), "potted plant"),
+    **dict.fromkeys(("loo", "lavatory"), "toilet"),
+    **dict.fromkeys(("remote control", "tv remote"), "remote"),
+    **dict.fromkeys(("stove", "cooker"), "oven"),
+    **dict.fromkeys(("microwave oven",), "microwave"),
+    **dict.fromkeys(("hair dryer", "hairdryer", "blow dryer"), "hair drier"),
+    **dict.fromkeys(("notebook computer", "computer"), "laptop"),
+    **dict.fromkeys(("ball", "football", "soccer ball", "basketball"), "sports ball"),
+    **dict.fromkeys(("glass of wine",), "wine glass"),
+    **dict.fromkeys(("chart", "graph", "plot", "diagram", "illustration", "bar chart", "pie chart", "line chart",
+                     "bar graph", "line graph", "histogram", "scatter plot", "flowchart"), "figure"),
+    **dict.fromkeys(("heading", "headline"), "title"),
+}
+
+
 def singularize(word: str) -> str:
     """English plural → singular for one lower-case word (rules + irregulars; unknown words unchanged)."""
     w = word
@@ -121,6 +163,9 @@ class ConceptMatcher:
             return []
         if norm in self._norm:
             return [(c, 1.0) for c in self._norm[norm]]
+        syn = SYNONYMS.get(norm)
+        if syn is not None and syn in self._norm:
+            return [(c, 1.0) for c in self._norm[syn]]
         if self.embedder is None or not self._names:
             return []
         if self._emb is None:

@@ -87,7 +87,9 @@ class PolarRetriever:
                 why = explain(st, it.has, it.not_has, lq.positive, lq.negative)
                 excluded.append(SearchHit(it, st, float(s.similarity), why, s.dense, s.lexical,
                                           matched_terms(tq.terms, it)))
-        return SearchResult(text, parsed.positive, parsed.negative, hits, excluded, list(tq.terms), tq.weight)
+        unmatched = [c for c in parsed.positive + parsed.negative if not self.last_matches.get(c)]
+        return SearchResult(text, parsed.positive, parsed.negative, hits, excluded, list(tq.terms), tq.weight,
+                            unmatched)
 
     def text_query(self, parsed: ParsedQuery, similarity: str | None = None) -> TextQuery:
         """The lexical side: BM25 terms of the query's positive part (the unwanted words must not pull
