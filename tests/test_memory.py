@@ -57,17 +57,36 @@ def test_reingest_is_idempotent_and_changes_replace(memory: Memory, corpus: Path
     assert texts and all("kettle" in t for t in texts)
 
 
-def test_a_file_embedded_by_an_older_layout_is_ingested_again(memory: Memory, corpus: Path) -> None:
-    """z_sem's input layout is recorded per source (EMBED_FORMAT): a store built before a change of it is
-    re-embedded by the next ingest instead of silently mixing two layouts."""
-    src = next(s for s in memory.sources() if s.endswith("notes.md"))
+def test_a_file_embedded_by_an_older_layout_is_embedded_again_without_perception(
+        memory: Memory, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """z_sem's input layout is recorded per source (EMBED_FORMAT): a source built before a change of it is
+    re-embedded from its stored items by the next ingest — no perceiver or NER — instead of silently mixing
+    two layouts."""
+    from vimrag.polar.build import EMBED_FORMAT
+
+    src = next(s for s in memory.sources() if s.endswith("coffee.png"))
     rec = memory.store.sources()[src]
-    items = [i for i in memory.store.iter_items() if i.source == src]
+    items = memory.store.items_of(src)
+    assert items and all(i.source == src for i in items)
+    want = [i.vector.copy() for i in items]
+    for i in items:
+        i.vector = i.vector[::-1].copy()  # as an older layout embedded it
     rec.meta.pop("embed_format", None)  # as an older version wrote it
     memory.store.replace_source(rec, items)
-    again = memory.add([corpus], progress=False)
+    fresh = Memory(memory.config)
+
+    def no_model(self: Memory) -> None:
+        raise AssertionError("a file was perceived again to re-embed it")
+
+    for name in ("perceiver", "entity_extractor"):
+        monkeypatch.setattr(Memory, name, property(no_model))
+    again = fresh.add([corpus], progress=False)
+    fresh.close()
+    memory.store.refresh()  # another Memory wrote: this one's store re-reads the committed state
     assert again.replaced == 1 and again.unchanged == 3
-    assert memory.store.sources()[src].meta["embed_format"] >= 2
+    assert memory.store.sources()[src].meta["embed_format"] == EMBED_FORMAT
+    for old, new in zip(want, memory.store.items_of(src), strict=True):
+        assert float(old @ new.vector) > 0.999  # the same vector as a fresh ingest gives
 
 
 def test_reingesting_an_unchanged_folder_loads_no_model(memory: Memory, corpus: Path,

@@ -136,7 +136,7 @@ def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | Pro
 def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending: PendingWrites) -> FileOutcome:
     from vimrag.ingest.hashing import file_sha256
     from vimrag.ingest.registry import loader_for
-    from vimrag.polar.build import EMBED_FORMAT, build_items
+    from vimrag.polar.build import EMBED_FORMAT, build_items, embed_items
 
     source = str(path.resolve())
     try:
@@ -148,9 +148,15 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
     try:
         digest = file_sha256(path)
         previous = known.get(source)
-        if previous is not None and previous.source_hash == digest \
-                and previous.meta.get("embed_format", 1) == EMBED_FORMAT:
-            return FileOutcome(source, "unchanged", previous.n_items)  # else built by an older layout: again
+        if previous is not None and previous.source_hash == digest:
+            if previous.meta.get("embed_format", 1) == EMBED_FORMAT:
+                return FileOutcome(source, "unchanged", previous.n_items)
+            # built with an older z_sem layout: embed the stored items again; no file read, no perception
+            items = parts.store.items_of(source)
+            embed_items(items, parts.models.embedder)
+            pending.add(SourceRecord(source, digest, len(items), {**previous.meta, "embed_format": EMBED_FORMAT}),
+                        items)
+            return FileOutcome(source, "replaced", len(items))
         loader = loader_for(path)
         raw = list(loader.load(path, parts.config.ingest))
         if not raw:

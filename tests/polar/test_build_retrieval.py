@@ -58,7 +58,10 @@ def test_build_items_polarizes_embeds_and_uses_cache(perceiver, bag_embedder) ->
     assert s.startswith("has: ") and "not: " in s  # no text: the concept state is the whole input
     red.text = "Quarterly revenue by region"
     s = serialize_for_embedding(red, "a chart")
-    assert s.startswith("text: Quarterly revenue by region. caption: a chart. has: ")  # text first (design notes)
+    assert s.startswith("has: ") and s.endswith("caption: a chart. text: Quarterly revenue by region")  # Eq. 10
+    red.text = "Quarterly revenue by region. " * 40  # longer than the embedder's window: the text first
+    s = serialize_for_embedding(red, "a chart")
+    assert s.startswith("text: Quarterly revenue by region.") and "has: " in s
 
 
 @pytest.fixture

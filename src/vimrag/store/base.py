@@ -82,6 +82,10 @@ class VectorStore(Protocol):
 
     def iter_items(self, batch_size: int = 1024) -> Iterator[Item]: ...
 
+    def items_of(self, source: str) -> list[Item]:
+        """Every item of one committed source (e.g. to re-embed it without reading the file again)."""
+        ...
+
     def count(self) -> int: ...
 
     def vocabulary(self) -> list[str]:

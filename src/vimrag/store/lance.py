@@ -320,6 +320,14 @@ class LanceStore:
             for row in self._visible(b):
                 yield _codec.row_to_item(row)
 
+    def items_of(self, source: str) -> list[Item]:
+        self._maybe_refresh()
+        if self._items_t is None or source not in self._committed:
+            return []
+        where = f"source = {_codec.sql_quote(source)} AND generation = {_codec.sql_quote(self._committed[source][1])}"
+        return [_codec.row_to_item(row) for b in tables.scan(self._items_t, list(COLUMNS), where)
+                for row in b.to_pylist()]
+
     def count(self) -> int:
         self._maybe_refresh()
         st = self._ensure_state()

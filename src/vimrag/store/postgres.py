@@ -283,6 +283,11 @@ class PostgresStore:
             by_id.setdefault(r[0], self._to_item(r))
         return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
+    def items_of(self, source: str) -> list[Item]:
+        if not self._has_items():
+            return []
+        return [self._to_item(r) for r in self._x(self._select() + " WHERE source = %s", (source,)).fetchall()]
+
     def iter_items(self, batch_size: int = 1024) -> Iterator[Item]:
         if not self._has_items():
             return
