@@ -198,3 +198,17 @@ def test_a_store_opened_empty_sees_another_writer(open_backend) -> None:
     getattr(reader, "refresh", lambda: None)()  # an embedded store picks commits up on refresh (≤ 1 s)
     assert len(reader.search(q, LogicQuery((), ()), 5)) == 5
     assert {i.source for i in reader.iter_items()} == {"s0"}
+
+
+def test_items_of_returns_one_committed_source(store) -> None:
+    rng = np.random.default_rng(7)
+    a, a_items = random_source(rng, "a.pdf", 4, ["cup", "dog"], 8)
+    b, b_items = random_source(rng, "b.pdf", 3, ["cup", "dog"], 8)
+    store.replace_source(a, a_items)
+    store.replace_source(b, b_items)
+    assert sorted(i.id for i in store.items_of("a.pdf")) == sorted(i.id for i in a_items)
+    a2, a2_items = random_source(rng, "a.pdf", 2, ["cup"], 8, version=1)
+    store.replace_source(a2, a2_items)  # only the committed version counts
+    got = store.items_of("a.pdf")
+    assert sorted(i.id for i in got) == sorted(i.id for i in a2_items) and {i.source_hash for i in got} == {"h1"}
+    assert store.items_of("missing.pdf") == []
