@@ -174,3 +174,27 @@ def test_close_frees_the_llm_it_loaded_but_not_one_passed_in(monkeypatch, tmp_pa
     with Memory(load_config(), store=str(tmp_path / "t"), llm=mine) as mem2:
         assert mem2.llm is mine
     assert mine.closed == 0  # the caller's model stays the caller's
+
+
+def test_files_perceived_with_other_settings_are_perceived_again(memory: Memory, corpus: Path) -> None:
+    """A perceiver fingerprint per source (issue 16): changing how concepts are verified or split makes the
+    next ingest perceive the photos again, while text files stay unchanged; the same settings again change
+    nothing."""
+    from vimrag.polar.build import perception_fingerprint
+
+    other = load_config(overrides={"store.uri": memory.config.store.uri, "ingest.ocr": "false",
+                                   "polar.local_kappa": "2.5"}, env={})
+    assert perception_fingerprint(other) != perception_fingerprint(memory.config)
+    try:
+        with Memory(other) as mem2:
+            report = mem2.add([corpus], progress=False)
+            statuses = {Path(f.path).name: f.status for f in report.files}
+            assert statuses["notes.md"] == "unchanged", statuses  # a text file is not perceived
+            assert {statuses[p] for p in ("coffee.png", "astronaut.png", "chelsea.png")} <= {"replaced", "added"}
+            photo = next(s for s in mem2.sources() if s.endswith("coffee.png"))
+            assert mem2.store.sources()[photo].meta["perceiver"] == perception_fingerprint(other)
+            assert mem2.add([corpus], progress=False).unchanged == 4
+    finally:
+        memory.store.refresh()
+        back = memory.add([corpus], progress=False)  # the module's other tests expect the first settings
+    assert back.replaced == 3 and back.unchanged == 1

@@ -136,7 +136,7 @@ def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | Pro
 def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending: PendingWrites) -> FileOutcome:
     from vimrag.ingest.hashing import file_sha256
     from vimrag.ingest.registry import loader_for
-    from vimrag.polar.build import EMBED_FORMAT, build_items, embed_items
+    from vimrag.polar.build import EMBED_FORMAT, build_items, embed_items, perception_fingerprint
 
     source = str(path.resolve())
     try:
@@ -148,7 +148,8 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
     try:
         digest = file_sha256(path)
         previous = known.get(source)
-        if previous is not None and previous.source_hash == digest:
+        perceived_by = perception_fingerprint(parts.config)
+        if previous is not None and previous.source_hash == digest and not _stale_perception(previous, perceived_by):
             if previous.meta.get("embed_format", 1) == EMBED_FORMAT:
                 return FileOutcome(source, "unchanged", previous.n_items)
             # built with an older z_sem layout: embed the stored items again; no file read, no perception
@@ -172,8 +173,10 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
             cache=parts.store,
         )
         parts.media.save(raw, items)
-        pending.add(SourceRecord(source, digest, len(items), {"loader": loader.name, "embed_format": EMBED_FORMAT}),
-                    items)
+        meta: dict[str, Any] = {"loader": loader.name, "embed_format": EMBED_FORMAT}
+        if any(r.image is not None for r in raw):
+            meta["perceiver"] = perceived_by
+        pending.add(SourceRecord(source, digest, len(items), meta), items)
         return FileOutcome(source, "replaced" if previous is not None else "added", len(items))
     except IngestError as exc:
         return FileOutcome(source, "failed", reason=exc.reason)
@@ -184,6 +187,18 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
         return FileOutcome(source, "failed", reason=str(exc))
     except OSError as exc:
         return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
+
+
+#: Loaders whose files are perceived (images, pages, keyframes, pictures in office files).
+_VISUAL_LOADERS = frozenset({"image", "pdf", "video", "docx", "pptx"})
+
+
+def _stale_perception(previous: SourceRecord, fingerprint: str) -> bool:
+    """Whether a committed source's concepts came from other perception settings than ``fingerprint``
+    (``perception_fingerprint``): recorded ones differ, or a visual file was written before they were."""
+    if "perceiver" in previous.meta:
+        return previous.meta["perceiver"] != fingerprint
+    return "embed_format" not in previous.meta and previous.meta.get("loader") in _VISUAL_LOADERS
 
 
 class PendingWrites:

@@ -96,6 +96,23 @@ EMBED_FORMAT = 3
 FITS_CHARS = 800
 
 
+#: Bump when the perceivers' code changes what they verify (a new view, a new calibration), so that stores
+#: built before are perceived again by the next ingest (issue 16: no silently stale polarities).
+PERCEPTION_VERSION = 1
+_PERCEPTION_KEYS = ("templates", "anchors", "kappa", "local_kappa", "local_score_power", "local_absence",
+                    "max_proposals", "tta", "absence_views", "local_veto_kappa")
+
+
+def perception_fingerprint(config: Config) -> str:
+    """Who verified a file's concepts and how they were split (Eq. 4–6 settings): recorded per source, so a
+    store perceived with other settings is detected. Computed from the config alone: no model is loaded."""
+    m = config.models
+    what = {"v": PERCEPTION_VERSION, "perceiver": m.perceiver, "vlm": m.vlm if m.perceiver == "vlm" else "",
+            "polar": {k: getattr(config.polar, k) for k in _PERCEPTION_KEYS},
+            "ocr": config.ingest.ocr, "max_side": config.ingest.image_max_side}
+    return hashlib.sha1(repr(what).encode()).hexdigest()[:16]
+
+
 def serialize_for_embedding(item: Item, caption: str = "", max_chars: int = 1500) -> str:
     """Eq. 10 input: the concept state, the caption and the text (chunk / OCR / transcript) — in the paper's
     order when that fits the embedder's window, else the text first.

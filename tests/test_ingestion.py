@@ -1,0 +1,23 @@
+"""Which committed sources the next ingest must perceive again (a perceiver fingerprint per source)."""
+
+from __future__ import annotations
+
+from vimrag.config import load_config
+from vimrag.ingestion import _stale_perception
+from vimrag.polar.build import perception_fingerprint
+from vimrag.store.base import SourceRecord
+
+
+def test_stale_perception_by_record() -> None:
+    fp = perception_fingerprint(load_config(env={}))
+    assert perception_fingerprint(load_config(overrides={"polar.tta": "identity"}, env={})) != fp
+    assert perception_fingerprint(load_config(overrides={"polar.similarity": "dense"}, env={})) == fp  # search only
+
+    def rec(**meta: object) -> SourceRecord:
+        return SourceRecord("x", "h", 1, dict(meta))
+
+    assert not _stale_perception(rec(loader="image", embed_format=3, perceiver=fp), fp)
+    assert _stale_perception(rec(loader="image", embed_format=3, perceiver="other"), fp)
+    assert _stale_perception(rec(loader="pdf"), fp)  # a page written before fingerprints: perceive again
+    assert not _stale_perception(rec(loader="markdown"), fp)  # text was never perceived
+    assert not _stale_perception(rec(loader="markdown", embed_format=3), fp)
