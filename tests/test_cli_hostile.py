@@ -55,7 +55,7 @@ def test_odd_names_and_links_out_of_the_corpus(tmp_path: Path) -> None:
     assert "outside the given folders" in plain.stderr  # reported again on a re-run, with brackets kept:
     listed = _run("search", "markup brackets", "--store", store, cwd=tmp_path)
     assert "x[red]y.md" in listed.stdout.replace("\n", "") or "x[red]y.m" in listed.stdout
-    assert "words: markup, bracket" in " ".join(listed.stdout.replace("│", " ").split())  # the matched words
+    assert "· words: markup, bracket" in " ".join(listed.stdout.replace("│", " ").split())  # the matched words
 
 
 @pytest.mark.parametrize(("args", "config", "expect"), [

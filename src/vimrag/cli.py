@@ -143,7 +143,7 @@ def search(
     colours = {"verified": "green", "uncertain": "yellow", "conflict": "red"}
     for i, h in enumerate(result.hits, 1):
         st = h.state.label
-        why = _e(h.explanation) + (f" [cyan]words: {_e(', '.join(h.matched))}[/]" if h.matched else "")
+        why = _e(h.explanation) + (f" [cyan]· words: {_e(', '.join(h.matched))}[/]" if h.matched else "")
         table.add_row(str(i), f"[{colours[st]}]{st}[/]", f"{h.similarity:.3f}", _e(_short(h.item.source)),
                       _e(str(h.item.locator)), why)
     out.print(table)
