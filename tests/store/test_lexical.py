@@ -166,3 +166,21 @@ def test_a_postgres_store_from_before_the_lexical_channel_is_backfilled_on_open(
     again = open_backend()
     after = [(s.id, round(float(s.lexical or 0), 9)) for s in again.search(q, LogicQuery(), 3, tq)]
     assert after == before and after[0][0] == "docs/report.txt#2"
+
+
+def test_a_store_tokenized_by_another_tokenizer_version_is_tokenized_again(open_backend, monkeypatch) -> None:
+    """TOKENIZER_VERSION is part of what a store's lexical index reflects: the embedded store rebuilds its
+    saved index, PostgreSQL refills its tsvectors — no query meets terms of an older tokenizer."""
+    import vimrag.index.lexical as lexical
+
+    store = open_backend()
+    rng = np.random.default_rng(5)
+    _write(store, "docs/report.txt", _items("docs/report.txt", TEXTS, rng))
+    store.close()
+    monkeypatch.setattr(lexical, "STOPWORDS", lexical.STOPWORDS | {"valve"})  # a newer tokenizer...
+    monkeypatch.setattr(lexical, "TOKENIZER_VERSION", lexical.TOKENIZER_VERSION + 1)
+    for mod in ("vimrag.store.lance", "vimrag.store.postgres", "vimrag.store.postgres_lexical"):
+        monkeypatch.setattr(mod + ".TOKENIZER_VERSION", lexical.TOKENIZER_VERSION)
+    again = open_backend()
+    res = again.search(_vec(rng), LogicQuery(), 3, TextQuery(("valve",), 1.0))
+    assert all(not r.lexical for r in res)  # ...whose stop list now drops "valve": no stale posting is left

@@ -33,6 +33,9 @@ from vimrag.types import Item
 
 K1 = 1.2
 B = 0.75
+#: Bump when :func:`tokenize` or :func:`document_text` changes: both stores then re-tokenize what they hold
+#: (the embedded store rebuilds its index, PostgreSQL refills its tsvectors), so no query meets stale terms.
+TOKENIZER_VERSION = 2
 MAX_TF = 256  # PostgreSQL stores at most 256 positions per lexeme; both stores cap tf there
 MAX_TOKEN = 64  # longer "words" are hashes or base64, not something a person types
 
@@ -47,9 +50,9 @@ _PART_RE = re.compile(r"[-_/]")
 STOPWORDS = frozenset("""
 a an and are as at be been but by can could did do does for from had has have he her his how i if in into is
 it its me my no not of on or our she so than that the their them then there these they this those to too
-us was we were what when where which who whom why will with would you your about after all also am any
+us was we were what when where which who whom whose why will with would you your about after all also am any
 because before being between both each few more most other over same should some such through under until
-up very while yes
+up very while yes many much according
 """.split())
 
 

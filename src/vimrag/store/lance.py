@@ -41,6 +41,7 @@ from vimrag._extras import require
 from vimrag.errors import StoreError
 from vimrag.index import PolarIndex
 from vimrag.index.fusion import search_fused
+from vimrag.index.lexical import TOKENIZER_VERSION
 from vimrag.store import _codec
 from vimrag.store import lance_tables as tables
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord, TextQuery
@@ -129,7 +130,7 @@ class LanceStore:
         return self._root / "index"
 
     def _stamp(self) -> dict[str, Any]:
-        return {"format": _INDEX_FORMAT,
+        return {"format": _INDEX_FORMAT, "tokenizer": TOKENIZER_VERSION,
                 "items": None if self._items_t is None else int(self._items_t.version),
                 "sources": int(self._sources_t.version)}
 

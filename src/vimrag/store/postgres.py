@@ -38,6 +38,7 @@ import numpy as np
 from vimrag._extras import require
 from vimrag.errors import StoreError
 from vimrag.index.fusion import fuse
+from vimrag.index.lexical import TOKENIZER_VERSION
 from vimrag.store import _codec, postgres_lexical
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord, TextQuery
 from vimrag.store.postgres_schema import (
@@ -94,10 +95,14 @@ class PostgresStore:
             self._x(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             for sql in BASE_TABLES:
                 self._x(sql)
+            tokenizer = self._meta_int("lex_tokenizer")
             if self._meta_int("dim") is not None:  # a store written before the lexical channel: add it
                 for sql in LEXICAL_DDL:
                     self._x(sql)
+                postgres_lexical.retokenize_if_stale(self._x, tokenizer)
                 postgres_lexical.backfill(self._x, self._names)
+            if tokenizer != TOKENIZER_VERSION:
+                postgres_lexical.stamp_tokenizer(self._x)
         self._pgv.register_vector(self._conn)
         self._dim = self._meta_int("dim")
 

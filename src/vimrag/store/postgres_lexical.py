@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vimrag.index.lexical import K1, B, bm25_idf
+from vimrag.index.lexical import K1, TOKENIZER_VERSION, B, bm25_idf
 from vimrag.store import _codec
 
 Exec = Callable[..., Any]
@@ -42,6 +42,18 @@ def lex_delta(x: Exec, source: str, sign: int) -> None:
     x(f"""UPDATE S.meta SET value = (value::bigint + {int(sign)} *
           (SELECT coalesce(sum(lex_len), 0) FROM S.items WHERE source = %(s)s))::text
           WHERE key = 'lex_total'""", {"s": source})
+
+
+def retokenize_if_stale(x: Exec, version: int | None) -> None:
+    """Rows tokenized by another :data:`~vimrag.index.lexical.TOKENIZER_VERSION` lose their terms, which
+    :func:`backfill` then writes again (in the same transaction as the schema check)."""
+    if version != TOKENIZER_VERSION:
+        x("UPDATE S.items SET lex = NULL WHERE lex IS NOT NULL")
+
+
+def stamp_tokenizer(x: Exec) -> None:
+    x("""INSERT INTO S.meta VALUES ('lex_tokenizer', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""",
+      (str(TOKENIZER_VERSION),))
 
 
 def backfill(x: Exec, names: Callable[[Sequence[int]], dict[int, str]], batch: int = 2000) -> int:
