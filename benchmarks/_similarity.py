@@ -19,9 +19,10 @@ def variants(polar: Any, weights: Sequence[float]) -> list[tuple[str, dict[str, 
     for lam in weights:
         out.append((f"memory-hybrid-{lam:g}", {"similarity": "hybrid", "lexical_weight": lam,
                                                 "lexical_weight_specific": lam}, f"hybrid, fixed λ = {lam:g}"))
-    out.append(("memory-hybrid-adaptive", {"similarity": "hybrid"},
-                f"the default: hybrid, λ = {polar.lexical_weight:g} rising to {polar.lexical_weight_specific:g} "
-                "for numbers, codes, names"))
+    out.append(("memory-hybrid-adaptive", {"similarity": "hybrid", "lexical_weight_specific": 0.6},
+                f"hybrid, λ = {polar.lexical_weight:g} rising to 0.6 for numbers, codes, names"))
+    out.append(("memory-default", {}, f"the default: polar.similarity = {polar.similarity}, λ = "
+                f"{polar.lexical_weight:g} (up to {polar.lexical_weight_specific:g})"))
     return out
 
 
