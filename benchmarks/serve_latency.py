@@ -68,15 +68,20 @@ def _http_search(url: str, clients: int, per_client: int) -> dict[str, Any]:
                     else:
                         errors += 1
 
+    wall = _run_threads(work, clients)
+    return {"mode": "http", "clients": clients, "requests": len(lat), "errors": errors, "p50_ms": _pct(lat, 50),
+            "p95_ms": _pct(lat, 95), "rps": round(len(lat) / wall, 1)}
+
+
+def _run_threads(work: Any, n: int) -> float:
+    """Run ``work(i)`` for i < n on n threads at once; the wall time in seconds."""
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    return {"mode": "http", "clients": clients, "requests": len(lat), "errors": errors, "p50_ms": _pct(lat, 50),
-            "p95_ms": _pct(lat, 95), "rps": round(len(lat) / wall, 1)}
+    return time.perf_counter() - t0
 
 
 def _in_process(store: str, n: int) -> dict[str, Any]:
@@ -106,13 +111,7 @@ def _ask_burst(url: str, n: int) -> dict[str, Any]:
         with lock:
             results.append((r.status_code, time.perf_counter() - t0, r.headers.get("retry-after", "")))
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = _run_threads(work, n)
     ok = [s for code, s, _ in results if code == 200]
     refused = [s for code, s, _ in results if code == 429]
     return {"mode": "ask", "clients": n, "requests": len(ok), "errors": len(results) - len(ok) - len(refused),

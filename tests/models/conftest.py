@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.procs import stop
 from vimrag.errors import ModelUnavailableError
 from vimrag.models.registry import resolve_model_file
 
@@ -93,9 +94,4 @@ def llama_server(qwen05b_path: Path, tmp_path_factory: pytest.TempPathFactory) -
             time.sleep(0.3)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, 10)

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.procs import stop
 from tests.store.conftest import PG_URI, pg_skip
 
 TOKEN = "test-token-5c1d"
@@ -107,11 +108,7 @@ def _start(kind: str, base: Path, demo: Path) -> Iterator[Server]:
         assert report["state"] == "done" and report["report"]["added"] == 4, report
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 20)
         if kind == "postgres":
             from vimrag.store.postgres import PostgresStore
 
