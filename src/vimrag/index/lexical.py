@@ -126,7 +126,7 @@ class LexicalIndex:
     """Exact BM25 over rows numbered like the :class:`~vimrag.index.PolarIndex` beside it.
 
     >>> idx = LexicalIndex()
-    >>> idx.add([term_counts("North region: Q3 = 1,240 bicycles"), term_counts("South region: Q3 = 980")])
+    >>> _ = idx.add([term_counts("North region: Q3 = 1,240 bicycles"), term_counts("South region: Q3 = 980")])
     >>> rows, scores = idx.search(tokenize("bicycles sold in the North, 1240"))
     >>> rows.tolist(), bool(scores[0] > 0)
     ([0], True)
@@ -174,8 +174,7 @@ class LexicalIndex:
             terms.append(ids)
             tfs.append(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
             lens[i] = len(ids)
-        flat_t = np.concatenate(terms) if terms else np.zeros(0, np.int32)
-        flat_f = np.concatenate(tfs) if tfs else np.zeros(0, np.float32)
+        flat_t, flat_f = np.concatenate(terms), np.concatenate(tfs)
         ptr = np.cumsum(lens) + self._row_ptr[-1][-1]
         self._row_ptr.append(ptr)
         self._row_terms.append(flat_t)
@@ -197,8 +196,7 @@ class LexicalIndex:
 
     def _rows_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._csr is None:
-            ptr = np.concatenate([self._row_ptr[0], *self._row_ptr[1:]]) if len(self._row_ptr) > 1 \
-                else self._row_ptr[0]
+            ptr = np.concatenate(self._row_ptr)
             terms = np.concatenate(self._row_terms) if self._row_terms else np.zeros(0, np.int32)
             tf = np.concatenate(self._row_tf) if self._row_tf else np.zeros(0, np.float32)
             self._row_ptr, self._row_terms, self._row_tf = [ptr], [terms], [tf]
@@ -247,8 +245,7 @@ class LexicalIndex:
         self._total -= float(self._dl[r].sum())
         self._live -= int(r.size)
 
-    def search(self, query_terms: Sequence[str], rows_mask: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """BM25 of every live row that holds a query term: ``(rows ascending, scores float64)``.
 
         Each distinct term counts once (a repeated query word is not more important)."""
@@ -269,7 +266,7 @@ class LexicalIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
         rows = np.concatenate(parts_r)
         scores = np.concatenate(parts_s)
-        keep = self._alive[rows] if rows_mask is None else self._alive[rows] & rows_mask[rows]
+        keep = self._alive[rows]
         rows, scores = rows[keep], scores[keep]
         if rows.size * 8 > self._n:  # long lists: one dense accumulator (O(n + m)) beats sorting them
             acc = np.bincount(rows, weights=scores, minlength=self._n)
@@ -277,14 +274,6 @@ class LexicalIndex:
             return hit, acc[hit]
         uniq, inv = np.unique(rows, return_inverse=True)
         return uniq, np.bincount(inv, weights=scores, minlength=uniq.size)
-
-    def matched(self, query_terms: Sequence[str], row: int) -> list[str]:
-        """The query terms that row ``row`` holds (for "which words matched")."""
-        if not 0 <= row < self._n:
-            return []
-        ptr, terms, _ = self._rows_csr()
-        have = set(terms[ptr[row] : ptr[row + 1]].tolist())
-        return [t for t in dict.fromkeys(query_terms) if self._terms.get(t, -1) in have]
 
     # ------------------------------------------------------------------ persistence
     def save(self, d: Path) -> None:

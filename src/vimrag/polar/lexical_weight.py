@@ -35,12 +35,12 @@ def specific_terms(text: str, terms: Sequence[str]) -> set[str]:
 def lexical_weight(polar: Any, text: str, terms: Sequence[str], similarity: str | None = None) -> float:
     """λ for this query: 0 under ``dense``, 1 under ``lexical``, adaptive under ``hybrid``; ``similarity``
     overrides ``polar.similarity``."""
-    mode = similarity or str(getattr(polar, "similarity", "dense"))
+    mode = similarity or str(polar.similarity)
     if mode == "dense" or not terms:
         return 0.0
     if mode == "lexical":
         return 1.0
     base = float(polar.lexical_weight)
-    top = float(getattr(polar, "lexical_weight_specific", base))
+    top = float(polar.lexical_weight_specific)
     share = len(specific_terms(text, terms)) / len(terms)
     return base + (top - base) * share
