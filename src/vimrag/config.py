@@ -22,7 +22,9 @@ from vimrag.errors import ConfigError
 class ModelsConfig:
     """Which model backends to use, chosen by short strings resolved by the factories in ``vimrag.models``."""
 
-    embedder: str = "sentence-transformers:all-MiniLM-L6-v2"
+    # int8 all-MiniLM-L6-v2 on ONNX Runtime (no torch, loads in ~0.3 s); "sentence-transformers:all-MiniLM-L6-v2"
+    # is the same model in fp32 (extra `st`), "openai:URL#MODEL" any embedding server.
+    embedder: str = "onnx:all-MiniLM-L6-v2-int8"
     llm: str = "llamacpp:qwen2.5-coder-1.5b"
     # "local" = closed-set embedded perceiver (detector, classifier, layout, OCR); "vlm" = use `vlm` below.
     perceiver: str = "local"

@@ -95,6 +95,11 @@ class IngestModels(Protocol):
     def embedder(self) -> TextEmbedder: ...
 
     @property
+    def embedder_name(self) -> str:
+        """The embedder's name, known without loading it (the vectors' provenance, per source)."""
+        ...
+
+    @property
     def entity_extractor(self) -> Any: ...
 
 
@@ -149,14 +154,15 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
         digest = file_sha256(path)
         previous = known.get(source)
         perceived_by = perception_fingerprint(parts.config)
+        embedded_by = {"embed_format": EMBED_FORMAT, "embedder": parts.models.embedder_name}
         if previous is not None and previous.source_hash == digest and not _stale_perception(previous, perceived_by):
-            if previous.meta.get("embed_format", 1) == EMBED_FORMAT:
+            if _embedded_by(previous) == embedded_by:
                 return FileOutcome(source, "unchanged", previous.n_items)
-            # built with an older z_sem layout: embed the stored items again; no file read, no perception
+            # vectors of an older z_sem layout or of another embedder: embed the stored items again (no
+            # file read, no perception), so a query's vector and the stored ones come from one model
             items = parts.store.items_of(source)
             embed_items(items, parts.models.embedder)
-            pending.add(SourceRecord(source, digest, len(items), {**previous.meta, "embed_format": EMBED_FORMAT}),
-                        items)
+            pending.add(SourceRecord(source, digest, len(items), {**previous.meta, **embedded_by}), items)
             return FileOutcome(source, "replaced", len(items))
         loader = loader_for(path)
         raw = list(loader.load(path, parts.config.ingest))
@@ -173,7 +179,7 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
             cache=parts.store,
         )
         parts.media.save(raw, items)
-        meta: dict[str, Any] = {"loader": loader.name, "embed_format": EMBED_FORMAT}
+        meta: dict[str, Any] = {"loader": loader.name, **embedded_by}
         if any(r.image is not None for r in raw):
             meta["perceiver"] = perceived_by
         pending.add(SourceRecord(source, digest, len(items), meta), items)
@@ -187,6 +193,16 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
         return FileOutcome(source, "failed", reason=str(exc))
     except OSError as exc:
         return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
+
+
+#: The embedder of sources written before stores recorded it (the default until the ONNX one).
+LEGACY_EMBEDDER = "sentence-transformers:all-MiniLM-L6-v2"
+
+
+def _embedded_by(previous: SourceRecord) -> dict[str, Any]:
+    """How a committed source's vectors were made: Eq. 10's input layout and the embedder's name."""
+    return {"embed_format": previous.meta.get("embed_format", 1),
+            "embedder": previous.meta.get("embedder", LEGACY_EMBEDDER)}
 
 
 #: Loaders whose files are perceived (images, pages, keyframes, pictures in office files).

@@ -59,6 +59,7 @@ class Memory:
         self._llm = llm
         self._owns_llm = False  # True once this Memory made the LLM itself (close() then frees it)
         self._entities: Any = None
+        self._embedder_lock = threading.Lock()
 
     # ------------------------------------------------------------------ parts, built lazily
     @cached_property
@@ -70,10 +71,31 @@ class Memory:
     @property
     def embedder(self) -> TextEmbedder:
         if self._embedder is None:
-            from vimrag.models.factory import make_embedder
+            with self._embedder_lock:  # one load, also when preload_embedder's thread is at it
+                if self._embedder is None:
+                    from vimrag.models.factory import make_embedder
 
-            self._embedder = make_embedder(self.config.models.embedder, self.config.models)
+                    self._embedder = make_embedder(self.config.models.embedder, self.config.models)
         return self._embedder
+
+    def preload_embedder(self) -> None:
+        """Start loading the embedder in a background thread, so that it overlaps opening the store (a
+        one-query ``vimrag search`` spends most of its time on the two). A load that fails there leaves the
+        embedder unset: the next use loads it again in the caller's thread and raises the error there."""
+
+        def load() -> None:
+            try:
+                _ = self.embedder
+            except Exception:  # noqa: BLE001, S110 - re-raised by the caller's own load (docstring)
+                pass
+
+        threading.Thread(target=load, name="vimrag-embedder-preload", daemon=True).start()
+
+    @property
+    def embedder_name(self) -> str:
+        """The embedder's name without loading it: ``models.embedder`` (backends name themselves by their
+        spec) unless an embedder object was given."""
+        return str(self._embedder.name) if self._embedder is not None else self.config.models.embedder
 
     @property
     def llm(self) -> LanguageModel:

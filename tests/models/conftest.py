@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -42,7 +41,7 @@ def smollm_path() -> Path:
 @pytest.fixture(scope="session")
 def qwen05b(qwen05b_path: Path) -> Any:
     """The 0.5B model in-process (shared by the llama.cpp and server tests: one load per session)."""
-    pytest.importorskip("llama_cpp", reason="pip install 'vimrag[local]'")
+    pytest.importorskip("xllamacpp", reason="pip install 'vimrag[local]'")
     from vimrag.config import ModelsConfig
     from vimrag.models.llamacpp import LlamaCppLLM
 
@@ -57,23 +56,16 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def llama_server(qwen05b_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``python -m llama_cpp.server`` on a free port, polled until ready, killed afterwards.
+    """A real llama.cpp OpenAI-compatible server (``llama-server`` through xllamacpp, in its own process:
+    tests/models/llama_server.py) on a free port, polled until ready, stopped afterwards.
 
-    ``logits_all`` is on because llama-cpp-python's server computes ``top_logprobs`` only with it.
     Yields the base URL (``http://127.0.0.1:PORT/v1``).
     """
-    for mod in ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings"):
-        if importlib.util.find_spec(mod) is None:
-            pytest.skip(f"llama_cpp.server needs {mod}: pip install 'llama-cpp-python[server]'")
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("the llama.cpp server needs xllamacpp: pip install 'vimrag[local]'")
     port = free_port()
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(qwen05b_path),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "2048", "--n_threads", str(max(1, min(2, os.cpu_count() or 1))),
-        "--logits_all", "true", "--seed", "0", "--verbose", "false",
-    ]  # fmt: skip
+    cmd = [sys.executable, str(Path(__file__).with_name("llama_server.py")), str(qwen05b_path), str(port), "2048"]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
@@ -81,7 +73,7 @@ def llama_server(qwen05b_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     try:
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+                pytest.fail(f"the llama.cpp server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
             try:
                 if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
                     break
@@ -89,7 +81,7 @@ def llama_server(qwen05b_path: Path, tmp_path_factory: pytest.TempPathFactory) -
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"llama_cpp.server not ready in {SERVER_START_TIMEOUT_S:.0f}s:\n{log.read_text()[-2000:]}"
+                    f"the llama.cpp server was not ready in {SERVER_START_TIMEOUT_S:.0f}s:\n{log.read_text()[-2000:]}"
                 )
             time.sleep(0.3)
         yield base

@@ -28,7 +28,7 @@ def test_unknown_backend_lists_known_ones() -> None:
         ConfigError, match="unknown language model backend 'vllm'.*known backends: llamacpp, openai"
     ):
         make_llm("vllm:http://x")
-    with pytest.raises(ConfigError, match="known backends: openai, sentence-transformers"):
+    with pytest.raises(ConfigError, match="known backends: onnx, openai, sentence-transformers"):
         make_embedder("clip:ViT-B-32")
 
 
@@ -49,11 +49,11 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     # A None entry in sys.modules makes the import fail as if the package were not installed.
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'vimrag\[local\]'"):
         make_llm(f"llamacpp:{gguf}")
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    with pytest.raises(MissingExtraError, match=r"vimrag\[local\]"):
+    with pytest.raises(MissingExtraError, match=r"vimrag\[st\]"):
         make_embedder(f"sentence-transformers:{tmp_path}")
 
 

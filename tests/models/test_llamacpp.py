@@ -14,7 +14,7 @@ from vimrag.models.base import ImageInput, LanguageModel, Message
 from vimrag.models.llamacpp import ContextOverflowError, LlamaCppLLM, _flatten
 from vimrag.models.registry import resolve_model_file
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'vimrag[local]')")
+pytest.importorskip("xllamacpp", reason="xllamacpp is not installed (pip install 'vimrag[local]')")
 
 CFG = ModelsConfig(n_ctx=2048, n_threads=2, seed=0)
 
@@ -88,10 +88,21 @@ def test_yes_probability_is_a_deterministic_probability(qwen: LlamaCppLLM) -> No
     q = "Is Paris the capital of France? Answer Yes or No."
     p1 = qwen.yes_probability(q)
     assert 0.0 < p1 < 1.0
-    qwen._llm.reset()  # fresh evaluation vs. the cached-prefix path below give the same number
+    qwen.generate([Message("user", "Unrelated: " + "tokens " * 50)], max_tokens=1)  # evicts the prefix
     p_fresh = qwen.yes_probability(q)
-    p_cached = qwen.yes_probability(q)
+    p_cached = qwen.yes_probability(q)  # the whole prompt but its last token comes from the KV cache
     assert p_fresh == pytest.approx(p1, abs=0.02) and p_cached == pytest.approx(p1, abs=0.02)
+
+
+@pytest.mark.slow
+def test_a_shared_prefix_is_not_evaluated_again(qwen: LlamaCppLLM) -> None:
+    """The agent's prompts grow by appending: the second call re-uses the first one's KV cache."""
+    head = "Evidence:\n" + "The North region sold 1,240 bicycles in Q3. " * 20
+    first = qwen.generate([Message("user", head + "\nQuestion: how many?")], max_tokens=4)
+    second = qwen.generate([Message("user", head + "\nQuestion: which region?")], max_tokens=4)
+    assert first.raw["timings"]["prompt_n"] > 200
+    assert second.raw["timings"]["cache_n"] >= first.prompt_tokens - 12
+    assert second.raw["timings"]["prompt_n"] < 20
 
 
 @pytest.mark.slow
@@ -123,10 +134,10 @@ def test_smollm_smoke(smollm_path: Path) -> None:
 @pytest.mark.slow
 def test_close_frees_the_model_once(smollm_path: Path) -> None:
     llm = LlamaCppLLM("smollm2-135m", ModelsConfig(n_ctx=512, n_threads=2))
-    stack = llm._llm._stack
-    assert llm._finalizer.alive and len(stack._exit_callbacks) > 0
+    box = llm._box
+    assert llm._finalizer.alive and len(box) == 1
     llm.close()
-    assert not llm._finalizer.alive and len(stack._exit_callbacks) == 0  # model and context freed
+    assert not llm._finalizer.alive and box == []  # the server object, the model's only owner, is gone
     llm.close()  # idempotent
     with pytest.raises(VimragError, match="closed"):
         llm.generate([Message("user", "Hi")], max_tokens=2)

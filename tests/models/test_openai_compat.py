@@ -1,5 +1,5 @@
 """OpenAI-compatible backend: unit tests (helpers, retries against a scripted HTTP server in a thread) and
-integration tests against a real ``llama_cpp.server`` (see conftest)."""
+integration tests against a real llama.cpp server (see conftest)."""
 
 from __future__ import annotations
 
@@ -353,8 +353,9 @@ def test_closed_socket_mid_request_is_retried() -> None:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_real_server_generate_json_and_yes(llama_server: str, qwen05b: Any) -> None:
-    """A real llama.cpp OpenAI server with the 0.5B model. P(Yes) from ``top_logprobs`` must equal the
-    in-process last-position logits of the same model (two independent implementations of Eq. 4's term)."""
+    """A real llama.cpp OpenAI server with the 0.5B model, in its own process. P(Yes) over HTTP must equal
+    the in-process backend's for the same model (the OpenAI client's and the embedded backend's reading of
+    Eq. 4's term)."""
     llm = OpenAICompatLLM(f"{llama_server}#qwen", replace(FAST, timeout_s=120.0))
     comp = llm.generate([Message("user", "Say hello in one word.")], max_tokens=8)
     assert comp.text.strip() and comp.prompt_tokens > 0 and 0 < comp.completion_tokens <= 8

