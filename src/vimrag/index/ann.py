@@ -25,7 +25,7 @@ class AnnMixin:
     _n: int
     _vecs: np.ndarray
     _alive: np.ndarray
-    _ann: Any
+    _ann: Any  # a property on PolarIndex (the graph is built lazily after a load)
     _ann_rows: int
     _ann_dead: int
     _faiss: Any

@@ -55,7 +55,7 @@ its order (Algorithm 1) but evaluate it with the plan above.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ import numpy as np
 from vimrag.errors import StoreError
 from vimrag.index.ann import AnnMixin
 from vimrag.index.bound import BOUND_MARGIN, BoundMixin
-from vimrag.index.persist import read_array, read_graph, read_meta, write_index
+from vimrag.index.persist import graph_from_bytes, read_array, read_graph, read_meta, write_index
 from vimrag.index.postings import Postings, PostingsMixin
 
 
@@ -113,7 +113,8 @@ class PolarIndex(PostingsMixin, BoundMixin, AnnMixin):
         self._pending: dict[str, list[Sequence[Any]]] = {"has": [], "not": []}
         self._post: dict[str, Postings] | None = None
         self._built = 0  # rows covered by the posting lists; rows above are the delta segment
-        self._ann: Any = None  # faiss IndexIDMap(IndexHNSWFlat)
+        self._ann_obj: Any = None  # faiss IndexIDMap(IndexHNSWFlat); read through _ann
+        self._ann_loader: Callable[[], Any] | None = None  # a saved graph not yet built (load())
         self._ann_rows = 0  # rows [0, _ann_rows) were offered to the graph
         self._ann_dead = 0
         self._faiss: Any = False  # module, None when not installed, False before the first look
@@ -128,6 +129,19 @@ class PolarIndex(PostingsMixin, BoundMixin, AnnMixin):
         self._dense_passes = 0
         self._torch: Any = False
         self.last_stats: dict[str, int] = {}  # what the last search scored (for benchmarks and tests)
+
+    @property
+    def _ann(self) -> Any:
+        """The HNSW graph, built from the saved bytes on first use after :meth:`load`."""
+        if self._ann_loader is not None:
+            loader, self._ann_loader = self._ann_loader, None
+            loader()
+        return self._ann_obj
+
+    @_ann.setter
+    def _ann(self, value: Any) -> None:
+        self._ann_loader = None
+        self._ann_obj = value
 
     @classmethod
     def from_config(cls, dim: int, config: Any) -> PolarIndex:
@@ -372,13 +386,18 @@ class PolarIndex(PostingsMixin, BoundMixin, AnnMixin):
                 raise StoreError(f"polar index in {d} has an inconsistent projection ({p.shape}, {y.shape})")
             idx._proj_p, idx._proj, idx._res = p.astype(np.float32), np.ascontiguousarray(y), res.astype(np.float32)
             idx._eta = float(meta.get("eta", 0.0))
-        ann = read_graph(d, meta, idx._vecs, idx.hnsw_m)
-        if ann is not None:
-            idx._ann = ann
+        graph = read_graph(d, meta)
+        if graph is not None:
             if idx._proj_p is None:  # format 1: no projection saved yet
                 idx.fit_projection()
-            idx._ann_rows = int(meta["ann_rows"])
-            idx._ann_dead = int(meta.get("ann_dead", 0))
-            if idx._ann_rows < n:
-                idx._ann_add(idx._ann_rows, n)
+            ann_rows, ann_dead = int(meta["ann_rows"]), int(meta.get("ann_dead", 0))
+
+            def build_graph() -> Any:
+                idx._ann_obj = graph_from_bytes(*graph, idx._vecs, idx.hnsw_m, d)
+                idx._ann_rows, idx._ann_dead = ann_rows, ann_dead
+                if ann_rows < idx._n:
+                    idx._ann_add(ann_rows, idx._n)
+                return idx._ann_obj
+
+            idx._ann_loader = build_graph
         return idx

@@ -34,7 +34,12 @@ class PolarRetriever:
     def matcher(self) -> ConceptMatcher:
         vocab = self.store.vocabulary()
         if self._matcher is None:
-            self._matcher = ConceptMatcher(vocab, self.embedder, float(self.polar.concept_match))
+            from vimrag.models.vector_cache import PersistentVectors, persistable
+
+            # concept names recur across processes: their vectors come from the on-disk cache
+            emb = self.embedder
+            cached = PersistentVectors(emb) if emb is not None and persistable(emb) else emb
+            self._matcher = ConceptMatcher(vocab, cached, float(self.polar.concept_match))
         else:
             self._matcher.update(vocab)
         return self._matcher
