@@ -263,6 +263,13 @@ def demo(
     cfg = _config(store)
     results = []
     with Memory(cfg) as mem:
+        # a demo store from an older corpus keeps no file this corpus no longer has (e.g. the shot list the
+        # video question used to lean on): the answers come from this corpus only
+        corpus = {str(f.resolve()) for f in files}
+        folder = dest.resolve()
+        for source in list(mem.sources()):
+            if Path(source).parent == folder and source not in corpus:
+                mem.remove(source)
         report = mem.add([dest], progress=not as_json)
         if report.failed:
             for f in [*report.failed, *report.skipped]:

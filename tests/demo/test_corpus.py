@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vimrag.config import IngestConfig
-from vimrag.demo.corpus import NOTES, PHOTOS, REPORT, SALES, VIDEO, assemble
+from vimrag.demo.corpus import BRIEFING, NOTES, PHOTOS, REPORT, SALES, VIDEO, assemble
 from vimrag.ingest.registry import iter_items, loader_for
 
 pytest.importorskip("fpdf")
@@ -26,7 +26,7 @@ def _digest(paths: list[Path]) -> dict[str, str]:
 
 def test_contents_licences_and_size(corpus: list[Path]) -> None:
     names = {p.name for p in corpus}
-    assert names == {*PHOTOS, VIDEO, *NOTES, REPORT, "LICENSES.md"}
+    assert names == {*PHOTOS, VIDEO, BRIEFING, *NOTES, REPORT, "LICENSES.md"}
     assert sum(p.stat().st_size for p in corpus) < 10 * 1024 * 1024
     lic = next(p for p in corpus if p.name == "LICENSES.md").read_text()
     for name in names - {"LICENSES.md"}:
@@ -59,7 +59,7 @@ def test_questions_reference_corpus(corpus: list[Path]) -> None:
         for src in q["sources"]:
             assert src.split("#")[0] in names
     assert any("but no" in q["question"] for q in qs)
-    assert any(s.startswith(VIDEO) for q in qs for s in q["sources"])
+    assert any(s.startswith(BRIEFING) for q in qs for s in q["sources"])
     assert any(s.startswith(REPORT) for q in qs for s in q["sources"])
     by_id = {q["id"]: q for q in qs}
     assert by_id["table-north-q3"]["answer"] == f"{SALES[0][3]:,}"

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tests.conftest import write_video
 from vimrag.config import IngestConfig
 from vimrag.errors import IngestError
 from vimrag.ingest.registry import iter_items
@@ -89,3 +93,74 @@ def test_real_clip_transcribes() -> None:
     items = list(VideoLoader().load(clip, IngestConfig()))
     assert len(items) == 1 and items[0].locator.end == pytest.approx(9.6, abs=0.3)
     assert len(items[0].locator.keyframes) >= 1
+
+
+def test_sentences_split_on_punctuation_and_pauses() -> None:
+    from vimrag.ingest.video import sentences
+
+    words = [(0.0, 0.4, "Hello"), (0.5, 0.9, "there."), (1.0, 1.3, "Next"), (1.4, 1.8, "one"),
+             (3.0, 3.3, "after"), (3.4, 3.8, "pause")]  # fmt: skip
+    assert sentences(words) == [(0.0, 0.9), (1.0, 1.8), (3.0, 3.8)]
+    assert sentences([]) == []
+
+
+def test_speech_cuts_fall_between_sentences_and_windows_fill_silence() -> None:
+    from vimrag.ingest.video import _Bounds, speech_cuts
+
+    # four 4-s sentences with 2-s gaps, L = 10: every cut lies in a gap, no segment is longer than L
+    words = [(s, s + 4.0, "word.") for s in (0.0, 6.0, 12.0, 18.0)]
+    cuts = speech_cuts(words, 10.0)
+    gaps = [(4.0, 6.0), (10.0, 12.0), (16.0, 18.0)]
+    assert all(any(a <= c <= b for a, b in gaps) for c in cuts[:-1])
+    assert cuts[-1] >= 22.0  # after the last sentence, plain windows only once it is over
+    bounds = [0.0, *cuts]
+    for a, b in zip(bounds, bounds[1:], strict=False):  # at most L of speech in a segment
+        assert sum(min(e, b) - max(s, a) for s, e, _ in words if min(e, b) > max(s, a)) <= 10.0
+    # 25 s of silence before the first sentence: plain 10-s windows up to it
+    late = speech_cuts([(25.0, 26.0, "hi."), (27.0, 28.0, "yes.")], 10.0)
+    assert late[:2] == [10.0, 20.0]
+    b = _Bounds(cuts, 10.0)
+    for i in range(len(cuts) + 3):
+        assert b.start(i) < b.stop(i) and b.index((b.start(i) + b.stop(i)) / 2) == i
+
+
+@pytest.fixture(scope="module")
+def slides_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three slides, each shown while espeak-ng reads its sentence (like the demo's narrated video)."""
+    exe = shutil.which("espeak-ng") or shutil.which("espeak")
+    if exe is None:
+        pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
+    import av
+
+    d = tmp_path_factory.mktemp("slides")
+    said = ["The red team builds the frame.", "The blue team paints the wheels.", "The green team tests the brakes."]
+    colours = [(150, 30, 30), (30, 30, 150), (30, 120, 30)]
+    chunks, scenes = [], []
+    for i, (text, colour) in enumerate(zip(said, colours, strict=True)):
+        wav = d / f"{i}.wav"
+        subprocess.run([exe, "-s", "150", "-w", str(wav), text], check=True)
+        with av.open(str(wav)) as c:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+            pcm = np.concatenate(
+                [f.to_ndarray().reshape(-1) for fr in c.decode(audio=0) for f in resampler.resample(fr)])
+        pcm = np.concatenate([pcm, np.zeros(8000, np.float32)])  # 0.5 s pause after each sentence
+        chunks.append(pcm)
+        scenes.append((len(pcm) / 16000, colour))
+    return write_video(d / "slides.mp4", scenes, audio=np.concatenate(chunks))
+
+
+def test_segments_follow_sentences(slides_video: Path) -> None:
+    """With L shorter than two sentences, each segment holds whole sentences: no word is cut in two and
+    every sentence's words land in one segment; keyframes lie inside their spans."""
+    items = list(VideoLoader().load(slides_video, IngestConfig(video_segment_s=4.0, transcribe=True)))
+    texts = [it.text.lower() for it in items]
+    holders = []
+    for last_word, verb in (("frame", "team"), ("wheels", "paint"), ("brakes", "green")):
+        holding = [i for i, t in enumerate(texts) if last_word in t]
+        assert len(holding) == 1 and verb in texts[holding[0]], texts  # the whole sentence, in one segment
+        holders.append(holding[0])
+    assert len(set(holders)) == 3  # L = 4 s holds one ~2.5 s sentence, not two
+    for it in items:
+        assert all(it.locator.start <= k < it.locator.end for k in it.locator.keyframes)
+    assert [it.locator.start for it in items] == sorted(it.locator.start for it in items)
+    assert all(a.locator.end == b.locator.start for a, b in zip(items, items[1:], strict=False))

@@ -136,3 +136,27 @@ def test_partition_settings_follow_the_perceiver_and_keep_a_zero_margin() -> Non
     local = LocalPerceiver.from_config(cfg)  # models load lazily: nothing is read here
     got = cfg.polar.partition_for(local.name)
     assert (got.kappa, got.anchors, got.absence, got.veto_kappa) == (0.0, tuple(cfg.polar.anchors), "unanimous", 1.5)
+
+
+def test_a_video_segment_keeps_what_is_said_and_what_is_shown(perceiver, bag_embedder) -> None:
+    """A segment's transcript and its keyframe's OCR are both its text (the transcript mishears names a
+    slide spells out); a photo's or page's own text is not overwritten by OCR."""
+    from dataclasses import replace
+
+    from vimrag.models.base import Perception
+
+    class Reading(type(perceiver)):  # the scripted perceiver, plus OCR text
+        def perceive(self, image: Image.Image, kind: str = "photo") -> Perception:
+            return replace(super().perceive(image, kind), text="Voltaris Energy passed its audit")
+
+    reading = Reading(perceiver.table)
+    raw = [
+        RawItem(Modality.VIDEO, Locator(start=10.8, end=16.8), text="The second battery supply of Voltaire's energy",
+                image=Image.new("RGB", (16, 16), (200, 0, 0))),
+        RawItem(Modality.PAGE, Locator(page=1), text="the page's own text layer", image=Image.new("RGB", (8, 8), (0, 200, 0))),
+    ]
+    video, page = build_items(raw, source="/x/v.mp4", source_hash="h", perceiver=reading, embedder=bag_embedder,
+                              entity_extractor=None, config=Config())
+    assert video.text == "On screen: Voltaris Energy passed its audit\nSaid: The second battery supply of Voltaire's energy"
+    assert video.meta["text_origin"] == "speech+ocr"
+    assert page.text == "the page's own text layer" and "text_origin" not in page.meta

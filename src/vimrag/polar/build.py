@@ -170,6 +170,11 @@ def build_items(
             if p.text and not item.text.strip():
                 item.text = p.text
                 item.meta["text_origin"] = "ocr"
+            elif p.text and modality is Modality.VIDEO:
+                # what is said and what is shown in the same span are both the segment's text (issue 15);
+                # the screen first: the transcript mishears names that a slide spells out
+                item.text = f"On screen: {p.text}\nSaid: {item.text}"
+                item.meta["text_origin"] = "speech+ocr"
             caption = p.caption
             if caption:
                 item.meta["caption"] = caption
