@@ -150,6 +150,7 @@ class IngestConfig:
     ocr: bool = True
     pdf_dpi: int = 110
     pdf_tables: bool = True  # ruled tables of a PDF's text layer also become table items (page + box)
+    pdf_figures: bool = True  # embedded pictures (charts, photos) also become figure items (page + box)
     thumb_px: int = 448  # longest side of stored thumbnails / keyframes
     thumb_quality: int = 85  # JPEG quality of stored thumbnails / keyframes
     # Store writes are batched (one commit per batch; each file stays atomic): a batch is written when it

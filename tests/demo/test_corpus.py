@@ -43,7 +43,9 @@ def test_every_file_loads(corpus: list[Path]) -> None:
         assert loader_for(p).name in {"image", "video", "markdown", "html", "pdf"}
     items = list(iter_items(next(p for p in corpus if p.name == REPORT), IngestConfig(ocr=False)))
     pages = [i for i in items if i.locator.box is None]
-    (table,) = [i for i in items if i.locator.box is not None]  # the sales table, cited by page 2 and its box
+    (table,) = [i for i in items if i.meta.get("kind") == "table"]  # the sales table, cited by page 2 and its box
+    (chart,) = [i for i in items if i.meta.get("kind") == "figure"]  # the revenue chart, page 1 and its box
+    assert chart.locator.page == 1 and chart.image is not None
     assert len(pages) == 2 and "Q3 at 3.1 million euros" in pages[0].text
     north = SALES[0]
     assert f"Q3 = {north[3]:,}" in pages[1].text and f"Q3 = {north[3]:,}" in table.text

@@ -70,8 +70,48 @@ def test_pdf_ruled_table_is_a_table_item_with_page_and_box(tmp_path: Path) -> No
     # The page's own text carries the table as named rows too, and the prose around it.
     assert named in pages[1].text and "sold the most bicycles" in pages[1].text
     assert pages[1].meta["text_source"] == "text_layer+tables"
-    off = list(iter_items(pdf, IngestConfig(pdf_tables=False)))
+    off = list(iter_items(pdf, IngestConfig(pdf_tables=False, pdf_figures=False)))
     assert [i.modality for i in off] == [Modality.PAGE, Modality.PAGE]
+
+
+def test_pdf_figure_is_an_image_item_with_page_box_caption_and_words(tmp_path: Path) -> None:
+    """A chart picture becomes a figure item: the crop of the page, cited by page and box, with its caption;
+    a logo (too small) and the page itself are not figures."""
+    fpdf = pytest.importorskip("fpdf")
+    from PIL import Image, ImageDraw
+
+    chart = Image.new("RGB", (600, 300), "white")
+    d = ImageDraw.Draw(chart)
+    for k, h in enumerate((120, 200, 260, 160)):
+        d.rectangle([60 + k * 130, 280 - h, 140 + k * 130, 280], fill=(40, 90, 160))
+    logo = Image.new("RGB", (40, 40), (200, 30, 30))
+    chart.save(tmp_path / "chart.png")
+    logo.save(tmp_path / "logo.png")
+    pdf = fpdf.FPDF()
+    pdf.add_page()
+    pdf.image(str(tmp_path / "logo.png"), x=10, y=8, w=12)
+    pdf.set_font("Helvetica", "", 12)
+    pdf.set_xy(10, 30)
+    pdf.multi_cell(0, 6, "Riders grew every month of the spring.")
+    pdf.image(str(tmp_path / "chart.png"), x=20, y=60, w=160)
+    pdf.set_xy(20, 142)
+    pdf.cell(0, 6, "Figure 2: Riders per month, spring 2026")
+    pdf.output(str(tmp_path / "riders.pdf"))
+
+    items = _items(tmp_path / "riders.pdf")
+    figures = [i for i in items if i.meta.get("kind") == "figure"]
+    assert len(figures) == 1, [i.locator for i in items]
+    fig = figures[0]
+    assert fig.modality == Modality.IMAGE and fig.locator.page == 1
+    x1, y1, x2, y2 = fig.locator.box
+    # 20–180 mm of a 210 mm page, 60–140 mm of 297 mm
+    assert (x1, y1, x2, y2) == pytest.approx((95.2, 202.0, 857.1, 471.4), abs=1.0)
+    assert fig.meta["caption"] == "Figure 2: Riders per month, spring 2026"
+    assert fig.text.startswith("Figure 1 on page 1: Figure 2: Riders per month")
+    page = next(i for i in items if i.modality == Modality.PAGE)
+    w, h = page.image.size
+    assert fig.image is not None and fig.image.size == pytest.approx(((x2 - x1) * w / 1000, (y2 - y1) * h / 1000), abs=2)
+    assert "Riders grew" in page.text  # the page keeps its text
 
 
 def test_docx_sections_tables_and_pictures(tmp_path: Path) -> None:

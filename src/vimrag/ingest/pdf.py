@@ -1,5 +1,6 @@
 """PDF loader (pypdfium2, Apache-2.0/BSD): each page becomes a PAGE item = rendered image + its text,
-and each ruled table a table item cited by page and box (:mod:`vimrag.ingest.pdf_tables`).
+each ruled table a table item and each figure a figure item, cited by page and box
+(:mod:`vimrag.ingest.pdf_tables`, :mod:`vimrag.ingest.pdf_figures`).
 
 A page is both a picture (charts, tables, layout: what PolarMem's perceiver verifies concepts on) and text
 (its text layer, for the knowledge pathway and z_sem, Eq. 10). Pages without a text layer (scans) are
@@ -53,19 +54,23 @@ class PdfLoader:
             n = len(doc)
             if n == 0:
                 raise IngestError(str(path), "PDF has no pages")
-            tables: dict[int, Any] = {}
-            if config.pdf_tables:
+            regions: dict[int, Any] = {}
+            if config.pdf_tables or config.pdf_figures:
+                from vimrag.ingest.pdf_figures import figure_items
                 from vimrag.ingest.pdf_tables import read_tables, table_items
 
-                tables = read_tables(path)
+                regions = read_tables(path, figures=config.pdf_figures)
             for i in range(n):
                 item = self._page(doc, i, n, path, config)
-                if i + 1 in tables:
-                    item.text = tables[i + 1].text
+                found = regions.get(i + 1)
+                if found is not None and found.tables and config.pdf_tables:
+                    item.text = found.text
                     item.meta["text_source"] = "text_layer+tables"
                 yield item
-                if i + 1 in tables:
-                    yield from table_items(i + 1, tables[i + 1], config)
+                if found is not None and config.pdf_tables:
+                    yield from table_items(i + 1, found, config)
+                if found is not None and found.figures:
+                    yield from figure_items(i + 1, found.figures, item.image, config)
         finally:
             doc.close()
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vimrag._extras import require
 from vimrag.config import IngestConfig
 from vimrag.ingest.base import RawItem
+from vimrag.ingest.pdf_figures import PageFigure, page_figures
 from vimrag.ingest.tables import norm_box, normalize, row_blocks, table_text
 from vimrag.types import Locator, Modality
 
@@ -40,10 +41,12 @@ def _caption(page: Any, top: float) -> str:
 
 @dataclass
 class PageTables:
-    """The ruled tables of one page and the page's text rebuilt around them."""
+    """The ruled tables of one page and the page's text rebuilt around them (and its figures, found in the
+    same pass: :mod:`vimrag.ingest.pdf_figures`)."""
 
     tables: list[tuple[tuple[float, float, float, float], list[list[str]], str]]  # (0–1000 box, rows, caption)
-    text: str  # the text layer in reading bands, each table written as named rows (see page_text)
+    text: str  # the text layer in reading bands, each table written as named rows ("" without tables)
+    figures: list[PageFigure] = field(default_factory=list)
 
 
 def _band_text(page: Any, top: float, bottom: float, boxes: list[tuple[float, float, float, float]]) -> str:
@@ -81,8 +84,9 @@ def _page_tables(page: Any) -> PageTables | None:
     return PageTables(tables, "\n".join(p for p in parts if p))
 
 
-def read_tables(path: Path) -> dict[int, PageTables]:
-    """Pages (1-based) that hold ruled tables → their tables and their text with the tables as named rows.
+def read_tables(path: Path, figures: bool = False) -> dict[int, PageTables]:
+    """Pages (1-based) that hold ruled tables → their tables and their text with the tables as named rows;
+    with ``figures``, also the pages that hold figures (:func:`~vimrag.ingest.pdf_figures.page_figures`).
 
     A page (or a document) pdfplumber cannot parse is logged and left out: its page items keep pdfium's
     text layer, so a table that cannot be extracted costs structure, not content.
@@ -96,9 +100,17 @@ def read_tables(path: Path) -> dict[int, PageTables]:
                     tables = _page_tables(page)
                 except Exception as exc:  # pdfminer raises many kinds on odd content streams
                     log.warning("%s page %d: tables not extracted (%s: %s)", path, number, type(exc).__name__, exc)
-                    continue
-                if tables is not None:
-                    out[number] = tables
+                    tables = None
+                found: list[PageFigure] = []
+                if figures:
+                    try:
+                        found = page_figures(page)
+                    except Exception as exc:  # as above: the page keeps its text and rendering
+                        log.warning("%s page %d: figures not extracted (%s: %s)", path, number,
+                                    type(exc).__name__, exc)
+                if tables is not None or found:
+                    out[number] = tables or PageTables([], "")
+                    out[number].figures = found
     except Exception as exc:  # a document pdfium reads but pdfminer does not: pages keep pdfium's text
         log.warning("%s: tables not extracted (%s: %s)", path, type(exc).__name__, exc)
     return out

@@ -175,6 +175,9 @@ def build_items(
                 # the screen first: the transcript mishears names that a slide spells out
                 item.text = f"On screen: {p.text}\nSaid: {item.text}"
                 item.meta["text_origin"] = "speech+ocr"
+            elif p.text and item.meta.get("kind") == "figure":  # a raster chart's labels and values
+                item.text = f"{item.text}\nRead in the figure: {p.text}"
+                item.meta["text_origin"] = "text_layer+ocr"
             caption = p.caption
             if caption:
                 item.meta["caption"] = caption

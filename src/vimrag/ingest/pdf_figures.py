@@ -1,0 +1,94 @@
+"""Figures and charts of a PDF page as their own items, cited by page **and box** (issue 15).
+
+A question about a chart ("which quarter had the highest revenue?") is about a region of a page, and a
+citation that names the page only leaves the reader to find it. Each embedded picture large enough to be
+a figure (not a logo or an icon, not a whole-page scan, nothing on a page without a text layer) becomes an IMAGE item: the crop of the rendered
+page (what the perceiver verifies concepts on and OCRs, what a VLM is shown), its caption (the nearest
+line below or above that reads like one: "Figure 3", "Fig.", "Chart", …; else the nearest line below),
+and the words of the text layer inside its box (a vector chart's axis labels, legend and values). The
+page item stays for whole-page questions.
+
+Found from the same pdfplumber pass as the ruled tables (:func:`vimrag.ingest.pdf_tables.read_tables`).
+Charts drawn as vector graphics without an embedded picture are not cut out here (their words stay in the
+page's text); the layout model's figure boxes could find them, at ~0.3 s a page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from vimrag.config import IngestConfig
+from vimrag.ingest.base import RawItem
+from vimrag.ingest.tables import norm_box
+from vimrag.types import Locator, Modality
+
+CAPTION_GAP_PT = 40.0  # how far below or above a figure its caption may be
+MIN_SIDE = (0.15, 0.08)  # a figure spans at least this share of the page's width and height …
+MAX_AREA = 0.8  # … and less than this share of its area (a larger picture is a scanned page)
+_CAPTION = re.compile(r"^\s*(figure|fig\.?|chart|graph|diagram|exhibit|plot|image|photo)\s*\d*", re.I)
+
+
+@dataclass(frozen=True)
+class PageFigure:
+    box: tuple[float, float, float, float]  # 0–1000 of the page (PolarMem's convention)
+    caption: str
+    words: str  # the text layer inside the box
+
+
+def _lines(page: Any, top: float, bottom: float) -> list[str]:
+    if bottom - top < 0.5:
+        return []
+    band = page.crop((0, max(0.0, top), page.width, min(float(page.height), bottom)), strict=False)
+    return [ln.strip() for ln in (band.extract_text() or "").splitlines() if ln.strip()]
+
+
+def _caption(page: Any, top: float, bottom: float) -> str:
+    below = _lines(page, bottom, bottom + CAPTION_GAP_PT)
+    above = _lines(page, top - CAPTION_GAP_PT, top)
+    for line in [*below[:2], *reversed(above[-2:])]:
+        if _CAPTION.match(line):
+            return line
+    return below[0] if below else ""
+
+
+def page_figures(page: Any) -> list[PageFigure]:
+    """The figures of one pdfplumber page, top to bottom (see the module docstring)."""
+    pw, ph = float(page.width), float(page.height)
+    out: list[PageFigure] = []
+    if not page.chars:  # no text layer: a scan (or a slide saved as a picture), which the page item is
+        return out
+    seen: list[tuple[float, float, float, float]] = []
+    for im in sorted(page.images, key=lambda im: (float(im["top"]), float(im["x0"]))):
+        x0, top = max(0.0, float(im["x0"])), max(0.0, float(im["top"]))
+        x1, bottom = min(pw, float(im["x1"])), min(ph, float(im["bottom"]))
+        w, h = x1 - x0, bottom - top
+        if w < MIN_SIDE[0] * pw or h < MIN_SIDE[1] * ph or w * h >= MAX_AREA * pw * ph:
+            continue
+        if any(a <= x0 and b <= top and x1 <= c and bottom <= d for a, b, c, d in seen):
+            continue  # a picture drawn inside another (a soft mask, a tile)
+        seen.append((x0, top, x1, bottom))
+        inside = page.crop((x0, top, x1, bottom), strict=False).extract_text() or ""
+        words = " ".join(inside.split())
+        out.append(PageFigure(norm_box(x0, top, x1, bottom, pw, ph), _caption(page, top, bottom), words))
+    return out
+
+
+def figure_items(number: int, figures: list[PageFigure], page_image: Image.Image | None,
+                 config: IngestConfig) -> Iterator[RawItem]:
+    """The figure items of one page: the crop of the page's rendering, cited by page and box."""
+    for k, fig in enumerate(figures, 1):
+        crop = None
+        if page_image is not None:
+            w, h = page_image.size
+            x0, y0, x1, y1 = fig.box
+            crop = page_image.crop((round(x0 * w / 1000), round(y0 * h / 1000),
+                                    round(x1 * w / 1000), round(y1 * h / 1000)))
+        title = f"Figure {k} on page {number}" + (f": {fig.caption}" if fig.caption else "")
+        text = title + (f"\nText in the figure: {fig.words}" if fig.words else "")
+        yield RawItem(Modality.IMAGE, Locator(page=number, box=fig.box), text=text, image=crop,
+                      meta={"format": "pdf", "kind": "figure", "figure": k, "caption": fig.caption})
