@@ -151,6 +151,9 @@ class IngestConfig:
     pdf_dpi: int = 110
     pdf_tables: bool = True  # ruled tables of a PDF's text layer also become table items (page + box)
     pdf_figures: bool = True  # embedded pictures (charts, photos) also become figure items (page + box)
+    # PPTX slides drawn by LibreOffice when installed ("auto") or never: a picture per slide (ingest/office_render)
+    office_render: str = "auto"
+    office_render_timeout_s: float = 120.0
     thumb_px: int = 448  # longest side of stored thumbnails / keyframes
     thumb_quality: int = 85  # JPEG quality of stored thumbnails / keyframes
     # Store writes are batched (one commit per batch; each file stays atomic): a batch is written when it
@@ -167,6 +170,10 @@ class IngestConfig:
     image_max_side: int = 2048  # longest side of an image/page handed to perception; larger ones are downscaled
     image_max_pixels: int = 178_000_000  # refuse larger images (decompression bombs; Pillow's hard limit is 2×89.5M)
     scene_sample_fps: float = 4.0  # frames per second compared for scene change (others are decoded, not scored)
+
+    def __post_init__(self) -> None:
+        if self.office_render not in ("auto", "never"):
+            raise ConfigError(f"ingest.office_render must be auto or never, not {self.office_render!r}")
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from vimrag.config import IngestConfig
-from vimrag.errors import IngestError
+from vimrag.errors import ConfigError, IngestError
 from vimrag.ingest.registry import iter_items, loader_for
 from vimrag.ingest.tables import normalize, row_blocks, table_text
 from vimrag.types import Locator, Modality
@@ -166,6 +167,42 @@ def test_pptx_slides_tables_notes_and_pictures(tmp_path: Path) -> None:
     assert table.locator.box == pytest.approx((100.0, 266.7, 700.0, 533.3), abs=0.2)  # 1–7 in of 10, 2–4 of 7.5
     pic = next(i for i in items if i.modality == Modality.IMAGE)
     assert pic.locator.page == 1 and pic.image is not None and pic.locator.box[0] == pytest.approx(700, abs=0.2)
+    text_only = [i for i in iter_items(path, IngestConfig(ocr=False, office_render="never")) if i.meta.get("kind") == "slide"]
+    assert all(i.modality == Modality.TEXT and i.image is None and i.meta["render"].startswith("none") for i in text_only)
+
+
+def test_pptx_slides_drawn_by_libreoffice(tmp_path: Path) -> None:
+    """With LibreOffice installed (CI installs it) each slide is a PAGE with its picture, same text; the
+    picture shows the slide (its dark title bar drawn where python-pptx put it)."""
+    from vimrag.ingest.office_render import soffice
+
+    if soffice() is None:
+        pytest.skip("LibreOffice is not installed (apt-get install libreoffice-impress-nogui)")
+    from pptx.dml.color import RGBColor
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    for k, title in enumerate(("Revenue 2026", "Next steps")):
+        s = prs.slides.add_slide(prs.slide_layouts[5])
+        s.shapes.title.text = title
+        bar = s.shapes.add_shape(1, Inches(0), Inches(6.5), Inches(10), Inches(1))  # a dark band at the bottom
+        bar.fill.solid()
+        bar.fill.fore_color.rgb = RGBColor(10, 10, 10 + 100 * k)
+    path = tmp_path / "drawn.pptx"
+    prs.save(str(path))
+    slides = [i for i in _items(path) if i.meta.get("kind") == "slide"]
+    assert [s.modality for s in slides] == [Modality.PAGE, Modality.PAGE]
+    assert all(s.meta["render"] == "libreoffice" for s in slides) and "Revenue 2026" in slides[0].text
+    img = slides[0].image
+    assert img is not None and img.width > img.height  # 10 × 7.5 in
+    w, h = img.size
+    band = np.asarray(img.crop((w // 4, int(h * 0.9), 3 * w // 4, int(h * 0.97)))).mean()
+    top = np.asarray(img.crop((w // 4, int(h * 0.5), 3 * w // 4, int(h * 0.6)))).mean()
+    assert band < 60 < top  # the dark band is drawn at the bottom, the middle stays light
+    never = IngestConfig(ocr=False, office_render="never")
+    assert [i.modality for i in iter_items(path, never) if i.meta.get("kind") == "slide"] == [Modality.TEXT] * 2
+    with pytest.raises(ConfigError, match="office_render"):
+        IngestConfig(office_render="sometimes")
 
 
 def test_xlsx_and_csv_keep_cells_exact_with_sheet_ranges(tmp_path: Path) -> None:

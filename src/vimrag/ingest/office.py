@@ -7,9 +7,9 @@
 * **PPTX**: one item per slide (``page`` = slide number) with its title, text in reading order (top to
   bottom, left to right), tables and speaker notes; each table again as its own item and each picture as
   an IMAGE item, both with the shape's ``box`` on the slide (0–1000) and a ``chunk`` number that keeps
-  their ids apart. Slides are **layout-free text
-  items**: rendering a slide to an image needs LibreOffice, which is not a Python package (see the design
-  notes); a picture on a slide is still seen by the perceiver through its own item.
+  their ids apart. With LibreOffice installed each slide is also **drawn** (:mod:`vimrag.ingest.office_render`)
+  and its item is a PAGE with that picture; without it the slides are **layout-free text items** (each says
+  which in ``meta["render"]``), and a picture on a slide is still seen through its own item.
 """
 
 from __future__ import annotations
@@ -158,6 +158,9 @@ class PptxLoader:
         n_slides = len(prs.slides)
         if n_slides == 0:
             raise IngestError(str(path), "no slides in this PPTX")
+        from vimrag.ingest.office_render import render_slides
+
+        pictures, render = render_slides(path, n_slides, config)
         for no, slide in enumerate(prs.slides, 1):
             title_shape = slide.shapes.title
             title = title_shape.text_frame.text.strip() if title_shape is not None else ""
@@ -189,7 +192,9 @@ class PptxLoader:
                 notes = slide.notes_slide.notes_text_frame.text.strip()
             body = "\n".join([f"Slide {no} of {n_slides}" + (f": {title}" if title else ""), *lines,
                               *([f"Speaker notes: {notes}"] if notes else [])])
-            yield RawItem(Modality.TEXT, Locator(page=no), text=body,
-                          meta={"format": "pptx", "kind": "slide", "slide": no, "title": title,
-                                "render": "none: a layout-free text item (slides are not rendered)"})
+            picture = pictures[no - 1] if pictures is not None else None
+            # a drawn slide is a page (the perceiver reads its layout); without LibreOffice, text only
+            yield RawItem(Modality.PAGE if picture is not None else Modality.TEXT, Locator(page=no), text=body,
+                          image=picture, meta={"format": "pptx", "kind": "slide", "slide": no, "title": title,
+                                               "render": render})
             yield from extra
