@@ -6,7 +6,12 @@ and timed end to end (loading, perception, entities, embedding, store writes):
 - text: HotpotQA passages (one file each) → items/s and files/s;
 - images: COCO photos → images/s (closed-set perception: detector, classifier);
 - PDF pages: the shortest MMLongBench-Doc PDFs → pages/s (rendering, OCR, layout);
-- video: the shared clips → video seconds per second (segments, keyframes, speech-to-text).
+- video: the shared clips → video seconds per second (segments, keyframes, speech-to-text);
+- slides: a 12-slide PPTX written here (python-pptx: title, bullets, a table each) → slides/s;
+- video-narrated: the demo's narrated slides video → video seconds per second (speech-aligned segments,
+  on-screen text);
+and, to state what each new step of issue 15 costs, the same PDFs without table and figure items
+(``pdf-plain``) and the same deck without LibreOffice (``slides-text``).
 
 Output: ``benchmarks/results/ingest_throughput.json`` (rows: modality, files, items, units, unit, seconds,
 items_per_s, units_per_s) and a table on stdout. ``--quick`` uses fewer files.
@@ -44,9 +49,31 @@ def _video_seconds(path: Path) -> float:
         return float(c.duration or 0) / 1e6
 
 
-def corpora(data: Path, quick: bool) -> dict[str, tuple[list[Path], float, str]]:
-    """{modality: (files, units, unit name)}."""
-    out: dict[str, tuple[list[Path], float, str]] = {}
+def _deck(path: Path, n: int = 12) -> Path:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    prs = Presentation()
+    for k in range(n):
+        s = prs.slides.add_slide(prs.slide_layouts[5])
+        s.shapes.title.text = f"Quarter {k % 4 + 1} review, part {k + 1}"
+        tb = s.shapes.add_textbox(Inches(0.5), Inches(1.5), Inches(9), Inches(1)).text_frame
+        tb.text = f"Riders grew by {3 + k} % on line L{k % 5 + 1}; the depot opened {k + 2} new bays."
+        table = s.shapes.add_table(3, 3, Inches(1), Inches(3), Inches(8), Inches(2)).table
+        for i, row in enumerate([["Line", "Riders", "Change"], [f"L{k}", f"{48_200 + k:,}", f"+{k}%"],
+                                 [f"L{k + 1}", f"{31_950 - k:,}", f"-{k}%"]]):
+            for j, v in enumerate(row):
+                table.cell(i, j).text = v
+    prs.save(str(path))
+    return path
+
+
+Corpus = tuple[list[Path], float, str, dict[str, Any]]
+
+
+def corpora(data: Path, quick: bool) -> dict[str, Corpus]:
+    """{modality: (files, units, unit name, config overrides)}."""
+    out: dict[str, Corpus] = {}
     from vimrag.eval.datasets.hotpotqa import write_passage  # reuse the eval converter's passage files
 
     tmp = Path(tempfile.mkdtemp(prefix="vimrag-bench-text-"))
@@ -55,13 +82,22 @@ def corpora(data: Path, quick: bool) -> dict[str, tuple[list[Path], float, str]]
     for title, sents in list(corpus.items())[: 50 if quick else 300]:
         write_passage(tmp, title, sents)
     files = sorted((tmp / "passages").glob("*.txt"))
-    out["text"] = (files, float(len(files)), "files")
+    out["text"] = (files, float(len(files)), "files", {})
     imgs = sorted((data / "coco128-train" / "images").glob("*.jpg"))[: 8 if quick else 32]
-    out["image"] = (imgs, float(len(imgs)), "images")
+    out["image"] = (imgs, float(len(imgs)), "images", {})
     pdfs = sorted((data / "mmlongbench-doc-dev" / "documents").glob("*.pdf"), key=_pdf_pages)[: 1 if quick else 2]
-    out["pdf"] = (pdfs, float(sum(_pdf_pages(p) for p in pdfs)), "pages")
+    out["pdf"] = (pdfs, float(sum(_pdf_pages(p) for p in pdfs)), "pages", {})
+    out["pdf-plain"] = (pdfs, out["pdf"][1], "pages", {"ingest.pdf_tables": False, "ingest.pdf_figures": False})
     vids = sorted((data / "videos").glob("*.mp4"), key=_video_seconds)[: 1 if quick else 2]
-    out["video"] = (vids, sum(_video_seconds(v) for v in vids), "video seconds")
+    out["video"] = (vids, sum(_video_seconds(v) for v in vids), "video seconds", {})
+    deck = _deck(tmp / "deck.pptx")
+    out["slides"] = ([deck], 12.0, "slides", {})
+    out["slides-text"] = ([deck], 12.0, "slides", {"ingest.office_render": "never"})
+    from importlib import resources
+
+    narrated = tmp / "falcon_briefing.mp4"
+    narrated.write_bytes((resources.files("vimrag.demo") / "assets" / "falcon_briefing.mp4").read_bytes())
+    out["video-narrated"] = ([narrated], _video_seconds(narrated), "video seconds", {})
     return out
 
 
@@ -87,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Ingestion throughput per modality")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="", help="comma-separated modalities: text,image,pdf,video")
+    ap.add_argument("--only", default="", help="comma-separated modalities: text,image,pdf,pdf-plain,video,"
+                    "slides,slides-text,video-narrated")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ingest_throughput.json"))
     args = ap.parse_args(argv)
     try:
@@ -105,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     rows: list[dict[str, Any]] = []
     sets = corpora(data, args.quick)
-    for modality, (files, units, unit) in sets.items():
+    for modality, (files, units, unit, overrides) in sets.items():
         if only and modality not in only:
             continue
         try:
-            items, seconds, failed = measure(files, config, visual=modality != "text")
+            items, seconds, failed = measure(files, config.with_overrides(overrides), visual=modality != "text")
         except Exception as exc:  # a missing model for one modality should not hide the others
             rows.append({"modality": modality, "files": len(files), "error": f"{type(exc).__name__}: {exc}"})
             print(f"{modality}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -46,13 +46,34 @@ def answer_node_for(graph: MemoryGraph, cited: list[tuple[int, int]]) -> int | N
     return None
 
 
+def _answer_region(graph: MemoryGraph, page: BankEntry, answer: str) -> tuple[int, int] | None:
+    """A table or figure of the cited page, retrieved too, whose text holds every word of the answer: the
+    region the answer was read from (the page's text repeats the table's rows, and the policy cites the
+    page when it ranks first)."""
+    from vimrag.index.lexical import tokenize
+
+    words = set(tokenize(answer))
+    loc = page.item.locator
+    if not words or loc.page is None or loc.box is not None:
+        return None
+    for node in graph.nodes[1:]:
+        for i, e in enumerate(node.bank, 1):
+            el = e.item.locator
+            if (e.item.source == page.item.source and el.page == loc.page and el.box is not None
+                    and words <= set(tokenize(e.item.text))):
+                return node.id, i
+    return None
+
+
 def citations_for(
-    graph: MemoryGraph, cite: list[str], limit: int = 5, relevant_score: int = 3
+    graph: MemoryGraph, cite: list[str], limit: int = 5, relevant_score: int = 3, answer: str = ""
 ) -> tuple[list[dict[str, Any]], int | None]:
     """(citations, answer node), deduplicated by (source, locator); at most ``limit`` (``agent.max_citations``).
 
     With no usable ``cite``, the kept items of the answer's path with relevance ≥ ``relevant_score``
-    (``agent.relevant_score``; unscored items count as 3), best first."""
+    (``agent.relevant_score``; unscored items count as 3), best first. A cited page is preceded by the
+    table or figure of that page whose text holds the ``answer`` (:func:`_answer_region`), so the
+    citation carries the region's box."""
     cited = cited_entries(graph, cite)
     answer_node = answer_node_for(graph, cited)
     if not cited and answer_node is not None:
@@ -60,9 +81,13 @@ def citations_for(
         pool.sort(key=lambda t: (-(t[2].score if t[2].score is not None else 3), -t[2].similarity, t[0], t[1]))
         cited = [(n, i) for n, i, e in pool if e.score is None or e.score >= relevant_score] or [
             (n, i) for n, i, _ in pool[:1]]
+    refined: list[tuple[int, int]] = []
+    for n, i in cited:
+        region = _answer_region(graph, graph.nodes[n].bank[i - 1], answer)
+        refined += [region, (n, i)] if region is not None else [(n, i)]
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, i in cited:
+    for n, i in refined:
         c = _citation(graph.nodes[n].bank[i - 1])
         key = repr((c["source"], sorted(c["locator"].items())))
         if key not in seen:

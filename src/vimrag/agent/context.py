@@ -28,9 +28,11 @@ def entry_label(node_id: int, index: int) -> str:
     return f"{node_id}.{index}"
 
 
-def bank_from_hits(result: SearchResult, max_chars: int) -> list[BankEntry]:
-    """Turn ranked hits into bank entries, in rank order, with their evidence text."""
+def bank_from_hits(result: SearchResult, max_chars: int, question: str = "") -> list[BankEntry]:
+    """Turn ranked hits into bank entries, in rank order, with their evidence text (a table's entry names
+    the cells the question points at: :func:`vimrag.polar.evidence.question_cells`)."""
     return [
-        BankEntry(h.item, LogicState(h.state), float(h.similarity), text=evidence_text(h.item, h.state, max_chars))
+        BankEntry(h.item, LogicState(h.state), float(h.similarity),
+                  text=evidence_text(h.item, h.state, max_chars, question))
         for h in result.hits
     ]

@@ -131,7 +131,7 @@ class Episode:
             self.invalid_retrievals += 1
             return None
         result = self.retriever.search(query, self.config.agent.top_k)
-        bank = bank_from_hits(result, self.config.agent.evidence_chars)
+        bank = bank_from_hits(result, self.config.agent.evidence_chars, self.question)
         node = self.graph.add_node(query, parents, step=record.index, bank=bank, query_vector=vec)
         record.node, record.parents = node.id, list(node.parents)
         record.retrieved = [{"id": e.item_id, "state": e.state.label, "similarity": round(e.similarity, 6)} for e in bank]

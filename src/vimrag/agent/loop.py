@@ -165,7 +165,8 @@ class AgentLoop:
             impl.on_retrieved(ep, node)
             feed()
         agent_cfg = self.config.agent
-        citations, answer_node = citations_for(ep.graph, cite, agent_cfg.max_citations, agent_cfg.relevant_score)
+        citations, answer_node = citations_for(ep.graph, cite, agent_cfg.max_citations, agent_cfg.relevant_score,
+                                               answer)
         if ep.steps and ep.steps[-1].action == "answer":
             ep.steps[-1].node = answer_node
         traj = Trajectory(

@@ -152,11 +152,11 @@ def _hit_to_retrieved(hit: Any) -> Retrieved:
     return Retrieved(item.source, loc, state, float(hit.similarity))
 
 
-def evidence_block(hits: Sequence[Any], tagged: bool, max_chars: int = 1200) -> str:
+def evidence_block(hits: Sequence[Any], tagged: bool, max_chars: int = 1200, question: str = "") -> str:
     """The retrieved context in rank order, numbered; ``tagged`` adds PolarMem's ``[Fact Check: STATE]``."""
     from vimrag.polar.evidence import evidence_text
 
-    return "\n".join(f"[{i}] {evidence_text(h.item, h.state if tagged else None, max_chars)}"
+    return "\n".join(f"[{i}] {evidence_text(h.item, h.state if tagged else None, max_chars, question)}"
                      for i, h in enumerate(hits, 1))
 
 
@@ -266,7 +266,7 @@ def _answer_with(b: Backends, example: Example, hits: list[Any], tagged: bool) -
     retrieved = [_hit_to_retrieved(h) for h in hits]
     if not hits or b.llm is None or example.meta.get("retrieval_only") or not example.answers:
         return Prediction("", retrieved, steps=1)
-    context = evidence_block(hits[: b.config.agent.top_k], tagged)
+    context = evidence_block(hits[: b.config.agent.top_k], tagged, question=_question_text(example))
     user = f"Evidence:\n{context}\n\nQuestion: {_question_text(example)}\nAnswer:"
     answer, pt, ct = _generate(b.llm, SYSTEM_PROMPT, user, b.config)
     return Prediction(answer, retrieved, pt, ct, steps=1)

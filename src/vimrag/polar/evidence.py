@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
@@ -43,7 +44,51 @@ def concept_state(item: Item, max_each: int = 8) -> str:
     return "; ".join(parts)
 
 
-def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = None) -> str:
+#: At most this many cells are pointed out for one table (more means the question names whole rows/columns).
+MAX_QUESTION_CELLS = 4
+
+
+def _markdown_rows(text: str) -> list[list[str]]:
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("|") and line.endswith("|") and not set(line) <= set("|-: "):
+            rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line[1:-1])])
+    return rows
+
+
+def question_cells(item: Item, question: str) -> list[str]:
+    """The cells of a table item that the question points at by row label and column header.
+
+    A small model handed "North: Q1 = 980; …; Q3 = 1,240; …; Total = 4,335" for "how many did the North
+    region sell in Q3?" answers with the wrong column; naming the cell (``North × Q3 = 1,240``) — a
+    table's coordinate-grounded slice, in the spirit of PolarMem's answer stage (Appendix B) — does not
+    leave it that choice. A row or column matches when every word of its label is a word of the question
+    (the lexical channel's tokens: case, plurals and number formats folded); nothing is pointed out when
+    the question names no row and column of the table, or more than ``MAX_QUESTION_CELLS`` cells.
+    """
+    if item.meta.get("kind") != "table" or not question:
+        return []
+    rows = _markdown_rows(item.text)
+    if len(rows) < 2:
+        return []
+    from vimrag.index.lexical import tokenize
+
+    words = set(tokenize(question))
+
+    def named(label: str) -> bool:
+        toks = set(tokenize(label))
+        return bool(toks) and toks <= words
+
+    header, body = rows[0], rows[1:]
+    cols = [j for j in range(1, len(header)) if named(header[j])]
+    hits = [r for r in body if r and named(r[0])]
+    if not cols or not hits or len(cols) * len(hits) > MAX_QUESTION_CELLS:
+        return []
+    return [f"{r[0]} × {header[j]} = {r[j]}" for r in hits for j in cols if j < len(r) and r[j]]
+
+
+def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = None, question: str = "") -> str:
     """One evidence line: ``[Fact Check: VERIFIED] image coffee.png: has cup; not person | text: ...``.
 
     The one formatter of evidence for every model prompt (agent methods, one-call RAG). For an image, page
@@ -62,6 +107,9 @@ def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = 
             label = "transcript" if item.modality == Modality.VIDEO else "text"
             body_parts.append(f"{label}: {item.text.strip()}")
     else:
+        cells = question_cells(item, question)
+        if cells:
+            body_parts.append("cells the question names: " + "; ".join(cells))
         body_parts.append(item.text.strip())
     body = " ".join(" | ".join(p for p in body_parts if p).split())
     if max_chars is not None and len(body) > max_chars:

@@ -85,13 +85,14 @@ class VimRAGMethod(MethodBase):
                 img = ep.image(entry, alloc.max_pixels, label) if (ep.vlm and tok > 0 and alloc) else None
                 if img is not None:
                     images.append(img)
-                    text = evidence_text(entry.item, entry.state, max_chars=min(ep.config.agent.image_caption_chars, tok * cfg.text_chars_per_token))
+                    text = evidence_text(entry.item, entry.state, min(ep.config.agent.image_caption_chars, tok * cfg.text_chars_per_token),
+                                         ep.question)
                     lines.append(f"  [{label}] {text} <image {label}>")
                 elif tok > 0:
-                    text = evidence_text(entry.item, entry.state, max_chars=min(cap, tok * cfg.text_chars_per_token))
+                    text = evidence_text(entry.item, entry.state, min(cap, tok * cfg.text_chars_per_token), ep.question)
                     lines.append(f"  [{label}] {text}")
                 elif ep.vlm and entry.item.media:  # no tokens: the image reaches a VLM as its text state only
-                    lines.append(f"  [{label}] {evidence_text(entry.item, entry.state, max_chars=ep.config.agent.unbudgeted_chars)}")
+                    lines.append(f"  [{label}] {evidence_text(entry.item, entry.state, max_chars=ep.config.agent.unbudgeted_chars, question=ep.question)}")
         return "\n".join(lines), images
 
     def decide_messages(self, ep: Episode, forced: bool) -> list[Message]:
