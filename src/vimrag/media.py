@@ -61,6 +61,18 @@ class MediaStore:
         with Image.open(path) as im:
             return im.convert("RGB")
 
+    def load_keyframes(self, item: Item, times: Sequence[float]) -> list[tuple[float, Image.Image]]:
+        """The stored keyframes of a video item at ``times`` (those the agent's memorize kept), in order;
+        a time with no stored frame (or a deleted file) is left out."""
+        by_t = {round(float(f["t"]), 2): f["media"] for f in item.meta.get("keyframe_media", [])}
+        out = []
+        for t in times:
+            path = self.path(by_t.get(round(float(t), 2), ""))
+            if path is not None and path.is_file():
+                with Image.open(path) as im:
+                    out.append((float(t), im.convert("RGB")))
+        return out
+
     def delete(self, names: Iterable[str]) -> None:
         for name in names:
             path = self.path(name)

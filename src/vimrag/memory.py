@@ -210,6 +210,9 @@ class Memory:
     def load_image(self, item: Item) -> Image.Image | None:
         return self.media.load(item)
 
+    def load_keyframes(self, item: Item, times: Sequence[float]) -> list[tuple[float, Image.Image]]:
+        return self.media.load_keyframes(item, times)
+
     def sources(self) -> dict[str, SourceRecord]:
         return self.store.sources()
 

@@ -255,6 +255,37 @@ def test_vlm_gets_images_at_allocated_resolution(corpus, config, scripted):
     assert "<image 1.1 max_pixels=" in res.record.steps[2].messages[-1]["content"]
 
 
+def test_vlm_sees_the_kept_keyframes_of_a_video_sharing_its_pixels(corpus, config, scripted):
+    """Memorize keeps two timestamps of the clip: the VLM then gets those two frames (labelled with their
+    time), whose pixels add up to no more than the entry's allocation, instead of one thumbnail."""
+    from PIL import Image
+
+    shown: list[tuple[str, tuple[float, ...]]] = []
+
+    def load_keyframes(item, times):
+        shown.append((item.id, tuple(times)))
+        return [(t, Image.new("RGB", (64, 36), (int(t * 10) % 255, 0, 0))) for t in times]
+
+    corpus.load_keyframes = load_keyframes  # the store's keyframe media (Memory.load_keyframes)
+    llm = scripted([
+        J(action="retrieve", query="barista pours coffee clip", parents=[0]),
+        J(action="memorize", summary="A barista pours coffee at 12 s and 17.5 s.", keep=[1],
+          scores={"1": 5}, keyframes={"1": [12.0, 17.5]}),
+        J(action="answer", answer="at 12 s", cite=["1.1"]),
+    ], supports_images=True)
+    res = Agent(llm, corpus, config).ask("When does the barista pour coffee?", method="vimrag")
+    video = next(e for e in res.record.nodes[1]["bank"] if e["item_id"] == "v1")
+    assert video["keyframes"] == [12.0, 17.5]
+    decide = llm.calls[2][-1]
+    frames = [i for i in decide.images if i.label.startswith("1.")]
+    assert [i.label for i in frames] == ["1.1@12.0s", "1.1@17.5s"] and ("v1", (12.0, 17.5)) in shown
+    alloc = next(a for a in res.record.allocation if a["item_id"] == "v1")
+    cell = config.budget.patch_px ** 2
+    assert all(i.max_pixels % cell == 0 and i.max_pixels > 0 for i in frames)
+    assert sum(i.max_pixels for i in frames) <= alloc["max_pixels"]
+    assert "<image 1.1@12.0s> <image 1.1@17.5s>" in decide.content
+
+
 def test_text_only_policy_sees_concept_state(corpus, config, scripted):
     llm = scripted([
         J(action="retrieve", query="cup"),

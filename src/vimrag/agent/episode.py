@@ -20,6 +20,7 @@ from vimrag.agent.trajectory import StepRecord
 from vimrag.config import Config
 from vimrag.media import shown_media
 from vimrag.models.base import ImageInput, LanguageModel, Message, TextEmbedder
+from vimrag.types import Modality
 
 
 def message_record(m: Message) -> dict[str, str]:
@@ -83,6 +84,22 @@ class Episode:
             self._images[key] = self.retriever.load_image(entry.item) if entry.item.media else None
         img = self._images[key]
         return None if img is None else ImageInput(img, max_pixels=max_pixels, label=label)
+
+    def images(self, entry: BankEntry, max_pixels: int | None, label: str) -> list[ImageInput]:
+        """What a VLM is shown for a bank entry: for a video whose memorize kept keyframes, those frames
+        (VimRAG §3.1, temporal grounding), sharing the entry's allocated pixels and labelled with their
+        time (``1.2@13.9s``); otherwise its one picture (:meth:`image`)."""
+        load = getattr(self.retriever, "load_keyframes", None)
+        if entry.item.modality == Modality.VIDEO and entry.keyframes and load is not None:
+            frames = load(entry.item, entry.keyframes)
+            if frames:
+                per = None
+                if max_pixels is not None:
+                    cell = self.config.budget.patch_px ** 2
+                    per = max(cell, max_pixels // len(frames) // cell * cell)
+                return [ImageInput(img, max_pixels=per, label=f"{label}@{t:.1f}s") for t, img in frames]
+        img = self.image(entry, max_pixels, label)
+        return [] if img is None else [img]
 
     def _generate(self, messages: list[Message]) -> tuple[str, int, int]:
         c = self.llm.generate(messages, max_tokens=self.config.agent.max_completion_tokens, temperature=0.0)

@@ -81,7 +81,5 @@ def raw_results(ep: Episode, node: MemoryNode, label_node: bool = False) -> tupl
         tag = entry_label(node.id, i) if label_node else str(i)
         lines.append(f"[{tag}] {e.text}")
         if ep.vlm:
-            img = ep.image(e, ep.raw_max_pixels(), entry_label(node.id, i))
-            if img is not None:
-                images.append(img)
+            images += ep.images(e, ep.raw_max_pixels(), entry_label(node.id, i))
     return ("\n".join(lines) if lines else prompts.OBSERVATION_EMPTY), images

@@ -82,12 +82,12 @@ class VimRAGMethod(MethodBase):
                 alloc = tokens.get((node.id, idx))
                 tok = alloc.tokens if alloc else 0
                 label = entry_label(node.id, idx)
-                img = ep.image(entry, alloc.max_pixels, label) if (ep.vlm and tok > 0 and alloc) else None
-                if img is not None:
-                    images.append(img)
+                imgs = ep.images(entry, alloc.max_pixels, label) if (ep.vlm and tok > 0 and alloc) else []
+                if imgs:
+                    images += imgs
                     text = evidence_text(entry.item, entry.state, min(ep.config.agent.image_caption_chars, tok * cfg.text_chars_per_token),
                                          ep.question)
-                    lines.append(f"  [{label}] {text} <image {label}>")
+                    lines.append(f"  [{label}] {text} " + " ".join(f"<image {i.label}>" for i in imgs))
                 elif tok > 0:
                     text = evidence_text(entry.item, entry.state, min(cap, tok * cfg.text_chars_per_token), ep.question)
                     lines.append(f"  [{label}] {text}")
