@@ -56,22 +56,51 @@ def _caption(page: Any, top: float, bottom: float) -> str:
     return below[0] if below else ""
 
 
-def page_figures(page: Any) -> list[PageFigure]:
-    """The figures of one pdfplumber page, top to bottom (see the module docstring)."""
+Box = tuple[float, float, float, float]
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h / max(small, 1e-9)
+
+
+def _merged(boxes: list[Box]) -> list[Box]:
+    """Pictures that overlap (one figure drawn as several image pieces, a picture and its soft mask) become
+    the union of their boxes."""
+    out: list[Box] = []
+    for box in boxes:
+        while True:
+            hit = next((o for o in out if _overlap(o, box) > 0.3), None)
+            if hit is None:
+                break
+            out.remove(hit)
+            box = (min(hit[0], box[0]), min(hit[1], box[1]), max(hit[2], box[2]), max(hit[3], box[3]))
+        out.append(box)
+    return sorted(out, key=lambda b: (b[1], b[0]))
+
+
+def page_figures(page: Any, tables: list[Box] | None = None) -> list[PageFigure]:
+    """The figures of one pdfplumber page, top to bottom (see the module docstring). Pictures mostly inside
+    one of ``tables`` (PDF points) are cells of that table, not figures."""
     pw, ph = float(page.width), float(page.height)
     out: list[PageFigure] = []
     if not page.chars:  # no text layer: a scan (or a slide saved as a picture), which the page item is
         return out
-    seen: list[tuple[float, float, float, float]] = []
-    for im in sorted(page.images, key=lambda im: (float(im["top"]), float(im["x0"]))):
-        x0, top = max(0.0, float(im["x0"])), max(0.0, float(im["top"]))
-        x1, bottom = min(pw, float(im["x1"])), min(ph, float(im["bottom"]))
+    boxes: list[Box] = []
+    for im in page.images:
+        box = (max(0.0, float(im["x0"])), max(0.0, float(im["top"])),
+               min(pw, float(im["x1"])), min(ph, float(im["bottom"])))
+        if box[2] > box[0] and box[3] > box[1] and not any(_overlap(box, t) > 0.5 for t in tables or []):
+            boxes.append(box)
+    for x0, top, x1, bottom in _merged(boxes):
         w, h = x1 - x0, bottom - top
         if w < MIN_SIDE[0] * pw or h < MIN_SIDE[1] * ph or w * h >= MAX_AREA * pw * ph:
             continue
-        if any(a <= x0 and b <= top and x1 <= c and bottom <= d for a, b, c, d in seen):
-            continue  # a picture drawn inside another (a soft mask, a tile)
-        seen.append((x0, top, x1, bottom))
         inside = page.crop((x0, top, x1, bottom), strict=False).extract_text() or ""
         words = " ".join(inside.split())
         out.append(PageFigure(norm_box(x0, top, x1, bottom, pw, ph), _caption(page, top, bottom), words))

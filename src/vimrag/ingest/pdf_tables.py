@@ -104,7 +104,10 @@ def read_tables(path: Path, figures: bool = False) -> dict[int, PageTables]:
                 found: list[PageFigure] = []
                 if figures:
                     try:
-                        found = page_figures(page)
+                        pw, ph = float(page.width), float(page.height)
+                        in_pt = [(a * pw / 1000, b * ph / 1000, c * pw / 1000, d * ph / 1000)
+                                 for (a, b, c, d), _, _ in (tables.tables if tables else [])]
+                        found = page_figures(page, in_pt)
                     except Exception as exc:  # as above: the page keeps its text and rendering
                         log.warning("%s page %d: figures not extracted (%s: %s)", path, number,
                                     type(exc).__name__, exc)

@@ -96,9 +96,11 @@ EMBED_FORMAT = 3
 FITS_CHARS = 800
 
 
-#: Bump when the perceivers' code changes what they verify (a new view, a new calibration), so that stores
-#: built before are perceived again by the next ingest (issue 16: no silently stale polarities).
-PERCEPTION_VERSION = 1
+#: Bump when the perceivers' code changes what they verify (a new view, a new calibration), or what the
+#: visual loaders cut out, so that stores built before are read and perceived again by the next ingest
+#: (issue 16: no silently stale polarities). 2: figure items of PDFs, slides drawn by LibreOffice, video
+#: segments ending between sentences with their on-screen text (issue 15).
+PERCEPTION_VERSION = 2
 _PERCEPTION_KEYS = ("templates", "anchors", "kappa", "local_kappa", "local_score_power", "local_absence",
                     "max_proposals", "tta", "absence_views", "local_veto_kappa")
 
@@ -109,7 +111,8 @@ def perception_fingerprint(config: Config) -> str:
     m = config.models
     what = {"v": PERCEPTION_VERSION, "perceiver": m.perceiver, "vlm": m.vlm if m.perceiver == "vlm" else "",
             "polar": {k: getattr(config.polar, k) for k in _PERCEPTION_KEYS},
-            "ocr": config.ingest.ocr, "max_side": config.ingest.image_max_side}
+            "ocr": config.ingest.ocr, "max_side": config.ingest.image_max_side,
+            "figures": config.ingest.pdf_figures, "slides": config.ingest.office_render}
     return hashlib.sha1(repr(what).encode()).hexdigest()[:16]
 
 
@@ -164,7 +167,8 @@ def build_items(
         )
         caption = ""
         if raw.image is not None and perceiver is not None:
-            p = perceive_cached(perceiver, raw.image, _KIND.get(modality, "photo"), cache)
+            kind = "figure" if raw.meta.get("kind") == "figure" else _KIND.get(modality, "photo")
+            p = perceive_cached(perceiver, raw.image, kind, cache)
             item.concepts = partition(p.concepts, settings.kappa, settings.anchors, settings.absence,
                                       settings.veto_kappa)
             if p.text and not item.text.strip():

@@ -62,7 +62,9 @@ from vimrag.models.perceivers.labels import (
 )
 from vimrag.models.perceivers.layout import LayoutDetector
 
-KINDS = ("photo", "frame", "page")
+# "figure": a chart or picture cut from a document page — one view (no flips, no close-up absence views: a
+# chart's objects are not what a negative query is about) and always OCR'd (its labels and values).
+KINDS = ("photo", "frame", "page", "figure")
 _OCR_MODES = ("always", "auto", "never")
 
 
@@ -176,15 +178,16 @@ class LocalPerceiver:
         text_like = False
         if kind == "page":
             concepts += self._layout_concepts(rgb)
+        o = self.options
+        tta, absence = (("identity",), ()) if kind == "figure" else (tuple(o.tta), tuple(o.absence_views))
         if kind != "page" or self.options.detect_on_pages:
-            photo_concepts, text_like = self._photo_concepts(rgb)
+            photo_concepts, text_like = self._photo_concepts(rgb, tta, absence)
             concepts += photo_concepts
         text = ""
-        o = self.options
         wants_ocr = (
             o.ocr_pages
             if kind == "page"
-            else o.ocr_photos == "always" or (o.ocr_photos == "auto" and text_like)
+            else kind == "figure" or o.ocr_photos == "always" or (o.ocr_photos == "auto" and text_like)
         )
         if o.ocr and wants_ocr:
             text = self._read_text(rgb)
@@ -198,21 +201,22 @@ class LocalPerceiver:
         meta = {
             "perceiver": self.name,
             "kind": kind,
-            "tta": list(o.tta) if photo else ["identity"],
-            "absence_views": list(o.absence_views) if photo else [],
+            "tta": list(tta) if photo else ["identity"],
+            "absence_views": list(absence) if photo else [],
             "model_calls": calls,
             "seconds": round(time.perf_counter() - t0, 4),
         }
         return Perception(concepts=concepts, text=text, meta=meta)
 
     # ------------------------------------------------------------------------------------------------
-    def _photo_concepts(self, rgb: Image.Image) -> tuple[list[ConceptScore], bool]:
+    def _photo_concepts(self, rgb: Image.Image, tta: tuple[str, ...], absence_views: tuple[str, ...]
+                        ) -> tuple[list[ConceptScore], bool]:
         o = self.options
-        det, probs, identity_boxes = self._view_scores(rgb, o.tta)
+        det, probs, identity_boxes = self._view_scores(rgb, tta)
         fused = self._fuse(det, probs)
         veto = np.zeros((0, len(COCO_NAMES)), dtype=np.float32)
-        if o.absence_views:  # the classifier only matters there when it is fused
-            vdet, vprobs, _ = self._view_scores(rgb, o.absence_views, classify=o.fuse_classifier)
+        if absence_views:  # the classifier only matters there when it is fused
+            vdet, vprobs, _ = self._view_scores(rgb, absence_views, classify=o.fuse_classifier)
             veto = self._fuse(vdet, vprobs)
         best_box: dict[str, Detection] = {}
         for d in identity_boxes:

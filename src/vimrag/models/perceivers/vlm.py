@@ -51,7 +51,7 @@ TEXT_PROMPT = (
 )
 
 _ARTICLE = re.compile(r"^(a|an|the|some|two|three|several|many)\s+")
-_KIND_WORDS = {"photo": "image", "frame": "video frame", "page": "document page"}
+_KIND_WORDS = {"photo": "image", "frame": "video frame", "page": "document page", "figure": "figure or chart"}
 
 
 @dataclass(frozen=True)
