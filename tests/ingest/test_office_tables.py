@@ -115,6 +115,37 @@ def test_pdf_figure_is_an_image_item_with_page_box_caption_and_words(tmp_path: P
     assert "Riders grew" in page.text  # the page keeps its text
 
 
+def test_pdf_vector_chart_with_a_caption_is_a_figure_and_a_framed_note_is_not(tmp_path: Path) -> None:
+    """A chart drawn with vector strokes (as matplotlib writes PDFs) has no picture to find: it is found as
+    a cluster of drawing objects with a caption; a box of ruled lines around a note (no caption) is not."""
+    fpdf = pytest.importorskip("fpdf")
+    pdf = fpdf.FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 9)
+    pdf.line(30, 40, 30, 120)  # axes
+    pdf.line(30, 120, 180, 120)
+    for k, (label, h) in enumerate((("Q1", 30), ("Q2", 45), ("Q3", 70), ("Q4", 55))):
+        x = 45 + k * 35
+        pdf.rect(x, 120 - h, 20, h, style="F")
+        pdf.text(x + 6, 126, label)
+        pdf.line(27, 120 - h, 30, 120 - h)  # a tick per bar
+    pdf.set_font("Helvetica", "", 11)
+    pdf.text(30, 136, "Figure 3: Revenue per quarter (vector)")
+    for k in range(10):  # a framed note: many lines, no caption
+        pdf.line(30, 170 + 8 * k, 180, 170 + 8 * k)
+    pdf.rect(28, 166, 154, 84)
+    pdf.text(35, 175, "Note: this box is framed text, not a figure.")
+    pdf.output(str(tmp_path / "vector.pdf"))
+
+    figures = [i for i in _items(tmp_path / "vector.pdf") if i.meta.get("kind") == "figure"]
+    assert len(figures) == 1, [f.locator for f in figures]
+    fig = figures[0]
+    assert fig.meta["caption"] == "Figure 3: Revenue per quarter (vector)"
+    x1, y1, x2, y2 = fig.locator.box
+    assert 100 <= x1 < 160 and 120 <= y1 < 160 and 820 < x2 < 900 and 400 < y2 < 440  # ≈ 27–180 mm, 40–124 mm
+    assert "Q1" in fig.text and "Q4" in fig.text  # the chart's own labels, from the text layer
+
+
 def test_docx_sections_tables_and_pictures(tmp_path: Path) -> None:
     d = docx.Document()
     d.add_heading("Fleet report", 0)

@@ -1,16 +1,18 @@
 """Figures and charts of a PDF page as their own items, cited by page **and box** (issue 15).
 
 A question about a chart ("which quarter had the highest revenue?") is about a region of a page, and a
-citation that names the page only leaves the reader to find it. Each embedded picture large enough to be
-a figure (not a logo or an icon, not a whole-page scan, nothing on a page without a text layer) becomes an IMAGE item: the crop of the rendered
+citation that names the page only leaves the reader to find it. Each embedded picture or vector drawing
+large enough to be a figure (not a logo or an icon, not a whole-page scan, nothing on a page without a text layer) becomes an IMAGE item: the crop of the rendered
 page (what the perceiver verifies concepts on and OCRs, what a VLM is shown), its caption (the nearest
 line below or above that reads like one: "Figure 3", "Fig.", "Chart", …; else the nearest line below),
 and the words of the text layer inside its box (a vector chart's axis labels, legend and values). The
 page item stays for whole-page questions.
 
-Found from the same pdfplumber pass as the ruled tables (:func:`vimrag.ingest.pdf_tables.read_tables`).
-Charts drawn as vector graphics without an embedded picture are not cut out here (their words stay in the
-page's text); the layout model's figure boxes could find them, at ~0.3 s a page.
+Charts drawn as vector graphics (no embedded picture: a matplotlib PDF, a diagram) are found as clusters
+of at least ``MIN_VECTOR_OBJECTS`` drawing objects (curves, rectangles, lines) closer than
+``VECTOR_GAP_PT`` to each other, outside the ruled tables, that have a caption reading like one ("Figure
+2: …", "Chart …"); the same size limits apply. Found from the same
+pdfplumber pass as the ruled tables (:func:`vimrag.ingest.pdf_tables.read_tables`).
 """
 
 from __future__ import annotations
@@ -84,6 +86,40 @@ def _merged(boxes: list[Box]) -> list[Box]:
     return sorted(out, key=lambda b: (b[1], b[0]))
 
 
+#: Vector drawing objects closer than this (points) belong to one drawing; a drawing of fewer objects than
+#: ``MIN_VECTOR_OBJECTS`` (a rule, a box around a paragraph, an underline) is not a figure.
+VECTOR_GAP_PT = 8.0
+MIN_VECTOR_OBJECTS = 8
+LABEL_PT = 12.0
+
+
+def _vector_drawings(page: Any, tables: list[Box]) -> list[Box]:
+    """Regions of the page drawn with many vector objects (a matplotlib chart, a diagram): clusters of
+    curves, rectangles and lines, leaving out ruled tables and page-wide rules."""
+    pw, ph = float(page.width), float(page.height)
+    boxes: list[Box] = []
+    for o in (*page.curves, *page.rects, *page.lines):
+        box = (max(0.0, float(o["x0"])), max(0.0, float(o["top"])), min(pw, float(o["x1"])), min(ph, float(o["bottom"])))
+        if box[2] < box[0] or box[3] < box[1] or (box[2] - box[0] > 0.8 * pw and box[3] - box[1] < 3):
+            continue
+        if not any(_overlap(box, t) > 0.5 for t in tables):
+            boxes.append(box)
+    clusters: list[tuple[Box, int]] = []
+    g = VECTOR_GAP_PT
+    for box in sorted(boxes, key=lambda b: (b[1], b[0])):
+        count = 1
+        while True:
+            near = next((c for c in clusters if box[0] - g <= c[0][2] and c[0][0] <= box[2] + g
+                         and box[1] - g <= c[0][3] and c[0][1] <= box[3] + g), None)
+            if near is None:
+                break
+            clusters.remove(near)
+            (a, b, c, d), n = near
+            box, count = (min(a, box[0]), min(b, box[1]), max(c, box[2]), max(d, box[3])), count + n
+        clusters.append((box, count))
+    return [box for box, n in clusters if n >= MIN_VECTOR_OBJECTS]
+
+
 def page_figures(page: Any, tables: list[Box] | None = None) -> list[PageFigure]:
     """The figures of one pdfplumber page, top to bottom (see the module docstring). Pictures mostly inside
     one of ``tables`` (PDF points) are cells of that table, not figures."""
@@ -97,6 +133,11 @@ def page_figures(page: Any, tables: list[Box] | None = None) -> list[PageFigure]
                min(pw, float(im["x1"])), min(ph, float(im["bottom"])))
         if box[2] > box[0] and box[3] > box[1] and not any(_overlap(box, t) > 0.5 for t in tables or []):
             boxes.append(box)
+    # a vector drawing counts only with a caption that says it is one: framed text boxes, forms and
+    # unruled tables are drawn with many lines too (MMLongBench's handbook: 8 of 11 pages otherwise)
+    # (widened by LABEL_PT left, right and below: tick labels sit outside the axes they label)
+    boxes += [(max(0.0, b[0] - LABEL_PT), b[1], min(pw, b[2] + LABEL_PT), min(ph, b[3] + LABEL_PT))
+              for b in _vector_drawings(page, tables or []) if _CAPTION.match(_caption(page, b[1], b[3]))]
     for x0, top, x1, bottom in _merged(boxes):
         w, h = x1 - x0, bottom - top
         if w < MIN_SIDE[0] * pw or h < MIN_SIDE[1] * ph or w * h >= MAX_AREA * pw * ph:
