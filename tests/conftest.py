@@ -135,22 +135,28 @@ def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
-def speech_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 6 s video whose audio is espeak-ng saying a known sentence starting at about 1 s."""
+def espeak_pcm(text: str, folder: Path) -> np.ndarray:
+    """``text`` spoken by espeak-ng at 150 words a minute, as 16 kHz mono float samples (skips the test
+    when espeak-ng is not installed)."""
     exe = shutil.which("espeak-ng") or shutil.which("espeak")
     if exe is None:
         pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
     import av
 
-    d = tmp_path_factory.mktemp("speech")
-    wav = d / "say.wav"
-    subprocess.run([exe, "-s", "150", "-w", str(wav), "The giraffe walked across the bridge."], check=True)
+    wav = folder / f"say-{abs(hash(text))}.wav"
+    subprocess.run([exe, "-s", "150", "-w", str(wav), text], check=True)
     with av.open(str(wav)) as c:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-        pcm = np.concatenate(
+        return np.concatenate(
             [f.to_ndarray().reshape(-1) for fr in c.decode(audio=0) for f in resampler.resample(fr)]
         )
+
+
+@pytest.fixture(scope="session")
+def speech_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6 s video whose audio is espeak-ng saying a known sentence starting at about 1 s."""
+    d = tmp_path_factory.mktemp("speech")
+    pcm = espeak_pcm("The giraffe walked across the bridge.", d)
     audio = np.concatenate([np.zeros(16000, np.float32), pcm, np.zeros(16000, np.float32)])
     seconds = max(6.0, len(audio) / 16000)
     return write_video(d / "speech.mp4", [(seconds, (40, 90, 160))], audio=audio)

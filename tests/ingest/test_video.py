@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import write_video
+from tests.conftest import espeak_pcm, write_video
 from vimrag.config import IngestConfig
 from vimrag.errors import IngestError
 from vimrag.ingest.registry import iter_items
@@ -127,23 +125,12 @@ def test_speech_cuts_fall_between_sentences_and_windows_fill_silence() -> None:
 @pytest.fixture(scope="module")
 def slides_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three slides, each shown while espeak-ng reads its sentence (like the demo's narrated video)."""
-    exe = shutil.which("espeak-ng") or shutil.which("espeak")
-    if exe is None:
-        pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
-    import av
-
     d = tmp_path_factory.mktemp("slides")
     said = ["The red team builds the frame.", "The blue team paints the wheels.", "The green team tests the brakes."]
     colours = [(150, 30, 30), (30, 30, 150), (30, 120, 30)]
     chunks, scenes = [], []
-    for i, (text, colour) in enumerate(zip(said, colours, strict=True)):
-        wav = d / f"{i}.wav"
-        subprocess.run([exe, "-s", "150", "-w", str(wav), text], check=True)
-        with av.open(str(wav)) as c:
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-            pcm = np.concatenate(
-                [f.to_ndarray().reshape(-1) for fr in c.decode(audio=0) for f in resampler.resample(fr)])
-        pcm = np.concatenate([pcm, np.zeros(8000, np.float32)])  # 0.5 s pause after each sentence
+    for text, colour in zip(said, colours, strict=True):
+        pcm = np.concatenate([espeak_pcm(text, d), np.zeros(8000, np.float32)])  # a 0.5 s pause after each
         chunks.append(pcm)
         scenes.append((len(pcm) / 16000, colour))
     return write_video(d / "slides.mp4", scenes, audio=np.concatenate(chunks))
