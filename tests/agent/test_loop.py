@@ -67,7 +67,8 @@ def test_vimrag_end_to_end(corpus, config, scripted):
     assert res.tokens["completion"] == sum(s.completion_tokens for s in tr.steps) > 0
     assert tr.allocation and all(a["tokens"] >= 0 for a in tr.allocation)
     out = res.to_json()
-    assert list(out) == ["answer", "citations", "method", "steps", "tokens", "trajectory"]
+    assert list(out) == ["answer", "citations", "method", "steps", "tokens", "trajectory", "seconds"]
+    assert out["seconds"] == round(tr.wall_s, 2) and out["seconds"] >= 0
     assert set(out["tokens"]) == {"prompt", "completion"} and out["trajectory"].endswith(".json")
 
 

@@ -43,7 +43,7 @@ class AgentResult:
     record: Trajectory  # the trajectory itself
 
     def to_json(self) -> dict[str, Any]:
-        """The ``vimrag ask --json`` object."""
+        """The ``vimrag ask --json`` object (also each answer of ``vimrag demo --json`` and the server's)."""
         return {
             "answer": self.answer,
             "citations": [{"source": c["source"], "locator": dict(c["locator"]), **({"id": c["id"]} if "id" in c else {})}
@@ -52,6 +52,7 @@ class AgentResult:
             "steps": self.steps,
             "tokens": {"prompt": int(self.tokens["prompt"]), "completion": int(self.tokens["completion"])},
             "trajectory": str(self.trajectory) if self.trajectory else None,
+            "seconds": round(float(self.record.wall_s), 2),  # the question's wall time (issue 13)
         }
 
 
