@@ -70,7 +70,7 @@ class PdfLoader:
                 if found is not None and config.pdf_tables:
                     yield from table_items(i + 1, found, config)
                 if found is not None and found.figures:
-                    yield from figure_items(i + 1, found.figures, item.image, config)
+                    yield from figure_items(i + 1, found.figures, item.image)
         finally:
             doc.close()
 

@@ -24,7 +24,6 @@ from typing import Any
 
 from PIL import Image
 
-from vimrag.config import IngestConfig
 from vimrag.ingest.base import RawItem
 from vimrag.ingest.tables import norm_box
 from vimrag.types import Locator, Modality
@@ -42,16 +41,18 @@ class PageFigure:
     words: str  # the text layer inside the box
 
 
-def _lines(page: Any, top: float, bottom: float) -> list[str]:
+def text_lines(page: Any, top: float, bottom: float) -> list[str]:
+    """The non-empty text lines of a horizontal band of a pdfplumber page (clipped to the page)."""
+    top, bottom = max(0.0, top), min(float(page.height), bottom)
     if bottom - top < 0.5:
         return []
-    band = page.crop((0, max(0.0, top), page.width, min(float(page.height), bottom)), strict=False)
+    band = page.crop((0, top, page.width, bottom), strict=False)
     return [ln.strip() for ln in (band.extract_text() or "").splitlines() if ln.strip()]
 
 
 def _caption(page: Any, top: float, bottom: float) -> str:
-    below = _lines(page, bottom, bottom + CAPTION_GAP_PT)
-    above = _lines(page, top - CAPTION_GAP_PT, top)
+    below = text_lines(page, bottom, bottom + CAPTION_GAP_PT)
+    above = text_lines(page, top - CAPTION_GAP_PT, top)
     for line in [*below[:2], *reversed(above[-2:])]:
         if _CAPTION.match(line):
             return line
@@ -59,6 +60,15 @@ def _caption(page: Any, top: float, bottom: float) -> str:
 
 
 Box = tuple[float, float, float, float]
+
+
+def _clipped(obj: dict[str, Any], pw: float, ph: float) -> Box:
+    """A pdfplumber object's box (points, top-left origin), clipped to the page."""
+    return (max(0.0, float(obj["x0"])), max(0.0, float(obj["top"])), min(pw, float(obj["x1"])), min(ph, float(obj["bottom"])))
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -81,7 +91,7 @@ def _merged(boxes: list[Box]) -> list[Box]:
             if hit is None:
                 break
             out.remove(hit)
-            box = (min(hit[0], box[0]), min(hit[1], box[1]), max(hit[2], box[2]), max(hit[3], box[3]))
+            box = _union(hit, box)
         out.append(box)
     return sorted(out, key=lambda b: (b[1], b[0]))
 
@@ -99,7 +109,7 @@ def _vector_drawings(page: Any, tables: list[Box]) -> list[Box]:
     pw, ph = float(page.width), float(page.height)
     boxes: list[Box] = []
     for o in (*page.curves, *page.rects, *page.lines):
-        box = (max(0.0, float(o["x0"])), max(0.0, float(o["top"])), min(pw, float(o["x1"])), min(ph, float(o["bottom"])))
+        box = _clipped(o, pw, ph)
         if box[2] < box[0] or box[3] < box[1] or (box[2] - box[0] > 0.8 * pw and box[3] - box[1] < 3):
             continue
         if not any(_overlap(box, t) > 0.5 for t in tables):
@@ -114,8 +124,7 @@ def _vector_drawings(page: Any, tables: list[Box]) -> list[Box]:
             if near is None:
                 break
             clusters.remove(near)
-            (a, b, c, d), n = near
-            box, count = (min(a, box[0]), min(b, box[1]), max(c, box[2]), max(d, box[3])), count + n
+            box, count = _union(near[0], box), count + near[1]
         clusters.append((box, count))
     return [box for box, n in clusters if n >= MIN_VECTOR_OBJECTS]
 
@@ -129,8 +138,7 @@ def page_figures(page: Any, tables: list[Box] | None = None) -> list[PageFigure]
         return out
     boxes: list[Box] = []
     for im in page.images:
-        box = (max(0.0, float(im["x0"])), max(0.0, float(im["top"])),
-               min(pw, float(im["x1"])), min(ph, float(im["bottom"])))
+        box = _clipped(im, pw, ph)
         if box[2] > box[0] and box[3] > box[1] and not any(_overlap(box, t) > 0.5 for t in tables or []):
             boxes.append(box)
     # a vector drawing counts only with a caption that says it is one: framed text boxes, forms and
@@ -148,8 +156,7 @@ def page_figures(page: Any, tables: list[Box] | None = None) -> list[PageFigure]
     return out
 
 
-def figure_items(number: int, figures: list[PageFigure], page_image: Image.Image | None,
-                 config: IngestConfig) -> Iterator[RawItem]:
+def figure_items(number: int, figures: list[PageFigure], page_image: Image.Image | None) -> Iterator[RawItem]:
     """The figure items of one page: the crop of the page's rendering, cited by page and box."""
     for k, fig in enumerate(figures, 1):
         crop = None

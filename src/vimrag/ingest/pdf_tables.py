@@ -24,7 +24,7 @@ from typing import Any
 from vimrag._extras import require
 from vimrag.config import IngestConfig
 from vimrag.ingest.base import RawItem
-from vimrag.ingest.pdf_figures import PageFigure, page_figures
+from vimrag.ingest.pdf_figures import PageFigure, page_figures, text_lines
 from vimrag.ingest.tables import norm_box, normalize, row_blocks, table_text
 from vimrag.types import Locator, Modality
 
@@ -34,8 +34,7 @@ CAPTION_GAP_PT = 40.0  # how far above a table its caption may be
 
 
 def _caption(page: Any, top: float) -> str:
-    above = page.crop((0, max(0.0, top - CAPTION_GAP_PT), page.width, max(0.5, top)), strict=False)
-    lines = [ln.strip() for ln in (above.extract_text() or "").splitlines() if ln.strip()]
+    lines = text_lines(page, top - CAPTION_GAP_PT, top)
     return lines[-1] if lines else ""
 
 

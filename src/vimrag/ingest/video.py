@@ -289,7 +289,6 @@ class VideoLoader:
             lt, lframe, lgray, lscore = last_sample
             self._add_key(win, _Key(lt, lscore, lgray, self._picture(lframe, config)),
                           config.max_keyframes_per_segment)
-            win.mid_t = (win.first_t + lt) / 2
         end = win.last_t + 1.0 / rate
         if truncated:
             log.warning("%s: video truncated after %.2f s: %s", path, end, truncated)
