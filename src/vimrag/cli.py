@@ -331,7 +331,7 @@ def mcp(store: StoreOpt = None) -> None:
 
 @app.command("eval")
 def eval_(
-    dataset: Annotated[str, typer.Option("--dataset", help="hotpotqa-100 | mmlongbench-doc-dev | coco128-pope | coco128-negation | FILE.jsonl | FOLDER")],
+    dataset: Annotated[str, typer.Option("--dataset", help="hotpotqa-100 | mmlongbench-doc-dev | coco128-pope | coco128-negation | coco128-negation-b | FILE.jsonl | FOLDER")],
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated: none,dense,polar,polar-pos,polar-neg,polar-strict,react,summary,vimrag")] = "dense,polar",
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
     corpus_scope: Annotated[str, typer.Option("--corpus-scope", help="all: ingest the whole corpus; evidence: only "

@@ -73,6 +73,16 @@ class PolarConfig:
     # Deviation from Algorithm 1 (vimrag.polar.logic): VERIFIED also needs every Q− concept verified NOT_HAS,
     # so "A but not B" no longer ranks items whose B the perceiver could not decide above neutral ones.
     strict_negation: bool = True
+    # Deviation (vimrag.polar.ranking, issue 16): inside a logic state, items are ordered by the evidence that
+    # they satisfy the query (calibrated verification scores) before similarity, over the first
+    # evidence_window items of Algorithm 1's order (0: the paper's order); evidence_step quantises that
+    # evidence so that similarity still orders equally sure items.
+    evidence_window: int = 100
+    evidence_step: float = 0.0
+    # Per-class Platt curves turning the closed-set detector's stored scores into P(present) for that
+    # evidence (vimrag.models.perceivers.calibration; fitted by benchmarks/coco_perception.py --fit), e.g.
+    # "coco_calibration.json"; off by default: on coco128-negation it lost to the raw scores (design notes).
+    calibration: str = ""
     concept_match: float = 0.78  # cosine above which a query concept reaches a memory concept ("puppy"→"dog")
     exact_max: int = 4096  # filtered top-k: score exactly when the candidate tier is at most this large
     hnsw_m: int = 32  # HNSW graph degree (m=16 lost recall on clustered data)
@@ -100,6 +110,8 @@ class PolarConfig:
         self.partition_for("local")  # an unknown polar.local_absence fails when the config is read
         if self.similarity not in ("dense", "lexical", "hybrid"):
             raise ConfigError(f"polar.similarity must be dense, lexical or hybrid, not {self.similarity!r}")
+        if int(self.evidence_window) < 0 or not 0.0 <= float(self.evidence_step) < 1.0:
+            raise ConfigError("polar.evidence_window must be ≥ 0 and polar.evidence_step in [0, 1)")
         for name in ("lexical_weight", "lexical_weight_specific"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ConfigError(f"polar.{name} must be between 0 and 1")

@@ -176,6 +176,9 @@ class SearchHit:
     dense: float | None = None  # cosine of z_sem and the query (Eq. 10)
     lexical: float | None = None  # raw BM25 of the item's words (the lexical channel)
     matched: list[str] = field(default_factory=list)  # query terms found in the item's words
+    # P(the item satisfies the query's concepts) from its verification scores (vimrag.polar.ranking); None when
+    # the query has no concepts or evidence ranking is off
+    evidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -191,6 +194,8 @@ class SearchHit:
             out["scores"] = {"dense": round(float(self.dense), 6), "lexical": round(float(self.lexical or 0.0), 6),
                              "fused": round(float(self.similarity), 6)}
             out["matched"] = list(self.matched)
+        if self.evidence is not None:
+            out["evidence"] = round(float(self.evidence), 4)
         return out
 
 

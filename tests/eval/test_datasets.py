@@ -90,3 +90,16 @@ def test_negation_queries(shared_data: Path, eval_cache: Path) -> None:
         assert e.meta["confusers"] and f" {a} but no {b}" in e.question
     again = resolve_dataset("coco128-negation", data_root=shared_data, cache_dir=eval_cache, rebuild=True)
     assert [e.id for e in again] == [e.id for e in ds]  # deterministic
+
+
+def test_second_negation_set_uses_another_seed_and_rule(shared_data: Path, eval_cache: Path) -> None:
+    first = resolve_dataset("coco128-negation", data_root=shared_data, cache_dir=eval_cache)
+    ds = resolve_dataset("coco128-negation-b", data_root=shared_data, cache_dir=eval_cache, rebuild=True)
+    objects, _, images = read_yolo_objects(shared_data / "coco128-train")
+    count = {}
+    for objs in objects.values():
+        for o in objs:
+            count[o] = count.get(o, 0) + 1
+    assert len(ds) == 100 and ds.meta["min_positive"] == 4 and ds.meta["seed"] == 1
+    assert all(count[e.meta["positive"][0]] >= 4 for e in ds)  # A in at least 4 images
+    assert len({e.id for e in ds} & {e.id for e in first}) < 50  # not the same sampling

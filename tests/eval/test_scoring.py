@@ -21,6 +21,8 @@ def test_negation_retrieval_scores() -> None:
     ])
     s = score_example(ex, pred, "retrieval")
     assert s["precision@1"] == 1.0 and s["precision@5"] == pytest.approx(1 / 5)
+    assert s["capped_precision@5"] == pytest.approx(1 / 2)  # 2 gold: at most 2 of the 5 slots can hit
+    assert s["capped_precision@1"] == 1.0
     assert s["violation@5"] == pytest.approx(2 / 4)
     assert s["returned@5"] == 3.0 and s["neg_items@5"] == 1.0
     assert s["returned@1"] == 1.0 and s["neg_items@1"] == 0.0

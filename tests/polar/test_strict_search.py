@@ -34,8 +34,9 @@ def retriever(tmp_path, bag_embedder):
         store.replace_source(SourceRecord(src, f"h{i}", 1),
                              [Item(name, src, f"h{i}", Modality.IMAGE, Locator(), text, ev, vector=vec)])
 
-    def make(strict_negation: bool = True) -> PolarRetriever:
-        cfg = Config().with_overrides({"polar.strict_negation": strict_negation})
+    def make(strict_negation: bool = True, evidence_window: int = 100) -> PolarRetriever:
+        cfg = Config().with_overrides({"polar.strict_negation": strict_negation,
+                                       "polar.evidence_window": evidence_window})
         return PolarRetriever(store, bag_embedder, cfg)
 
     yield make
@@ -51,7 +52,7 @@ def test_undecided_absence_is_not_verified(retriever) -> None:
     assert res.hits[-1].item.id == "conflict" and res.hits[-1].state == LogicState.CONFLICT
     assert "verified absent: *person*" in res.hits[0].explanation
     # Algorithm 1 as published: the undecided photo counts as verified and its similarity puts it first.
-    paper = retriever(strict_negation=False).search("a photo with a cup but no person", k=5)
+    paper = retriever(strict_negation=False, evidence_window=0).search("a photo with a cup but no person", k=5)
     assert [h.item.id for h in paper.hits[:2]] == ["undecided", "verified"]
     assert {h.state for h in paper.hits[:2]} == {LogicState.VERIFIED}
 

@@ -7,10 +7,11 @@ fixed or added without re-running a model. Which scores apply depends on the dat
   the dataset says so, MCQ accuracy with options, else EM), plus retrieval scores when there is evidence;
 - ``pope``: ``correct`` per question, and the POPE set metrics (accuracy, precision, recall, F1, yes-ratio)
   per method and per setting;
-- ``retrieval``: ``precision@k``, ``hit@k``, ``recall@k``, ``ndcg@k``, ``mrr``, and ``violation@k`` (share of
-  the top-k that contains the excluded object — what negation-aware retrieval must avoid); ``returned@k``
-  and ``neg_items@k`` count the top-k results presented as matches (state not ``conflict``: conflicts are
-  shown flagged "excluded: has B") and how many of those contain the excluded object.
+- ``retrieval``: ``precision@k``, ``capped_precision@k`` (hits over min(k, gold)), ``hit@k``, ``recall@k``,
+  ``ndcg@k``, ``mrr``, and ``violation@k`` (share of the top-k that contains the excluded object — what
+  negation-aware retrieval must avoid); ``returned@k`` and ``neg_items@k`` count the top-k results presented
+  as matches (state not ``conflict``: conflicts are shown flagged "excluded: has B") and how many of those
+  contain the excluded object.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def _retrieval_scores(ex: Example, pred: Prediction, prefix: str = "") -> dict[s
     for k in KS:
         # P@k: the share of the k slots holding a gold document (fewer than k results count as misses)
         out[f"{prefix}precision@{k}"] = sum(h >= 0 for h in doc_hits[:k]) / k
+        # capped P@k: over the slots that *can* hold gold, min(k, gold) — 1.0 is reachable on every query
+        out[f"{prefix}capped_precision@{k}"] = sum(h >= 0 for h in doc_hits[:k]) / min(k, len(doc_gold))
         out[f"{prefix}doc_hit@{k}"] = M.hit_at_k(doc_hits, k)
         out[f"{prefix}doc_recall@{k}"] = M.recall_at_k(doc_hits, len(doc_gold), k)
         out[f"{prefix}ndcg@{k}"] = M.ndcg_at_k(doc_hits, len(doc_gold), k)
@@ -174,8 +177,8 @@ def headline_metrics(task: str, scoring: str = "") -> list[str]:
     if task == "pope":
         return ["pope_accuracy", "pope_precision", "pope_recall", "pope_f1", "pope_yes_ratio"]
     if task == "retrieval":
-        return ["precision@5", "doc_hit@1", "doc_hit@5", "ndcg@10", "mrr", "violation@5", "returned@5",
-                "neg_items@5"]
+        return ["precision@5", "capped_precision@5", "doc_hit@1", "doc_hit@5", "ndcg@10", "mrr", "violation@5",
+                "returned@5", "neg_items@5"]
     if scoring == "mmlongbench":
         return ["mml_acc", "mml_f1", "anls", "doc_hit@5", "page_hit@5", "page_recall@10"]
     return ["acc", "em", "f1", "rouge_l", "doc_hit@5", "doc_recall@10", "ndcg@10"]

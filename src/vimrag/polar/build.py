@@ -99,8 +99,9 @@ FITS_CHARS = 800
 #: Bump when the perceivers' code changes what they verify (a new view, a new calibration), or what the
 #: visual loaders cut out, so that stores built before are read and perceived again by the next ingest
 #: (issue 16: no silently stale polarities). 2: figure items of PDFs, slides drawn by LibreOffice, video
-#: segments ending between sentences with their on-screen text (issue 15).
-PERCEPTION_VERSION = 2
+#: segments ending between sentences with their on-screen text (issue 15). 3: absence views scored by the
+#: detector alone (issue 16).
+PERCEPTION_VERSION = 3
 _PERCEPTION_KEYS = ("templates", "anchors", "kappa", "local_kappa", "local_score_power", "local_absence",
                     "max_proposals", "tta", "absence_views", "local_veto_kappa")
 

@@ -14,10 +14,12 @@ import numpy as np
 
 from vimrag.errors import VimragError
 from vimrag.index.lexical import matched_terms, tokenize
+from vimrag.models.perceivers.calibration import Calibration, load_calibration
 from vimrag.polar.concepts import ConceptMatcher
 from vimrag.polar.lexical_weight import SIMILARITIES, lexical_weight
 from vimrag.polar.logic import explain, logic_state
 from vimrag.polar.query import ParsedQuery, parse_query
+from vimrag.polar.ranking import concept_groups, rank_by_evidence
 from vimrag.store.base import LogicQuery, ScoredId, TextQuery, VectorStore
 from vimrag.types import LogicState, SearchHit, SearchResult
 
@@ -29,7 +31,17 @@ class PolarRetriever:
         self.polar = getattr(config, "polar", config)
         self.llm = llm
         self._matcher: ConceptMatcher | None = None
+        self._calibration: Calibration | None | bool = False  # False: not looked up yet
         self.last_matches: dict[str, list[str]] = {}
+
+    def calibration(self) -> Calibration | None:
+        """The per-class calibration of ``polar.calibration`` when the stored scores were made with the
+        settings it was fitted for (else None: evidence then uses the raw scores)."""
+        if self._calibration is False:
+            name = str(getattr(self.polar, "calibration", ""))
+            cal = load_calibration(name) if name else None
+            self._calibration = cal if cal is not None and cal.matches(self.polar) else None
+        return self._calibration if isinstance(self._calibration, Calibration) else None
 
     def matcher(self) -> ConceptMatcher:
         vocab = self.store.vocabulary()
@@ -69,18 +81,26 @@ class PolarRetriever:
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
         tq = self.text_query(parsed, similarity)
-        scored = self._strict_search(vec, lq, k, tq) if strict else self._graded_search(vec, lq, k, tq)
+        window = int(getattr(self.polar, "evidence_window", 0)) if lq.positive or lq.negative else 0
+        fetch = max(k, window)
+        scored = self._strict_search(vec, lq, fetch, tq) if strict else self._graded_search(vec, lq, fetch, tq)
         plain = self.store.search(vec, LogicQuery(), k, tq) if lq.negative or lq.positive else []
         ids = list(dict.fromkeys([s.id for s in scored] + [s.id for s in plain]))
         items = {it.id: it for it in self.store.get(ids)}
+        ranked: list[tuple[ScoredId, float | None]] = [(s, None) for s in scored]
+        if window:
+            ranked = list(rank_by_evidence(
+                scored, items, concept_groups(self.last_matches, parsed.positive, lq.positive),
+                concept_groups(self.last_matches, parsed.negative, lq.negative),
+                float(getattr(self.polar, "evidence_step", 0.0)), self.calibration()))
         hits = []
-        for s in scored:
+        for s, evidence in ranked[:k]:
             it = items.get(s.id)
             if it is None:
                 continue
             why = explain(s.state, it.has, it.not_has, lq.positive, lq.negative, it.entities)
             hits.append(SearchHit(it, LogicState(s.state), float(s.similarity), why, s.dense, s.lexical,
-                                  matched_terms(tq.terms, it)))
+                                  matched_terms(tq.terms, it), evidence))
         excluded = []
         kept = {h.item.id for h in hits}
         for s in plain:

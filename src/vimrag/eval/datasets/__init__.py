@@ -5,7 +5,9 @@ Built-in names (converted once from the shared data into a cache folder, then re
 - ``hotpotqa-100``: HotpotQA multi-hop QA over a one-file-per-passage corpus;
 - ``mmlongbench-doc-dev``: MMLongBench-Doc over its PDFs;
 - ``coco128-pope``: POPE yes/no probing (random / popular / adversarial) on coco128-train images;
-- ``coco128-negation``: "A but no B" negation retrieval on the same images.
+- ``coco128-negation``: "A but no B" negation retrieval on the same images;
+- ``coco128-negation-b``: a second "A but no B" set, another seed and rule (A in at least 4 images), so a
+  figure is not one sampling's luck.
 
 Anything else is a path: a ``.jsonl`` file in the eval schema, or a folder in the format of
 :mod:`vimrag.eval.datasets.folder`.
@@ -24,6 +26,7 @@ BUILTIN = {
     "mmlongbench-doc-dev": "mmlongbench-doc-dev",
     "coco128-pope": "coco128-train",
     "coco128-negation": "coco128-train",
+    "coco128-negation-b": "coco128-train",
 }
 CONVERTER_VERSION = "1"  # bump when a converter's output changes, so caches are rebuilt
 
@@ -56,6 +59,8 @@ def _converter(name: str) -> Callable[[Path, Path], Dataset]:
         from vimrag.eval.datasets.coco import convert_coco_pope
         return lambda s, o: convert_coco_pope(s, o, name)
     from vimrag.eval.datasets.coco import convert_coco_negation
+    if name == "coco128-negation-b":
+        return lambda s, o: convert_coco_negation(s, o, name, n=100, seed=1, min_positive=4)
     return lambda s, o: convert_coco_negation(s, o, name)
 
 

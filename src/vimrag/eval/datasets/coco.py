@@ -144,15 +144,16 @@ def pope_examples(objects: dict[str, list[str]], images: dict[str, str], class_o
 
 
 def negation_examples(objects: dict[str, list[str]], images: dict[str, str], class_order: dict[str, int],
-                      n: int = 100, seed: int = 0) -> list[Example]:
-    """Sample ``n`` "A but not B" queries among the class pairs where the negation changes the answer."""
+                      n: int = 100, seed: int = 0, min_positive: int = 1) -> list[Example]:
+    """Sample ``n`` "A but not B" queries among the class pairs where the negation changes the answer
+    (and A is in at least ``min_positive`` images)."""
     by_class: dict[str, set[str]] = {}
     for stem, objs in objects.items():
         for o in objs:
             by_class.setdefault(o, set()).add(stem)
     classes = sorted(by_class, key=lambda o: class_order[o])
     pairs = [(a, b) for a in classes for b in classes
-             if a != b and by_class[a] - by_class[b] and by_class[a] & by_class[b]]
+             if a != b and len(by_class[a]) >= min_positive and by_class[a] - by_class[b] and by_class[a] & by_class[b]]
     rng = random.Random(f"{seed}:negation")
     chosen = sorted(rng.sample(pairs, min(n, len(pairs))), key=lambda p: (class_order[p[0]], class_order[p[1]]))
     out: list[Example] = []
@@ -190,15 +191,15 @@ def convert_coco_pope(src: str | Path, out: str | Path, name: str = "coco128-pop
 
 
 def convert_coco_negation(src: str | Path, out: str | Path, name: str = "coco128-negation", n: int = 100,
-                          seed: int = 0) -> Dataset:
+                          seed: int = 0, min_positive: int = 1) -> Dataset:
     """"A but not B" retrieval queries; evidence = gold images. Corpus = ``src/images``."""
     src, out = Path(src), Path(out)
     objects, names, images = read_yolo_objects(src)
     order = {v: k for k, v in names.items()}
-    examples = negation_examples(objects, images, order, n, seed)
+    examples = negation_examples(objects, images, order, n, seed, min_positive)
     ds = Dataset(name, examples, (src / "images").resolve(), "retrieval",
                  f"'A but no B' negation retrieval over {src.name} images (gold: A present, B absent)",
-                 meta={"source": str(src), "seed": seed})
+                 meta={"source": str(src), "seed": seed, "min_positive": min_positive})
     ds.path = write_dataset(out / f"{name}.jsonl", ds)
     return ds
 
