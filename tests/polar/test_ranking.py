@@ -95,3 +95,16 @@ def test_search_puts_the_surest_match_first(store, bag_embedder) -> None:
     paper = PolarRetriever(store, bag_embedder, Config().with_overrides({"polar.evidence_window": 0})).search(query, k=2)
     assert [h.item.id for h in paper.hits] == ["weak", "sure"]  # Algorithm 1: similarity inside the tier
     assert paper.hits[0].evidence is None and "evidence" not in paper.hits[0].to_json()
+
+
+def test_pages_and_text_keep_their_slots_and_only_pictures_move() -> None:
+    photo_weak = _item("photo-weak", {"table": (H, 0.6)})
+    photo_sure = _item("photo-sure", {"table": (H, 0.99)})
+    page = _item("page", {"table": (H, 0.99)})
+    page.modality = Modality.PAGE
+    items = {i.id: i for i in (photo_weak, page, photo_sure)}
+    scored = [ScoredId("photo-weak", LogicState.VERIFIED, 0.9), ScoredId("page", LogicState.VERIFIED, 0.8),
+              ScoredId("photo-sure", LogicState.VERIFIED, 0.1)]
+    ranked = [s.id for s, _ in rank_by_evidence(scored, items, [["table"]], [])]
+    # the page keeps the slot its text earned; the two photos swap theirs by evidence
+    assert ranked == ["photo-sure", "page", "photo-weak"]

@@ -16,7 +16,8 @@ for counts as P = 0 when wanted and P = 0.5 when unwanted (unknown). Items are t
     (logic state, E, similarity)
 
 so the lexicographic guarantee of Algorithm 1 is untouched: a conflict never rises above a non-conflict,
-a neutral item never above a verified one — E only reorders items *within* a state. Cost and limit: the
+a neutral item never above a verified one — E only reorders items *within* a state, and only pictures
+(:data:`PICTURES`) among the slots similarity gave pictures; pages and text keep their places. Cost and limit: the
 evidence lives on the items, not in the index, so the reordering covers the first ``polar.evidence_window``
 items of the lexicographic order (the whole tier on stores up to that size); an item deeper in a larger tier
 is not pulled up by its evidence. ``evidence_window = 0`` restores the paper's order.
@@ -36,7 +37,7 @@ from collections.abc import Mapping, Sequence
 
 from vimrag.models.perceivers.calibration import Calibration
 from vimrag.store.base import ScoredId
-from vimrag.types import Item, LogicState
+from vimrag.types import Item, LogicState, Modality
 
 UNKNOWN_UNWANTED = 0.5  # P(present) of an unwanted concept the item was never checked for
 
@@ -73,21 +74,31 @@ def query_evidence(item: Item, wanted: Sequence[Sequence[str]], unwanted: Sequen
 _STATE_ORDER = {LogicState.VERIFIED: 2, LogicState.UNCERTAIN: 1, LogicState.CONFLICT: 0}
 
 
+#: Items whose order inside a state the evidence decides: pictures (photos, figures, video segments), whose
+#: words are mostly their own concept state. Pages and text keep similarity's order: their text is what
+#: matches a question (ordering pages by a layout score cost page hit@5 on MMLongBench-Doc, 0.682 → 0.652).
+PICTURES = frozenset({Modality.IMAGE, Modality.VIDEO})
+
+
 def rank_by_evidence(scored: Sequence[ScoredId], items: Mapping[str, Item],
                      wanted: Sequence[Sequence[str]], unwanted: Sequence[Sequence[str]], step: float = 0.0,
                      calibration: Calibration | None = None) -> list[tuple[ScoredId, float]]:
-    """``scored`` (the lexicographic order) reordered by (state, E, similarity); returns each id with its E.
+    """``scored`` (the lexicographic order) with the pictures of each state reordered by (E, similarity);
+    returns each id with its E.
 
-    ``step`` > 0 compares E in steps of that size (E 0.93 and 0.97 tie at step 0.1, and similarity decides).
-    Items missing from ``items`` (removed meanwhile) are dropped.
+    Each state keeps its place, and within it the slots of pictures and of other items stay where
+    similarity put them: the pictures are permuted among their own slots, so text and pages interleave with
+    them as before. ``step`` > 0 compares E in steps of that size (E 0.93 and 0.97 tie at step 0.1, and
+    similarity decides). Items missing from ``items`` (removed meanwhile) are dropped.
     """
-    rows = []
-    for i, s in enumerate(scored):
-        it = items.get(s.id)
-        if it is None:
-            continue
-        e = query_evidence(it, wanted, unwanted, calibration)
-        level = math.floor(e / step + 1e-9) if step > 0 else e
-        rows.append((-_STATE_ORDER[LogicState(s.state)], -level, -float(s.similarity), i, s, e))
-    rows.sort(key=lambda r: r[:4])
-    return [(r[4], r[5]) for r in rows]
+    rows = [(s, items[s.id]) for s in scored if s.id in items]
+    evidence = [query_evidence(it, wanted, unwanted, calibration) for _, it in rows]
+    out: list[tuple[ScoredId, float]] = [(s, e) for (s, _), e in zip(rows, evidence, strict=True)]
+    for state in _STATE_ORDER:
+        slots = [i for i, (s, it) in enumerate(rows) if LogicState(s.state) == state and it.modality in PICTURES]
+        level = [math.floor(evidence[i] / step + 1e-9) if step > 0 else evidence[i] for i in slots]
+        order = sorted(range(len(slots)), key=lambda j: (-level[j], -float(rows[slots[j]][0].similarity), j))
+        for slot, j in zip(slots, order, strict=True):
+            out[slot] = (rows[slots[j]][0], evidence[slots[j]])
+    out.sort(key=lambda r: -_STATE_ORDER[LogicState(r[0].state)])  # stable: a no-op on the store's order
+    return out
