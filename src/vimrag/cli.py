@@ -37,6 +37,8 @@ err = Console(stderr=True)
 
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store folder or postgresql:// URI [env VIMRAG_STORE].")]
+WorkspaceOpt = Annotated[str | None, typer.Option(
+    "--workspace", help="Corpus inside the store (default: default) [env VIMRAG_STORE_WORKSPACE].")]
 # The largest -k: a result list is read by a person or an agent; more is a mistake (or a load test).
 _MAX_K = 1000
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -59,11 +61,13 @@ def _options() -> _Options:
     return _OPTIONS.get() or _Options()
 
 
-def _config(store: str | None = None, **extra: Any) -> Config:
+def _config(store: str | None = None, workspace: str | None = None, **extra: Any) -> Config:
     opts = _options()
     overrides: dict[str, Any] = dict(opts.overrides)
     if store:
         overrides["store.uri"] = store
+    if workspace:
+        overrides["store.workspace"] = workspace
     overrides.update({k: v for k, v in extra.items() if v is not None})
     return load_config(opts.config_path, overrides)
 
@@ -88,6 +92,7 @@ def _main(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
     store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders into the polarized memory (idempotent, incremental)."""
@@ -96,7 +101,7 @@ def ingest(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise VimragError(f"no such file or folder: {', '.join(missing)}")
-    with Memory(_config(store)) as mem:
+    with Memory(_config(store, workspace)) as mem:
         report = mem.add(paths, progress=not as_json)
         stats = mem.stats()
     if as_json:
@@ -119,6 +124,7 @@ def ingest(
 def search(
     query: Annotated[str, typer.Argument(help='e.g. "a slide with a bar chart but no table"')],
     store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
     k: Annotated[int, typer.Option("-k", "--k", help=f"Number of results (1-{_MAX_K}).")] = 10,
     strict: Annotated[bool, typer.Option("--strict", help="Only items verified to satisfy the query "
                                          "(wanted concepts present, unwanted ones verified absent).")] = False,
@@ -130,7 +136,7 @@ def search(
     if not 1 <= k <= _MAX_K:
         raise VimragError(f"-k must be between 1 and {_MAX_K}, got {k}")
 
-    with Memory(_config(store)) as mem:
+    with Memory(_config(store, workspace)) as mem:
         mem.preload_embedder()
         result = mem.search(query, k=k, strict=strict)
     if as_json:
@@ -156,6 +162,7 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument()],
     store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
     method: Annotated[str, typer.Option("--method", help="vimrag | react | summary | rag (one search, one call)")] = "vimrag",
     llm: Annotated[str | None, typer.Option("--llm", help="Model spec, e.g. openai:http://host:8000/v1#model")] = None,
     as_json: JsonOpt = False,
@@ -167,7 +174,7 @@ def ask(
 
     if method not in METHODS:
         raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}")
-    cfg = _config(store, **{"models.llm": llm})
+    cfg = _config(store, workspace, **{"models.llm": llm})
     with Memory(cfg) as mem:
         result = Agent(mem, cfg).ask(question, method=method)
     if as_json:
@@ -197,6 +204,7 @@ def show(
     trajectory: Annotated[Path, typer.Argument(help="A trajectory JSON written by `vimrag ask`.")],
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML picture.")] = None,
     store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Render a trajectory: the memory graph as a tree, and optionally as an HTML/SVG page."""
     from vimrag.agent.render import render_html, render_tree
@@ -209,7 +217,7 @@ def show(
     if html is not None:
         from vimrag.memory import Memory
 
-        media = Memory(_config(store)).media_root
+        media = Memory(_config(store, workspace)).media_root
         html.write_text(render_html(traj, media))
         out.print(f"wrote {_e(str(html))}")
 
@@ -218,24 +226,26 @@ def show(
 def remove(
     sources: Annotated[list[str], typer.Argument(help="Ingested file paths to forget.")],
     store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Remove files from memory with every item and edge derived from them."""
     from vimrag.memory import Memory
 
-    with Memory(_config(store)) as mem:
+    with Memory(_config(store, workspace)) as mem:
         for s in sources:
             n = mem.remove(s)
             out.print(f"removed {n} items of {_e(str(s))}" if n else f"[yellow]not in memory:[/] {_e(str(s))}")
 
 
 @app.command()
-def info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def info(store: StoreOpt = None, workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """What the store holds, and the effective configuration."""
     from vimrag.memory import Memory
 
-    cfg = _config(store)
+    cfg = _config(store, workspace)
     with Memory(cfg) as mem:
         stats = mem.stats()
+        stats["workspaces"] = mem.workspaces()
     shown = cfg.to_dict()
     if shown["server"]["token"]:
         shown["server"]["token"] = "***"  # a secret is not configuration to print
@@ -289,6 +299,7 @@ def demo(
 @app.command()
 def serve(
     store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on [server.host, 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port [server.port, 8321].")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token for every route but /health "
@@ -299,7 +310,7 @@ def serve(
     from vimrag.server.http import create_app
     from vimrag.server.service import Service, check_bind, check_port
 
-    cfg = _config(store, **{"server.host": host, "server.port": port, "server.token": token})
+    cfg = _config(store, workspace, **{"server.host": host, "server.port": port, "server.token": token})
     s = cfg.server
     check_bind(s.host, s.token)
     check_port(s.host, s.port)
@@ -317,12 +328,12 @@ def serve(
 
 
 @app.command()
-def mcp(store: StoreOpt = None) -> None:
+def mcp(store: StoreOpt = None, workspace: WorkspaceOpt = None) -> None:
     """Serve the memory to an MCP client on stdio (tools: search, ask, ingest, remove, sources)."""
     from vimrag.server.mcp_tools import build_mcp
     from vimrag.server.service import Service
 
-    service = Service(_config(store))
+    service = Service(_config(store, workspace))
     try:
         build_mcp(service).run("stdio")
     finally:
@@ -341,13 +352,14 @@ def eval_(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Items retrieved per question (dense/polar).")] = 10,
     store: StoreOpt = None,
+    workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate methods on a dataset; writes JSON results and an HTML/Markdown report."""
     from vimrag.eval.harness import cli_eval
 
     cli_eval(dataset=dataset, methods=[m.strip() for m in methods.split(",") if m.strip()], limit=limit,
-             out_dir=out_dir, config=_config(store), console=out, resume=resume, seed=seed, k=k, as_json=as_json,
+             out_dir=out_dir, config=_config(store, workspace), console=out, resume=resume, seed=seed, k=k, as_json=as_json,
              corpus_scope=corpus_scope)
 
 

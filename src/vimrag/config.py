@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -147,10 +148,23 @@ class PartitionSettings:
             raise ConfigError(f"{self.prefix}kappa and {self.prefix}veto_kappa must be ≥ 0")
 
 
+DEFAULT_WORKSPACE = "default"
+# lowercase letters, digits, "_": a folder name on every OS and an unquoted PostgreSQL identifier
+_WORKSPACE_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     uri: str = "./.vimrag"  # a folder (embedded LanceDB) or postgresql://...
     media_dir: str = ""  # thumbnails/keyframes; "" = <uri>/media for a folder store, ~/.cache/vimrag/media/<id> else
+    # Corpora isolated inside one store (vimrag.store.factory.workspace_location): "default" is the store
+    # itself (folder / schema), any other name its own tables (<folder>/workspaces/NAME, schema <schema>_NAME).
+    workspace: str = DEFAULT_WORKSPACE
+
+    def __post_init__(self) -> None:
+        if not _WORKSPACE_NAME.fullmatch(str(self.workspace)):
+            raise ConfigError(f"store.workspace {self.workspace!r}: use 1–40 lowercase letters, digits and "
+                              "underscores, starting with a letter or digit (e.g. team_a)")
 
 
 @dataclass(frozen=True)

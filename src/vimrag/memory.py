@@ -46,6 +46,7 @@ class Memory:
         config: Config | None = None,
         *,
         store: str | None = None,
+        workspace: str | None = None,
         embedder: TextEmbedder | None = None,
         perceiver: Perceiver | None = None,
         llm: LanguageModel | None = None,
@@ -53,6 +54,8 @@ class Memory:
         cfg = config or load_config()
         if store is not None:
             cfg = cfg.with_overrides({"store.uri": store})
+        if workspace is not None:  # a corpus of its own inside the store (store.workspace)
+            cfg = cfg.with_overrides({"store.workspace": workspace})
         self.config = cfg
         self._embedder = embedder
         self._perceiver = perceiver
@@ -218,8 +221,14 @@ class Memory:
 
     def stats(self) -> dict[str, Any]:
         srcs = self.store.sources()
-        return {"store": self.config.store.uri, "sources": len(srcs), "items": self.store.count(),
-                "concepts": len(self.store.vocabulary())}
+        return {"store": self.config.store.uri, "workspace": self.config.store.workspace, "sources": len(srcs),
+                "items": self.store.count(), "concepts": len(self.store.vocabulary())}
+
+    def workspaces(self) -> list[str]:
+        """The workspaces (isolated corpora) of this memory's store, ``default`` first when it holds anything."""
+        from vimrag.store.factory import workspaces
+
+        return workspaces(self.config)
 
     def close(self) -> None:
         """Close the store and free the LLM this Memory loaded (one passed in stays the caller's)."""

@@ -36,11 +36,47 @@ def locate(uri: str | None) -> tuple[str, str]:
     return "lance", uri
 
 
+def workspace_location(kind: str, where: str, workspace: str) -> str:
+    """Where a workspace's tables live inside the store at ``where`` (issue 17).
+
+    ``default`` is the store itself, so stores made before workspaces open unchanged. Another name gets
+    its own tables: the folder ``<folder>/workspaces/NAME`` (its own LanceDB tables, index and media) or,
+    on PostgreSQL, the schema ``<schema>_NAME`` (its own tables, statistics and indexes). Nothing is shared,
+    so no search, removal or count can cross workspaces.
+    """
+    from vimrag.config import DEFAULT_WORKSPACE
+
+    if workspace == DEFAULT_WORKSPACE:
+        return where
+    if kind == "lance":
+        return str(Path(where) / "workspaces" / workspace)
+    from vimrag.store.postgres_schema import with_schema
+
+    return with_schema(where, lambda schema: f"{schema}_{workspace}")
+
+
+def workspaces(config: Config) -> list[str]:
+    """The workspaces that exist in the configured store (``default`` first when it holds anything)."""
+    from vimrag.config import DEFAULT_WORKSPACE
+
+    kind, where = locate(config.store.uri)
+    if kind == "lance":
+        root = Path(where)
+        names = sorted(p.name for p in (root / "workspaces").glob("*") if (p / "db").is_dir())
+        return ([DEFAULT_WORKSPACE] if (root / "db").is_dir() else []) + names
+    from vimrag.store.postgres import list_workspaces
+
+    return list_workspaces(where)
+
+
 def open_store(uri: str | None = None, config: Config | None = None) -> VectorStore:
-    """Open (creating if needed) the store at ``uri`` (default: ``config.store.uri``, else ``./.vimrag``)."""
+    """Open (creating if needed) the store at ``uri`` (default: ``config.store.uri``, else ``./.vimrag``),
+    in the workspace ``config.store.workspace``."""
     if uri is None and config is not None:
         uri = config.store.uri
     kind, where = locate(uri)
+    if config is not None:
+        where = workspace_location(kind, where, config.store.workspace)
     polar = config.polar if config is not None else None
     if kind == "postgres":
         from vimrag.store.postgres import PostgresStore
@@ -57,6 +93,7 @@ def media_dir(config: Config) -> Path:
     if config.store.media_dir:
         return Path(config.store.media_dir).expanduser()
     kind, where = locate(config.store.uri)
+    where = workspace_location(kind, where, config.store.workspace)
     if kind == "lance":
         return Path(where) / "media"
     digest = hashlib.sha1(where.encode()).hexdigest()[:12]

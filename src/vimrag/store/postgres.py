@@ -437,3 +437,21 @@ class PostgresStore:
         self._x(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
         self._vocab.clear()
         self._dim = None
+
+
+def list_workspaces(uri: str, connect_timeout: int = 10) -> list[str]:
+    """The workspaces of the store at ``uri``: ``default`` for its schema, NAME for each ``<schema>_NAME``
+    schema that holds a store (``vimrag.store.factory.workspace_location``)."""
+    psycopg = require("psycopg", "postgres", "psycopg[binary]")
+    conninfo, schema = split_schema(uri)
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout) as conn:
+            rows = conn.execute(
+                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'sources' "
+                "AND (table_schema = %s OR starts_with(table_schema, %s)) ORDER BY table_schema",
+                (schema, schema + "_")).fetchall()
+    except psycopg.OperationalError as exc:
+        raise StoreError(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
+    names = [r[0] for r in rows]
+    out = ["default"] if schema in names else []
+    return out + [n[len(schema) + 1:] for n in names if n != schema]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Callable
 
 from vimrag.errors import StoreError
 
@@ -28,6 +29,17 @@ def split_schema(uri: str) -> tuple[str, str]:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise StoreError(f"invalid schema name {schema!r} in store URI")
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept))), schema
+
+
+def with_schema(uri: str, name: Callable[[str], str]) -> str:
+    """The URI with its ``schema=`` replaced by ``name(current schema)`` (a workspace's own schema)."""
+    conninfo, schema = split_schema(uri)
+    new = name(schema)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", new):
+        raise StoreError(f"invalid schema name {new!r} (at most 63 letters, digits and underscores)")
+    parts = urllib.parse.urlsplit(conninfo)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True) + [("schema", new)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 #: Tables every store has (created under the schema lock when a store is first opened).
