@@ -217,8 +217,8 @@ def show(
     if html is not None:
         from vimrag.memory import Memory
 
-        media = Memory(_config(store, workspace)).media_root
-        html.write_text(render_html(traj, media))
+        with Memory(_config(store, workspace)) as mem:
+            html.write_text(render_html(traj, mem.media))
         out.print(f"wrote {_e(str(html))}")
 
 

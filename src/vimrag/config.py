@@ -156,7 +156,11 @@ _WORKSPACE_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
 @dataclass(frozen=True)
 class StoreConfig:
     uri: str = "./.vimrag"  # a folder (embedded LanceDB) or postgresql://...
-    media_dir: str = ""  # thumbnails/keyframes; "" = <uri>/media for a folder store, ~/.cache/vimrag/media/<id> else
+    # thumbnails/keyframes (vimrag.store.factory.open_media): "" = <uri>/media for a folder store, the store's
+    # own schema for PostgreSQL; a folder here keeps them in that folder; media_uri (an fsspec URL such as
+    # s3://bucket/prefix, with its package: s3fs, gcsfs) wins over both
+    media_dir: str = ""
+    media_uri: str = ""
     # Corpora isolated inside one store (vimrag.store.factory.workspace_location): "default" is the store
     # itself (folder / schema), any other name its own tables (<folder>/workspaces/NAME, schema <schema>_NAME).
     workspace: str = DEFAULT_WORKSPACE

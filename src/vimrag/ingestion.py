@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from vimrag.config import Config
 from vimrag.errors import IngestError, MissingExtraError, ModelUnavailableError, StoreError
-from vimrag.media import MediaStore
 from vimrag.models.base import Perceiver, TextEmbedder
 from vimrag.progress import ProgressBar, ProgressCallback
 from vimrag.store.base import SourceRecord, VectorStore
+from vimrag.store.media import MediaBase
 from vimrag.types import Item
 
 
@@ -109,7 +109,7 @@ class IngestParts:
 
     config: Config
     store: VectorStore
-    media: MediaStore
+    media: MediaBase
     models: IngestModels
 
 

@@ -1,7 +1,7 @@
 """``Memory``: the long-term polarized memory (PolarMem) that a corpus lives in.
 
 This is a thin facade. It builds the parts chosen in :class:`~vimrag.config.Config` lazily — the store
-(``vimrag.store``), the models (``vimrag.models``), the media folder (``vimrag.media``) — and hands them
+(``vimrag.store``), the models (``vimrag.models``), the media (``vimrag.store.media``) — and hands them
 to the ingest pipeline (``vimrag.ingestion``) and to logic-aware retrieval (``vimrag.polar.retrieval``).
 
 Example::
@@ -25,10 +25,10 @@ from PIL import Image
 
 from vimrag.config import Config, load_config
 from vimrag.ingestion import FileOutcome, IngestParts, IngestReport, display_path, ingest_files
-from vimrag.media import MediaStore, media_names
 from vimrag.models.base import LanguageModel, Perceiver, TextEmbedder
 from vimrag.progress import ProgressCallback
 from vimrag.store.base import SourceRecord, VectorStore
+from vimrag.store.media import MediaBase, media_names
 from vimrag.types import Item, SearchResult
 
 if TYPE_CHECKING:
@@ -126,16 +126,12 @@ class Memory:
         return self._entities
 
     @cached_property
-    def media(self) -> MediaStore:
-        """Thumbnails and keyframes, in the folder the store factory assigns to this store."""
-        from vimrag.store.factory import media_dir
+    def media(self) -> MediaBase:
+        """Thumbnails and keyframes, where the store factory puts this store's (a folder, the database, a
+        bucket: ``vimrag.store.factory.open_media``)."""
+        from vimrag.store.factory import open_media
 
-        ingest = self.config.ingest
-        return MediaStore(media_dir(self.config), ingest.thumb_px, ingest.thumb_quality)
-
-    @property
-    def media_root(self) -> Path:
-        return self.media.root
+        return open_media(self.config)
 
     # ------------------------------------------------------------------ ingest
     def add(
@@ -160,7 +156,9 @@ class Memory:
             if why.startswith(("link leads outside", "folder already visited", "cannot")):
                 skipped.append(FileOutcome(display_path(str(path)), "skipped", reason=why))
 
-        files = discover([Path(p) for p in paths], exclude=[*exclude, self.media.root], on_skip=on_skip,
+        if self.media.folder is not None:
+            exclude.append(self.media.folder)
+        files = discover([Path(p) for p in paths], exclude=exclude, on_skip=on_skip,
                          follow_outside=self.config.ingest.follow_links_outside)
         parts = IngestParts(self.config, self.store, self.media, models=self)
         report = ingest_files(parts, files, progress)
@@ -234,6 +232,8 @@ class Memory:
         """Close the store and free the LLM this Memory loaded (one passed in stays the caller's)."""
         if "store" in self.__dict__:
             self.store.close()
+        if "media" in self.__dict__:
+            self.media.close()
         if self._owns_llm and self._llm is not None:
             close = getattr(self._llm, "close", None)
             if callable(close):

@@ -90,7 +90,7 @@ def test_html_draws_a_region_box_and_only_numbers_reach_the_style(corpus, config
 
 
 def test_a_pdf_table_is_shown_on_its_page() -> None:
-    from vimrag.media import shown_media
+    from vimrag.store.media import shown_media
     from vimrag.types import Item, Locator, Modality, item_id
 
     table = Item("t", "r.pdf", "h", Modality.TEXT, Locator(page=2, box=(48, 67, 952, 198), chunk=0), "x",

@@ -80,8 +80,10 @@ def _start(kind: str, base: Path, demo: Path) -> Iterator[Server]:
     schema = "srv_" + uuid.uuid4().hex[:10]
     store = str(base / "store") if kind == "lance" else PG_URI + ("&" if "?" in PG_URI else "?") + f"schema={schema}"
     port = free_port()
+    # PostgreSQL keeps its media in the database (issue 17): the server then shows what its ingest wrote there
+    media = [f"store.media_dir={base / 'media'}"] if kind == "lance" else []
     settings = [
-        f"store.uri={store}", f"store.media_dir={base / 'media'}", f"server.ingest_roots={root}",
+        f"store.uri={store}", *media, f"server.upload_dir={base / 'uploads'}", f"server.ingest_roots={root}",
         f"models.llm={SMALL_LLM}", "models.n_ctx=4096", "agent.max_steps=2", "agent.max_completion_tokens=96",
         f"agent.trajectories_dir={base / 'trajectories'}", "server.max_upload_mb=1", "server.ask_queue=2",
     ]

@@ -18,8 +18,8 @@ from vimrag.agent.context import Retriever, bank_from_hits
 from vimrag.agent.graph import BankEntry, MemoryGraph, MemoryNode
 from vimrag.agent.trajectory import StepRecord
 from vimrag.config import Config
-from vimrag.media import shown_media
 from vimrag.models.base import ImageInput, LanguageModel, Message, TextEmbedder
+from vimrag.store.media import shown_media
 from vimrag.types import Modality
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vimrag.agent.trajectory import Trajectory
+from vimrag.store.media import FolderMedia, MediaBase
 
 _SCORE_COLOURS = {1: "#e57373", 2: "#ffb74d", 3: "#fff176", 4: "#aed581", 5: "#66bb6a"}
 _STATE_COLOURS = {"verified": "#2e7d32", "uncertain": "#8d6e63", "conflict": "#c62828"}
@@ -130,14 +131,15 @@ def render_svg(trajectory: Trajectory) -> str:
     return "\n".join(out)
 
 
-def _data_url(root: Path, name: str) -> str | None:
-    """The media file ``name`` as a data URL — only when it lies inside ``root`` (the store's media area):
-    a trajectory is data from outside, and ``/etc/shadow`` or ``../../x`` must never be embedded."""
-    path = (root / name).resolve()
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
+def _data_url(media: MediaBase, name: str) -> str | None:
+    """The media ``name`` as a data URL — only a name the store's media hold (a folder refuses paths that
+    lead outside it): a trajectory is data from outside, and ``/etc/shadow`` or ``../../x`` must never be
+    embedded."""
+    data = media.read(name)
+    if data is None:
         return None
-    mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    mime = mimetypes.guess_type(name)[0] or "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
 _CSS = """body{font-family:sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}
@@ -162,12 +164,15 @@ def _box(value: Any) -> tuple[float, float, float, float] | None:
     return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
 
 
-def render_html(trajectory: Trajectory, media_root: str | Path | None = None) -> str:
-    """A self-contained page: the DAG (SVG), per-node evidence with thumbnails, the allocation, the steps."""
+def render_html(trajectory: Trajectory, media_root: MediaBase | str | Path | None = None) -> str:
+    """A self-contained page: the DAG (SVG), per-node evidence with thumbnails, the allocation, the steps.
+
+    ``media_root``: the memory's media (``Memory.media``) or a media folder."""
     t = trajectory
     esc = html.escape
     media = t.meta.get("media", {}) if isinstance(t.meta, dict) else {}
-    root = Path(media_root) if media_root is not None else None
+    root = (FolderMedia(Path(media_root), create=False) if isinstance(media_root, (str, Path))
+            else media_root)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(t.question)}</title>"
              f"<style>{_CSS}</style></head><body>",
              f"<h1>{esc(t.question)}</h1>",

@@ -91,7 +91,7 @@ def create_app(service: Service) -> Any:
     require("fastapi", "server")
     from fastapi import Body, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
     from fastapi.staticfiles import StaticFiles
     from pydantic import BaseModel, Field
     from starlette.concurrency import run_in_threadpool
@@ -237,8 +237,8 @@ def create_app(service: Service) -> Any:
 
     @app.get("/media/{item_id}")
     async def media(item_id: str, frame: int | None = None) -> Any:
-        path = await run_in_threadpool(service.media_file, item_id, frame)
-        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        data = await run_in_threadpool(service.media_bytes, item_id, frame)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/trajectories/{trajectory_id}")
     async def trajectory(trajectory_id: str) -> Any:

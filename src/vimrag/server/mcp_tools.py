@@ -43,7 +43,8 @@ def build_mcp(service: Service) -> Any:
         pictures = []
         for hit in result["results"]:
             if "media" in hit:
-                pictures.append(Image(path=service.media_file(hit["id"])))
+                data = await anyio.to_thread.run_sync(service.media_bytes, hit["id"])
+                pictures.append(Image(data=data, format="jpeg"))
         return [json.dumps(result, ensure_ascii=False), *pictures]
 
     @mcp.tool()

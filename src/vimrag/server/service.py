@@ -26,10 +26,10 @@ from typing import Any
 
 from vimrag.config import Config
 from vimrag.errors import VimragError
-from vimrag.media import shown_media
 from vimrag.memory import Memory, SharedEmbedder
 from vimrag.server.jobs import Job, Writer
 from vimrag.server.paths import Forbidden, confine, resolve_roots, safe_filename, trajectory_file
+from vimrag.store.media import shown_media
 from vimrag.types import Item
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -158,18 +158,19 @@ class Service:
             raise NotFound(f"no item {item_id!r}")
         return items[0]
 
-    def media_file(self, item_id: str, frame: int | None = None) -> Path:
-        """The item's thumbnail (page render, photo) or its ``frame``-th keyframe, inside the media folder."""
+    def media_bytes(self, item_id: str, frame: int | None = None) -> bytes:
+        """The item's thumbnail (page render, photo) or its ``frame``-th keyframe, as JPEG bytes from the
+        store's media (a folder, the database or a bucket)."""
         item = self.item(item_id)
         if frame is None:
             name = item.media or ""
         else:
             frames = item.meta.get("keyframe_media", [])
             name = frames[frame]["media"] if 0 <= frame < len(frames) else ""
-        path = self.memory.media.path(name)
-        if path is None or not path.is_file():
+        data = self.memory.media.read(name)
+        if data is None:
             raise NotFound(f"item {item_id!r} has no such media")
-        return path
+        return data
 
     def trajectory(self, trajectory_id: str) -> Path:
         path = trajectory_file(Path(self.config.agent.trajectories_dir), trajectory_id)
@@ -242,7 +243,11 @@ class Service:
 
     def upload_dir(self) -> Path:
         d = self.config.server.upload_dir
-        return Path(d) if d else self.memory.media_root.parent / "uploads"
+        if d:
+            return Path(d)
+        from vimrag.store.factory import media_dir
+
+        return media_dir(self.config).parent / "uploads"
 
     def ingest_uploads(self, files: Sequence[tuple[str | None, Any]]) -> Job:
         """Save uploaded ``(name, binary file)`` pairs under the upload folder, then queue their ingest.

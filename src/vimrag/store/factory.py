@@ -17,6 +17,7 @@ from vimrag.store.base import VectorStore
 
 if TYPE_CHECKING:
     from vimrag.config import Config
+    from vimrag.store.media import MediaBase
 
 _ACCEPTED = ("a folder path such as ./.vimrag (embedded LanceDB), lance:PATH, file://PATH, "
              "or postgresql://user@host:port/db (PostgreSQL + pgvector)")
@@ -87,9 +88,28 @@ def open_store(uri: str | None = None, config: Config | None = None) -> VectorSt
     return LanceStore(where, polar=polar)
 
 
+def open_media(config: Config) -> MediaBase:
+    """Where a store's thumbnails and keyframes live (``vimrag.store.media``): ``store.media_uri`` (any fsspec URL),
+    else ``store.media_dir``; an embedded store's folder; a PostgreSQL store's own schema, so that every
+    process that reaches the database can show them (older stores' cache folder still read)."""
+    from vimrag.store.media import FolderMedia, FsspecMedia
+
+    thumb = (config.ingest.thumb_px, config.ingest.thumb_quality)
+    if config.store.media_uri:
+        return FsspecMedia(config.store.media_uri, *thumb)
+    kind, where = locate(config.store.uri)
+    if kind == "postgres" and not config.store.media_dir:
+        from vimrag.store.postgres_media import PostgresMedia
+
+        return PostgresMedia(workspace_location(kind, where, config.store.workspace), *thumb,
+                             legacy=media_dir(config))
+    return FolderMedia(media_dir(config), *thumb)
+
+
 def media_dir(config: Config) -> Path:
-    """Where a store's thumbnails and keyframes live: ``store.media_dir`` if set; beside an embedded store
-    (``<folder>/media``, whatever the URI spelling); else the user cache, one folder per server URI."""
+    """The local media folder of a store: ``store.media_dir`` if set; beside an embedded store
+    (``<folder>/media``, whatever the URI spelling); else the user cache, one folder per server URI (where
+    a PostgreSQL store's media were kept before they moved into the database, and where uploads go)."""
     if config.store.media_dir:
         return Path(config.store.media_dir).expanduser()
     kind, where = locate(config.store.uri)
