@@ -117,31 +117,69 @@ def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | Pro
     """Ingest ``files`` (already discovered) into the store, one outcome per file."""
     report = IngestReport()
     known = parts.store.sources()
-    cfg = parts.config.ingest
-    pending = PendingWrites(parts.store, cfg.write_batch_items, cfg.write_batch_files, cfg.write_batch_s)
+    pending = pending_writes(parts)
     try:
         with ProgressBar("ingest", progress, total=len(files)) as bar:
             for path in files:
                 bar.start(path.name)
-                report.files.append(_ingest_file(parts, path, known, pending))
+                work = plan_file(parts, path, known, pending)
+                if isinstance(work, FileWork):
+                    work = commit_prepared(parts, prepare_file(parts.config, parts.models, work, parts.store),
+                                           pending)
+                report.files.append(work)
                 pending.flush_if_due()
                 bar.advance()
         pending.flush()
     except StoreError as exc:
-        # The store cannot take more (disk full, read-only): the files of the unwritten batch fail with the
-        # reason, the report is still returned (what was committed before stays), and the run stops.
-        unwritten = {record.source for record, _ in pending.take()}
-        for outcome in report.files:
-            if outcome.path in unwritten:
-                outcome.status, outcome.items, outcome.reason = "failed", 0, f"not written: {exc}"
-        report.stopped = str(exc)
+        stop_on_store_error(report, pending, exc)
     return report
 
 
-def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending: PendingWrites) -> FileOutcome:
+def pending_writes(parts: IngestParts) -> PendingWrites:
+    cfg = parts.config.ingest
+    return PendingWrites(parts.store, cfg.write_batch_items, cfg.write_batch_files, cfg.write_batch_s)
+
+
+def stop_on_store_error(report: IngestReport, pending: PendingWrites, exc: StoreError) -> None:
+    """The store cannot take more (disk full, read-only): the files of the unwritten batch fail with the
+    reason, the report is still returned (what was committed before stays), and the run stops."""
+    unwritten = {record.source for record, _ in pending.take()}
+    for outcome in report.files:
+        if outcome.path in unwritten:
+            outcome.status, outcome.items, outcome.reason = "failed", 0, f"not written: {exc}"
+    report.stopped = str(exc)
+
+
+@dataclass(frozen=True)
+class FileWork:
+    """A file that must be read, perceived and embedded (its content is new or changed)."""
+
+    path: Path
+    source: str
+    digest: str
+    replacing: bool  # the store holds an older version of it
+    perceived_by: str
+    embedded_by: dict[str, Any]
+
+
+@dataclass
+class Prepared:
+    """A file read, perceived and embedded, ready to commit: its items, its media (JPEG bytes by name) and
+    its source record's meta — or the outcome that says why it failed. Picklable: an ingest worker
+    (``vimrag.ingestion_ray``) makes it and the writer commits it."""
+
+    work: FileWork
+    items: list[Item] = field(default_factory=list)
+    media: list[tuple[str, bytes]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    failed: FileOutcome | None = None
+
+
+def plan_file(parts: IngestParts, path: Path, known: dict[str, Any], pending: PendingWrites) -> FileOutcome | FileWork:
+    """What a file needs, decided without reading it: nothing (unchanged), its stored items embedded again
+    (another embedder; done here, no file read), or a full read (:class:`FileWork`); or why it fails."""
     from vimrag.ingest.hashing import file_sha256
-    from vimrag.ingest.registry import loader_for
-    from vimrag.polar.build import EMBED_FORMAT, build_items, embed_items, perception_fingerprint
+    from vimrag.polar.build import EMBED_FORMAT, embed_items, perception_fingerprint
 
     source = str(path.resolve())
     try:
@@ -164,35 +202,60 @@ def _ingest_file(parts: IngestParts, path: Path, known: dict[str, Any], pending:
             embed_items(items, parts.models.embedder)
             pending.add(SourceRecord(source, digest, len(items), {**previous.meta, **embedded_by}), items)
             return FileOutcome(source, "replaced", len(items))
-        loader = loader_for(path)
-        raw = list(loader.load(path, parts.config.ingest))
+        return FileWork(path, source, digest, previous is not None, perceived_by, embedded_by)
+    except (ModelUnavailableError, MissingExtraError) as exc:
+        return FileOutcome(source, "failed", reason=str(exc))
+    except OSError as exc:
+        return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
+
+
+def prepare_file(config: Config, models: IngestModels, work: FileWork, cache: Any = None) -> Prepared:
+    """Read, perceive and embed one file (the heavy part; runs in an ingest worker under Ray). A bad file
+    comes back as a failed outcome with its reason; a dead server or a broken store still raises."""
+    from vimrag.ingest.registry import loader_for
+    from vimrag.polar.build import build_items
+    from vimrag.store.media import encode_media
+
+    try:
+        loader = loader_for(work.path)
+        raw = list(loader.load(work.path, config.ingest))
         if not raw:
-            raise IngestError(source, "no content could be extracted")
+            raise IngestError(work.source, "no content could be extracted")
         items = build_items(
             raw,
-            source=source,
-            source_hash=digest,
-            perceiver=parts.models.perceiver,
-            embedder=parts.models.embedder,
-            entity_extractor=parts.models.entity_extractor,
-            config=parts.config,
-            cache=parts.store,
+            source=work.source,
+            source_hash=work.digest,
+            perceiver=models.perceiver,
+            embedder=models.embedder,
+            entity_extractor=models.entity_extractor,
+            config=config,
+            cache=cache,
         )
-        parts.media.save(raw, items)
-        meta: dict[str, Any] = {"loader": loader.name, **embedded_by}
+        media = encode_media(raw, items, config.ingest.thumb_px, config.ingest.thumb_quality)
+        meta: dict[str, Any] = {"loader": loader.name, **work.embedded_by}
         if any(r.image is not None for r in raw):
-            meta["perceiver"] = perceived_by
-        pending.add(SourceRecord(source, digest, len(items), meta), items)
-        return FileOutcome(source, "replaced" if previous is not None else "added", len(items))
+            meta["perceiver"] = work.perceived_by
+        return Prepared(work, items, media, meta)
     except IngestError as exc:
-        return FileOutcome(source, "failed", reason=exc.reason)
+        return Prepared(work, failed=FileOutcome(work.source, "failed", reason=exc.reason))
     except (ModelUnavailableError, MissingExtraError) as exc:
         # A model (or its runtime) this file needs cannot load: the file fails with the reason, and
         # files that do not need that model (text next to photos) still go in. A dead server or an
         # unusable store (other VimragErrors) is not a per-file problem: it stops the run.
-        return FileOutcome(source, "failed", reason=str(exc))
+        return Prepared(work, failed=FileOutcome(work.source, "failed", reason=str(exc)))
     except OSError as exc:
-        return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
+        return Prepared(work, failed=FileOutcome(work.source, "failed", reason=f"{type(exc).__name__}: {exc}"))
+
+
+def commit_prepared(parts: IngestParts, prepared: Prepared, pending: PendingWrites) -> FileOutcome:
+    """Write a prepared file's media, then queue its items for the next batched commit."""
+    if prepared.failed is not None:
+        return prepared.failed
+    w = prepared.work
+    for name, data in prepared.media:
+        parts.media.put(name, data)
+    pending.add(SourceRecord(w.source, w.digest, len(prepared.items), prepared.meta), prepared.items)
+    return FileOutcome(w.source, "replaced" if w.replacing else "added", len(prepared.items))
 
 
 #: The embedder of sources written before stores recorded it (the default until the ONNX one).

@@ -64,26 +64,14 @@ class MediaBase:
     # --------------------------------------------------------------- shared
     def save(self, raw: Sequence[RawItem], items: Sequence[Item]) -> None:
         """Store a thumbnail of each visual item (and its keyframes) and record the names on the items."""
-        for r, item in zip(raw, items, strict=True):
-            if r.image is None:
-                continue
-            name = f"{item.id}.jpg"
-            self._put(name, self.encode(r.image))
-            item.media = name
-            frames = []
-            for t, frame in r.frames:
-                fname = f"{item.id}_{t:.2f}.jpg"
-                self._put(fname, self.encode(frame))
-                frames.append({"t": t, "media": fname})
-            if frames:
-                item.meta["keyframe_media"] = frames
+        for name, data in encode_media(raw, items, self.thumb_px, self.quality):
+            self.put(name, data)
 
-    def encode(self, img: Image.Image) -> bytes:
-        im = img.convert("RGB")
-        im.thumbnail((self.thumb_px, self.thumb_px))
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=self.quality)
-        return buf.getvalue()
+    def put(self, name: str, data: bytes) -> None:
+        """Store encoded media (:func:`encode_media`) under a name this project writes."""
+        if not valid_name(name):
+            raise StoreError(f"not a media name: {name!r}")
+        self._put(name, data)
 
     def read(self, name: str) -> bytes | None:
         """The bytes of a media name, or None when it is unknown or not a name this project writes."""
@@ -199,6 +187,34 @@ class FsspecMedia(MediaBase):
                 self._fs.rm_file(self._key(name))
             except FileNotFoundError:
                 continue
+
+
+def encode_media(raw: Sequence[RawItem], items: Sequence[Item], thumb_px: int = 448, quality: int = 85,
+                 ) -> list[tuple[str, bytes]]:
+    """The JPEG thumbnail of each visual item and of its keyframes, by name; records the names on the items
+    (``item.media``, ``meta["keyframe_media"]``). Pure: an ingest worker encodes, the writer stores."""
+    out: list[tuple[str, bytes]] = []
+    for r, item in zip(raw, items, strict=True):
+        if r.image is None:
+            continue
+        item.media = f"{item.id}.jpg"
+        out.append((item.media, _jpeg(r.image, thumb_px, quality)))
+        frames = []
+        for t, frame in r.frames:
+            fname = f"{item.id}_{t:.2f}.jpg"
+            out.append((fname, _jpeg(frame, thumb_px, quality)))
+            frames.append({"t": t, "media": fname})
+        if frames:
+            item.meta["keyframe_media"] = frames
+    return out
+
+
+def _jpeg(img: Image.Image, thumb_px: int, quality: int) -> bytes:
+    im = img.convert("RGB")
+    im.thumbnail((thumb_px, thumb_px))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
 
 
 def media_names(item: Item) -> list[str]:
