@@ -110,7 +110,7 @@ LAYERS: list[set[str]] = [
     {"models", "ingest", "index", "demo"},  # model backends, file loaders, the exact index engine
     {"store"},  # LanceDB / PostgreSQL engines (LanceDB uses the index)
     {"polar"},  # PolarMem the algorithm: partition, concepts, query parsing, build, retrieval
-    {"ingestion", "memory"},  # long-term memory: the Memory facade and its ingest pipeline
+    {"ingestion", "ingestion_ray", "memory"},  # long-term memory: the Memory facade and its ingest pipeline
     {"agent"},  # VimRAG: the loop, its methods, the memory graph, the budget
     {"ask", "vimrag"},  # the public API (vimrag.Agent over vimrag.Memory)
     {"eval", "train", "testing", "server"},  # evaluation harness, GGPO training, test oracles, the service

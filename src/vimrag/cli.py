@@ -93,6 +93,10 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
     store: StoreOpt = None,
     workspace: WorkspaceOpt = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="local (this process) or ray (Ray Data workers) [config ingest.engine].")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="Ray cluster to join (default: a local Ray on this machine's CPUs).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest files and folders into the polarized memory (idempotent, incremental)."""
@@ -101,7 +105,7 @@ def ingest(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise VimragError(f"no such file or folder: {', '.join(missing)}")
-    with Memory(_config(store, workspace)) as mem:
+    with Memory(_config(store, workspace, **{"ingest.engine": engine, "ingest.ray_address": ray_address})) as mem:
         report = mem.add(paths, progress=not as_json)
         stats = mem.stats()
     if as_json:

@@ -195,6 +195,14 @@ class IngestConfig:
     # corpus folder is reported and skipped, never read).
     follow_links_outside: bool = False
     # --- added by the ingest part (vimrag.ingest) ---
+    # "local": this process; "ray": decode → perceive → embed on Ray Data workers, one writer here
+    # (vimrag.ingestion_ray). ray_address "" starts a local Ray with this machine's CPUs; ray_workers 0 =
+    # as many workers as the cluster's CPUs allow at ray_cpus_per_worker each.
+    engine: str = "local"
+    ray_address: str = ""
+    ray_workers: int = 0
+    ray_cpus_per_worker: float = 1.0
+    ray_gpus_per_worker: float = 0.0
     chunk_chars: int = 1200  # text chunk size the loaders cut (the knowledge pathway, Eq. 7 inputs)
     chunk_overlap: int = 150  # characters of the previous chunk carried into the next one
     image_max_side: int = 2048  # longest side of an image/page handed to perception; larger ones are downscaled
@@ -204,6 +212,10 @@ class IngestConfig:
     def __post_init__(self) -> None:
         if self.office_render not in ("auto", "never"):
             raise ConfigError(f"ingest.office_render must be auto or never, not {self.office_render!r}")
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"ingest.engine must be local or ray, not {self.engine!r}")
+        if self.ray_workers < 0 or self.ray_cpus_per_worker <= 0 or self.ray_gpus_per_worker < 0:
+            raise ConfigError("ingest.ray_workers must be ≥ 0, ray_cpus_per_worker > 0, ray_gpus_per_worker ≥ 0")
 
 
 @dataclass(frozen=True)

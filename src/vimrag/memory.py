@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from vimrag.config import Config, load_config
+from vimrag.errors import ConfigError
 from vimrag.ingestion import FileOutcome, IngestParts, IngestReport, display_path, ingest_files
 from vimrag.models.base import LanguageModel, Perceiver, TextEmbedder
 from vimrag.progress import ProgressCallback
@@ -139,9 +140,13 @@ class Memory:
         paths: str | Path | Iterable[str | Path],
         *,
         progress: bool | ProgressCallback = True,
+        engine: str | None = None,
     ) -> IngestReport:
         """Ingest files and folders (recursively). Idempotent: unchanged files are skipped by content hash,
         changed files replace their items atomically. A bad file is reported and skipped; nothing stored is lost.
+
+        ``engine``: ``"local"`` (this process) or ``"ray"`` (perception and embedding on Ray Data workers,
+        ``vimrag.ingestion_ray``); default ``ingest.engine``.
         """
         from vimrag.ingest.discover import discover
         from vimrag.store.factory import locate
@@ -161,7 +166,15 @@ class Memory:
         files = discover([Path(p) for p in paths], exclude=exclude, on_skip=on_skip,
                          follow_outside=self.config.ingest.follow_links_outside)
         parts = IngestParts(self.config, self.store, self.media, models=self)
-        report = ingest_files(parts, files, progress)
+        engine = engine or self.config.ingest.engine
+        if engine == "ray":
+            from vimrag.ingestion_ray import ingest_files_ray
+
+            report = ingest_files_ray(parts, files, progress)
+        elif engine == "local":
+            report = ingest_files(parts, files, progress)
+        else:
+            raise ConfigError(f"unknown ingest engine {engine!r}: use local or ray")
         report.files.extend(skipped)
         return report
 

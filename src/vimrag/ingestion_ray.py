@@ -1,0 +1,124 @@
+"""Distributed ingestion on Ray Data (``vimrag ingest --engine ray``, ``Memory.add(engine="ray")``; issue 17).
+
+Perception is the heavy part of ingest (0.7 s a photo or keyframe with the embedded perceiver, seconds with
+a VLM server), so it is what spreads over a cluster. We write no scheduler: Ray Data runs the work.
+
+* **On the driver** (this process): discovery, content hashes and the decision per file
+  (:func:`vimrag.ingestion.plan_file`: unchanged files are skipped, files of another embedder re-embedded
+  from the store) — cheap, and it needs the store.
+* **In Ray workers**: :func:`vimrag.ingestion.prepare_file` — decode, perceive, embed and encode the
+  thumbnails — as one ``map_batches`` stage of actors, each loading the models once (an actor pool of
+  ``ingest.ray_workers``, ``ingest.ray_cpus_per_worker`` CPUs and ``ingest.ray_gpus_per_worker`` GPUs each).
+  Decoding, perception and embedding stay in one stage on purpose: split, the decoded pages and frames
+  would travel between processes (megabytes per page) to save nothing on CPU workers.
+* **One writer** (the driver) commits what comes back in the store's usual batches (``PendingWrites``),
+  so every guarantee of the local engine holds: idempotent by content hash, a changed file replaces its
+  items atomically, a killed job leaves the committed batches consistent and a re-run resumes, a bad file
+  is reported on its own and the job completes. A worker that dies is restarted by Ray and its file
+  retried (actor restarts, task retries); only an error that is not a file's (a dead model server) stops
+  the job, with the reason.
+
+The workers need vimrag and its models where they run: on a local Ray (the default, ``ray.init`` with
+this machine's CPUs) that is this environment; on a cluster (``--ray-address``), install the same
+``vimrag[local]`` on its nodes (or pass a ``runtime_env``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vimrag._extras import require
+from vimrag.config import Config
+from vimrag.errors import StoreError
+from vimrag.ingestion import (
+    FileWork,
+    IngestParts,
+    IngestReport,
+    commit_prepared,
+    pending_writes,
+    plan_file,
+    prepare_file,
+    stop_on_store_error,
+)
+from vimrag.progress import ProgressBar, ProgressCallback
+
+
+class _Preparer:
+    """A Ray actor: the models of one worker, loaded on its first file, kept for the next ones."""
+
+    def __init__(self, config: Config) -> None:
+        from vimrag.memory import Memory
+
+        self.config = config
+        self.models = Memory(config)  # the store is never opened here: only its lazy models are used
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        for blob in batch["work"]:
+            work: FileWork = pickle.loads(blob)
+            out.append(pickle.dumps(prepare_file(self.config, self.models, work)))
+        return {"prepared": out}
+
+
+def ingest_files_ray(parts: IngestParts, files: Sequence[Path], progress: bool | ProgressCallback) -> IngestReport:
+    """Ingest ``files`` with the decode → perceive → embed work on Ray; one outcome per file, as the local
+    engine (:func:`vimrag.ingestion.ingest_files`)."""
+    ray = require("ray", "ray", "ray[data]")
+    cfg = parts.config.ingest
+    report = IngestReport()
+    known = parts.store.sources()
+    pending = pending_writes(parts)
+    todo: list[FileWork] = []
+    try:
+        for path in files:  # plan on the driver: hashes, skips and re-embeds need the store
+            work = plan_file(parts, path, known, pending)
+            if isinstance(work, FileWork):
+                todo.append(work)
+            else:
+                report.files.append(work)
+        if todo:
+            _init(ray, cfg.ray_address, cfg.ray_workers)
+            with ProgressBar("ingest (ray)", progress, total=len(todo)) as bar:
+                for prepared in _prepared(ray, parts.config, todo):
+                    bar.start(prepared.work.path.name)
+                    report.files.append(commit_prepared(parts, prepared, pending))
+                    pending.flush_if_due()
+                    bar.advance()
+        pending.flush()
+    except StoreError as exc:
+        stop_on_store_error(report, pending, exc)
+    return report
+
+
+def _init(ray: Any, address: str, workers: int) -> None:
+    """Join the cluster at ``address`` or start a local Ray (``workers`` CPUs; 0 = this machine's)."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "ignore_reinit_error": True, "configure_logging": False}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=workers or None, **kwargs)
+
+
+def _prepared(ray: Any, config: Config, todo: list[FileWork]) -> Any:
+    """The prepared files, as workers finish them (Ray Data streams results back in order)."""
+    from vimrag.ingestion import Prepared
+
+    cfg = config.ingest
+    n_cpus = int(ray.cluster_resources().get("CPU", 1))
+    per = max(0.01, float(cfg.ray_cpus_per_worker))
+    workers = cfg.ray_workers or max(1, int(n_cpus // per))
+    ds = ray.data.from_items([{"work": pickle.dumps(w)} for w in todo], override_num_blocks=len(todo))
+    gpus = {"num_gpus": float(cfg.ray_gpus_per_worker)} if cfg.ray_gpus_per_worker else {}
+    ds = ds.map_batches(_Preparer, fn_constructor_args=(config,), batch_size=1, concurrency=min(workers, len(todo)),
+                        num_cpus=per, max_restarts=-1, max_task_retries=3, **gpus)
+    for row in ds.iter_rows():
+        prepared = pickle.loads(row["prepared"])
+        assert isinstance(prepared, Prepared)
+        yield prepared
+
