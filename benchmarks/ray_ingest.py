@@ -1,0 +1,97 @@
+"""Ingestion throughput on Ray Data (issue 17): the local engine vs ``--engine ray`` with 1 and 2 workers.
+
+Corpus: the coco128-train photos and the shared short videos (each video segment is one more perceived
+keyframe), ingested into a fresh embedded store per run with the defaults. Each run is its own process
+(``vimrag ingest --json``), so the driver's peak memory is that run's. Reported per run: files, items,
+wall seconds, items/s, the driver's peak RSS; and whether the Ray store holds exactly what the local one
+holds (item ids, texts, HAS / NOT_HAS, media names).
+
+Run: ``python benchmarks/ray_ingest.py [--limit N]``. Output: ``benchmarks/results/ray_ingest.json`` and
+``.md``. On this 2-core machine two workers share two cores with the driver: the figure says what the
+engine costs and gives here, a cluster adds cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "src"))
+
+_RUN = """
+import json, resource, sys, time
+from vimrag import Memory, load_config
+store, corpus, engine, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+cfg = load_config(overrides={"store.uri": store, "ingest.ray_workers": workers}, env={})
+t = time.perf_counter()
+with Memory(cfg) as mem:
+    report = mem.add([corpus], progress=False, engine=engine)
+    items = mem.stats()["items"]
+print(json.dumps({"seconds": time.perf_counter() - t, "files": len(report.files), "failed": len(report.failed),
+                  "items": items, "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _run(store: Path, corpus: Path, engine: str, workers: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", _RUN, str(store), str(corpus), engine, str(workers)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _content(store: Path) -> dict:
+    from vimrag import Memory
+
+    with Memory(store=str(store)) as mem:
+        return {it.id: (it.text, sorted(it.has), sorted(it.not_has), it.media) for it in mem.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--limit", type=int, default=0, help="only the first N photos (0: all 128)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ray_ingest.json"))
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="vimrag-ray-ingest-"))
+    try:
+        corpus = work / "corpus"
+        corpus.mkdir()
+        photos = sorted((DATA / "coco128-train" / "images").glob("*.jpg"))
+        for p in photos[: args.limit or None]:
+            shutil.copyfile(p, corpus / p.name)
+        for v in sorted((DATA / "videos").iterdir()):
+            shutil.copyfile(v, corpus / v.name)
+        rows = []
+        for name, engine, workers in (("local", "local", 0), ("ray, 1 worker", "ray", 1), ("ray, 2 workers", "ray", 2)):
+            r = _run(work / name.replace(" ", "").replace(",", "_"), corpus, engine, workers)
+            r |= {"run": name, "items_per_s": r["items"] / r["seconds"]}
+            rows.append(r)
+            print(f"{name:<16} {r['files']} files, {r['items']} items, {r['seconds']:.1f} s, "
+                  f"{r['items_per_s']:.2f} items/s, driver {r['driver_peak_rss_mb']:.0f} MB", flush=True)
+        same = _content(work / "local") == _content(work / "ray_2workers")
+        result = {"benchmark": "ray_ingest", "cpus": os.cpu_count(), "photos": len(list(corpus.glob("*.jpg"))),
+                  "videos": len(list((DATA / "videos").iterdir())), "rows": rows,
+                  "ray_store_equals_local_store": same, "when": time.strftime("%Y-%m-%d")}
+        out = Path(args.out)
+        out.write_text(json.dumps(result, indent=1))
+        lines = ["# Ingestion on Ray Data vs the local engine", "",
+                 f"{result['photos']} coco128 photos + {result['videos']} videos, fresh embedded store per run, "
+                 f"{result['cpus']} CPUs. Ray store == local store (ids, texts, HAS/NOT_HAS, media): **{same}**.", "",
+                 "| run | files | items | seconds | items/s | driver peak RSS (MB) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['run']} | {r['files']} | {r['items']} | {r['seconds']:.1f} | {r['items_per_s']:.2f} | "
+                  f"{r['driver_peak_rss_mb']:.0f} |" for r in rows]
+        out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+        print("ray store == local store:", same)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
