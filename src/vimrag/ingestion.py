@@ -252,8 +252,11 @@ def commit_prepared(parts: IngestParts, prepared: Prepared, pending: PendingWrit
     if prepared.failed is not None:
         return prepared.failed
     w = prepared.work
-    for name, data in prepared.media:
-        parts.media.put(name, data)
+    try:
+        for name, data in prepared.media:
+            parts.media.put(name, data)
+    except OSError as exc:  # a media folder that cannot be written fails this file; a store error stops the run
+        return FileOutcome(w.source, "failed", reason=f"media not written: {type(exc).__name__}: {exc}")
     pending.add(SourceRecord(w.source, w.digest, len(prepared.items), prepared.meta), prepared.items)
     return FileOutcome(w.source, "replaced" if w.replacing else "added", len(prepared.items))
 
