@@ -43,7 +43,7 @@ def valid_name(name: str) -> bool:
 
 
 class MediaBase:
-    """Thumbnails as JPEG bytes by name; subclasses store the bytes (``_put``, ``read``, ``_remove``)."""
+    """Thumbnails as JPEG bytes by name; a backend stores the bytes (``_put``, ``_get``, ``_remove``)."""
 
     folder: Path | None = None  # a local folder discovery must skip (None when media are not files here)
 
@@ -129,6 +129,9 @@ class FolderMedia(MediaBase):
 
     def read(self, name: str) -> bytes | None:
         """A folder's rule is confinement (:meth:`path`): any file inside it, nothing outside."""
+        return self._get(name)
+
+    def _get(self, name: str) -> bytes | None:
         path = self.path(name)
         return path.read_bytes() if path is not None and path.is_file() else None
 
