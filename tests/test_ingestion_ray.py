@@ -83,9 +83,17 @@ def test_ray_ingest_stores_what_a_local_ingest_stores(local_ray, corpus: Path, s
         assert all("kettle" in it.text for it in mr.items() if it.source.endswith("notes.md"))
 
 
-def _worker_pids() -> set[int]:
+def _busiest_worker() -> int | None:
+    """The PID of the Ray map worker that has used the most CPU (one of ours, busy with a file)."""
     out = subprocess.run(["pgrep", "-f", "MapBatches"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+    cpu = {}
+    for pid in (int(p) for p in out.split()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        cpu[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+    return max(cpu, key=lambda p: cpu[p]) if cpu else None
 
 
 @pytest.mark.skipif(not COCO.is_dir(), reason="needs ../shared/data/coco128-train")
@@ -96,15 +104,19 @@ def test_a_worker_killed_mid_job_costs_no_file(local_ray, tmp_path: Path) -> Non
         shutil.copyfile(p, corpus / p.name)
     killed: list[int] = []
 
-    def kill_one() -> None:  # as soon as a worker is busy, kill it (SIGKILL: no clean-up of any kind)
-        deadline = time.monotonic() + 60
+    def kill_one() -> None:  # once a worker is busy with files, kill it (SIGKILL: no clean-up of any kind)
+        deadline = time.monotonic() + 90
+        seen = 0.0
         while time.monotonic() < deadline and not killed:
-            pids = _worker_pids()
-            if pids:
-                time.sleep(1.5)  # inside its first file
-                pid = min(pids)
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+            pid = _busiest_worker()
+            if pid is not None:
+                seen = seen or time.monotonic()
+                if time.monotonic() - seen > 3:  # models loaded, inside a file
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                    except ProcessLookupError:  # it ended between the look and the kill: look again
+                        pass
             time.sleep(0.2)
 
     with _memory(str(tmp_path / "store")) as mem:

@@ -26,9 +26,9 @@ this machine's CPUs) that is this environment; on a cluster (``--ray-address``),
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from vimrag._extras import require
 from vimrag.config import Config
@@ -43,17 +43,53 @@ from vimrag.ingestion import (
     prepare_file,
     stop_on_store_error,
 )
+from vimrag.models.base import Perceiver, TextEmbedder
 from vimrag.progress import ProgressBar, ProgressCallback
+
+
+class _WorkerModels:
+    """The models a worker's files need (:class:`vimrag.ingestion.IngestModels`), built from the config on
+    first use, as ``Memory`` builds them — without a store, which only the writer opens."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._parts: dict[str, Any] = {}
+
+    def _part(self, name: str, make: Callable[[], Any]) -> Any:
+        if name not in self._parts:
+            self._parts[name] = make()
+        return self._parts[name]
+
+    @property
+    def perceiver(self) -> Perceiver:
+        from vimrag.models.perceivers import make_perceiver
+
+        return cast("Perceiver", self._part("perceiver", lambda: make_perceiver(self.config)))
+
+    @property
+    def embedder(self) -> TextEmbedder:
+        from vimrag.models.factory import make_embedder
+
+        models = self.config.models
+        return cast("TextEmbedder", self._part("embedder", lambda: make_embedder(models.embedder, models)))
+
+    @property
+    def embedder_name(self) -> str:
+        return self.config.models.embedder
+
+    @property
+    def entity_extractor(self) -> Any:
+        from vimrag.polar.entities import EntityExtractor
+
+        return self._part("entities", EntityExtractor)
 
 
 class _Preparer:
     """A Ray actor: the models of one worker, loaded on its first file, kept for the next ones."""
 
     def __init__(self, config: Config) -> None:
-        from vimrag.memory import Memory
-
         self.config = config
-        self.models = Memory(config)  # the store is never opened here: only its lazy models are used
+        self.models = _WorkerModels(config)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = []

@@ -74,3 +74,14 @@ def test_fact_questions_are_told_not_to_answer_with_a_file(question):
 def test_unknown_method_is_an_error():
     with pytest.raises(ConfigError, match="unknown agent method"):
         make_method("bogus").system_prompt("Who directed Jaws?")
+
+
+def test_a_question_that_asks_two_things_gets_both_named() -> None:
+    q = "Who leads the harbour project, and what is its budget?"
+    assert prompts.question_parts(q) == ["Who leads the harbour project", "what is its budget"]
+    rule = prompts.answer_rule(q)
+    assert prompts.FACT_RULE in rule and '(1) "Who leads the harbour project"' in rule and '(2) "what is its budget"' in rule
+    assert prompts.question_parts("which quarter had the highest revenue, and how much?")[1] == "how much"
+    # one question with "and" inside it stays one
+    for one in ("Were Scott Derrickson and Ed Wood of the same nationality?", "Which photo shows a cat and a dog?"):
+        assert prompts.question_parts(one) == [one.rstrip("?")] and "things" not in prompts.answer_rule(one)

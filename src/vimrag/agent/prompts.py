@@ -39,6 +39,19 @@ _TIME_QUESTION = re.compile(
     r"(?:video|clip|movie|film|recording)\b|\bhow (?:far|many seconds|many minutes) into\b",
     re.IGNORECASE,
 )
+# "Who leads Project Falcon, and what is its budget?", "which quarter had the highest revenue, and how much?":
+# a second question joined by "and". Told only "<a few words>", the 1.5B answered the first part alone; the
+# rule names both parts so that the answer carries each.
+_SECOND_PART = re.compile(r",?\s+and\s+(?=(?:what|who|whom|whose|which|when|where|why|how)\b)", re.IGNORECASE)
+PARTS_RULE = 'The question asks {n} things: {parts}. The answer gives each of them, separated by "; ".'
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a question asks: one, or several joined by "…, and what/who/how …"."""
+    parts = [p.strip(" ?,.") for p in _SECOND_PART.split(question.strip())]
+    return [p for p in parts if p] or [question]
+
+
 def asks_for_source(question: str) -> bool:
     """Whether the question wants a file (photo, page, document, video) as (part of) its answer."""
     return bool(_SOURCE_QUESTION.search(question))
@@ -50,9 +63,14 @@ def asks_for_time(question: str) -> bool:
 
 
 def answer_rule(question: str) -> str:
-    """The rule(s) for the final answer: file name, time, both, or the fact itself."""
+    """The rule(s) for the final answer: file name, time, both, or the fact itself; and every part of a
+    question that asks several things."""
     rules = [r for r, on in ((SOURCE_RULE, asks_for_source(question)), (TIME_RULE, asks_for_time(question))) if on]
-    return " ".join(rules) or FACT_RULE
+    rules = rules or [FACT_RULE]
+    parts = question_parts(question)
+    if len(parts) > 1:
+        rules.append(PARTS_RULE.format(n=len(parts), parts=" and ".join(f'({i}) "{p}"' for i, p in enumerate(parts, 1))))
+    return " ".join(rules)
 
 
 def decide_prompt(template: str, source_example: str, question: str) -> str:
