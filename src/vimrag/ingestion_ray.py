@@ -16,7 +16,9 @@ a VLM server), so it is what spreads over a cluster. We write no scheduler: Ray 
   items atomically, a killed job leaves the committed batches consistent and a re-run resumes, a bad file
   is reported on its own and the job completes. A worker that dies is restarted by Ray and its file
   retried (actor restarts, task retries); only an error that is not a file's (a dead model server) stops
-  the job, with the reason.
+  the job, with the reason. Limit: a file that kills its worker *process* every time (a crash inside a
+  native decoder, not a Python error — those fail the file) is retried without end; interrupt the job and
+  remove the file (Ray 2.60 bounds retries only through arguments it deprecates).
 
 The workers need vimrag and its models where they run: on a local Ray (the default, ``ray.init`` with
 this machine's CPUs) that is this environment; on a cluster (``--ray-address``), install the same
@@ -116,7 +118,7 @@ def ingest_files_ray(parts: IngestParts, files: Sequence[Path], progress: bool |
             else:
                 report.files.append(work)
         if todo:
-            _init(ray, cfg.ray_address, cfg.ray_workers)
+            _init(ray, cfg.ray_address, cfg.ray_workers * cfg.ray_cpus_per_worker)
             with ProgressBar("ingest (ray)", progress, total=len(todo)) as bar:
                 for prepared in _prepared(ray, parts.config, todo):
                     bar.start(prepared.work.path.name)
@@ -129,8 +131,8 @@ def ingest_files_ray(parts: IngestParts, files: Sequence[Path], progress: bool |
     return report
 
 
-def _init(ray: Any, address: str, workers: int) -> None:
-    """Join the cluster at ``address`` or start a local Ray (``workers`` CPUs; 0 = this machine's)."""
+def _init(ray: Any, address: str, cpus: float) -> None:
+    """Join the cluster at ``address`` or start a local Ray with ``cpus`` CPUs (0: this machine's)."""
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
@@ -138,11 +140,11 @@ def _init(ray: Any, address: str, workers: int) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=workers or None, **kwargs)
+        ray.init(num_cpus=max(1, round(cpus)) if cpus else None, **kwargs)
 
 
 def _prepared(ray: Any, config: Config, todo: list[FileWork]) -> Any:
-    """The prepared files, as workers finish them (Ray Data streams results back in order)."""
+    """The prepared files as workers finish them (in any order: each carries its own file)."""
     from vimrag.ingestion import Prepared
 
     cfg = config.ingest
@@ -151,8 +153,10 @@ def _prepared(ray: Any, config: Config, todo: list[FileWork]) -> Any:
     workers = cfg.ray_workers or max(1, int(n_cpus // per))
     ds = ray.data.from_items([{"work": pickle.dumps(w)} for w in todo], override_num_blocks=len(todo))
     gpus = {"num_gpus": float(cfg.ray_gpus_per_worker)} if cfg.ray_gpus_per_worker else {}
+    # Ray Data's actor pool restarts a dead worker and retries its file (max_restarts / max_task_retries -1
+    # by default; setting them goes through arguments Ray 2.60 deprecates)
     ds = ds.map_batches(_Preparer, fn_constructor_args=(config,), batch_size=1, concurrency=min(workers, len(todo)),
-                        num_cpus=per, max_restarts=-1, max_task_retries=3, **gpus)
+                        num_cpus=per, **gpus)
     for row in ds.iter_rows():
         prepared = pickle.loads(row["prepared"])
         assert isinstance(prepared, Prepared)

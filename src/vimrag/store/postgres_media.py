@@ -29,9 +29,13 @@ class PostgresMedia(MediaBase):
         conninfo, self.schema = split_schema(uri)
         try:
             self._conn = self._psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout)
-            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.schema}.media "
-                               "(name text PRIMARY KEY, data bytea NOT NULL)")
+            # CREATE … IF NOT EXISTS is not safe against another process doing the same: take the lock the
+            # store takes for its own schema (PostgresStore._init_schema)
+            with self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('vimrag.schema'))")
+                self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.schema}.media "
+                                   "(name text PRIMARY KEY, data bytea NOT NULL)")
         except self._psycopg.Error as exc:
             raise StoreError(f"cannot open the media table of the PostgreSQL store: {exc}".strip()) from exc
         self._lock = threading.Lock()
