@@ -9,7 +9,7 @@ ingest loses at most one batch, and a re-run resumes from what was committed).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,41 +113,53 @@ class IngestParts:
     models: IngestModels
 
 
-def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | ProgressCallback) -> IngestReport:
-    """Ingest ``files`` (already discovered) into the store, one outcome per file."""
+#: How an engine reads, perceives and embeds the files that need it: FileWork in, Prepared out (any order).
+PrepareAll = Callable[[Iterator["FileWork"]], Iterator["Prepared"]]
+
+
+def ingest_files(parts: IngestParts, files: Sequence[Path], progress: bool | ProgressCallback,
+                 prepare_all: PrepareAll | None = None, label: str = "ingest") -> IngestReport:
+    """Ingest ``files`` (already discovered) into the store, one outcome per file.
+
+    Every engine runs this loop: files are planned here (hash, skip, re-embed: :func:`plan_file`), the ones
+    that must be read go to ``prepare_all`` — by default one by one in this process, as they are planned;
+    the Ray engine hands them to its workers (``vimrag.ingestion_ray``) — and what comes back is committed
+    here in batches (:func:`commit_prepared`)."""
     report = IngestReport()
     known = parts.store.sources()
-    pending = pending_writes(parts)
+    cfg = parts.config.ingest
+    pending = PendingWrites(parts.store, cfg.write_batch_items, cfg.write_batch_files, cfg.write_batch_s)
+    prepare = prepare_all or (lambda works: (prepare_file(parts.config, parts.models, w, parts.store) for w in works))
     try:
-        with ProgressBar("ingest", progress, total=len(files)) as bar:
-            for path in files:
-                bar.start(path.name)
-                work = plan_file(parts, path, known, pending)
-                if isinstance(work, FileWork):
-                    work = commit_prepared(parts, prepare_file(parts.config, parts.models, work, parts.store),
-                                           pending)
-                report.files.append(work)
-                pending.flush_if_due()
-                bar.advance()
+        with ProgressBar(label, progress, total=len(files)) as bar:
+
+            def planned() -> Iterator[FileWork]:
+                for path in files:
+                    bar.start(path.name)
+                    work = plan_file(parts, path, known, pending)
+                    if isinstance(work, FileWork):
+                        yield work
+                    else:
+                        _done(report, work, pending, bar)
+
+            for prepared in prepare(planned()):
+                _done(report, commit_prepared(parts, prepared, pending), pending, bar)
         pending.flush()
     except StoreError as exc:
-        stop_on_store_error(report, pending, exc)
+        # The store cannot take more (disk full, read-only): the files of the unwritten batch fail with the
+        # reason, the report is still returned (what was committed before stays), and the run stops.
+        unwritten = {record.source for record, _ in pending.take()}
+        for outcome in report.files:
+            if outcome.path in unwritten:
+                outcome.status, outcome.items, outcome.reason = "failed", 0, f"not written: {exc}"
+        report.stopped = str(exc)
     return report
 
 
-def pending_writes(parts: IngestParts) -> PendingWrites:
-    cfg = parts.config.ingest
-    return PendingWrites(parts.store, cfg.write_batch_items, cfg.write_batch_files, cfg.write_batch_s)
-
-
-def stop_on_store_error(report: IngestReport, pending: PendingWrites, exc: StoreError) -> None:
-    """The store cannot take more (disk full, read-only): the files of the unwritten batch fail with the
-    reason, the report is still returned (what was committed before stays), and the run stops."""
-    unwritten = {record.source for record, _ in pending.take()}
-    for outcome in report.files:
-        if outcome.path in unwritten:
-            outcome.status, outcome.items, outcome.reason = "failed", 0, f"not written: {exc}"
-    report.stopped = str(exc)
+def _done(report: IngestReport, outcome: FileOutcome, pending: PendingWrites, bar: ProgressBar) -> None:
+    report.files.append(outcome)
+    pending.flush_if_due()
+    bar.advance()
 
 
 @dataclass(frozen=True)

@@ -28,25 +28,15 @@ this machine's CPUs) that is this environment; on a cluster (``--ray-address``),
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from vimrag._extras import require
 from vimrag.config import Config
-from vimrag.errors import StoreError
-from vimrag.ingestion import (
-    FileWork,
-    IngestParts,
-    IngestReport,
-    commit_prepared,
-    pending_writes,
-    plan_file,
-    prepare_file,
-    stop_on_store_error,
-)
+from vimrag.ingestion import FileWork, IngestParts, IngestReport, Prepared, ingest_files, prepare_file
 from vimrag.models.base import Perceiver, TextEmbedder
-from vimrag.progress import ProgressBar, ProgressCallback
+from vimrag.progress import ProgressCallback
 
 
 class _WorkerModels:
@@ -102,33 +92,18 @@ class _Preparer:
 
 
 def ingest_files_ray(parts: IngestParts, files: Sequence[Path], progress: bool | ProgressCallback) -> IngestReport:
-    """Ingest ``files`` with the decode → perceive → embed work on Ray; one outcome per file, as the local
-    engine (:func:`vimrag.ingestion.ingest_files`)."""
+    """Ingest ``files`` with the decode → perceive → embed work on Ray; the loop, the plan and the commits
+    are the local engine's (:func:`vimrag.ingestion.ingest_files`)."""
     ray = require("ray", "ray", "ray[data]")
     cfg = parts.config.ingest
-    report = IngestReport()
-    known = parts.store.sources()
-    pending = pending_writes(parts)
-    todo: list[FileWork] = []
-    try:
-        for path in files:  # plan on the driver: hashes, skips and re-embeds need the store
-            work = plan_file(parts, path, known, pending)
-            if isinstance(work, FileWork):
-                todo.append(work)
-            else:
-                report.files.append(work)
+
+    def on_ray(works: Iterator[FileWork]) -> Iterator[Prepared]:
+        todo = list(works)  # planned on the driver first: hashes, skips and re-embeds need the store
         if todo:
             _init(ray, cfg.ray_address, cfg.ray_workers * cfg.ray_cpus_per_worker)
-            with ProgressBar("ingest (ray)", progress, total=len(todo)) as bar:
-                for prepared in _prepared(ray, parts.config, todo):
-                    bar.start(prepared.work.path.name)
-                    report.files.append(commit_prepared(parts, prepared, pending))
-                    pending.flush_if_due()
-                    bar.advance()
-        pending.flush()
-    except StoreError as exc:
-        stop_on_store_error(report, pending, exc)
-    return report
+            yield from _prepared(ray, parts.config, todo)
+
+    return ingest_files(parts, files, progress, on_ray, label="ingest (ray)")
 
 
 def _init(ray: Any, address: str, cpus: float) -> None:
@@ -143,10 +118,8 @@ def _init(ray: Any, address: str, cpus: float) -> None:
         ray.init(num_cpus=max(1, round(cpus)) if cpus else None, **kwargs)
 
 
-def _prepared(ray: Any, config: Config, todo: list[FileWork]) -> Any:
+def _prepared(ray: Any, config: Config, todo: list[FileWork]) -> Iterator[Prepared]:
     """The prepared files as workers finish them (in any order: each carries its own file)."""
-    from vimrag.ingestion import Prepared
-
     cfg = config.ingest
     n_cpus = int(ray.cluster_resources().get("CPU", 1))
     per = max(0.01, float(cfg.ray_cpus_per_worker))
