@@ -91,3 +91,22 @@ def random_source(rng: np.random.Generator, source: str, n: int, vocab: list[str
         concepts = {c: Polarity(int(rng.integers(-1, 2))) for c in names}
         items.append(make_item(source, i, concepts, rng.standard_normal(dim).astype(np.float32), version))
     return SourceRecord(source, f"h{version}", n, {"version": version}), items
+
+
+@pytest.fixture(params=[pytest.param("lance", marks=pytest.mark.integration),
+                        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres, pg_skip])])
+def store_uri(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A store URI for whole-``Memory`` tests on both backends: a folder, or a fresh PostgreSQL schema that is
+    dropped afterwards with every workspace schema made inside it."""
+    if request.param == "lance":
+        yield str(tmp_path / "store")
+        return
+    uri = _with_schema(PG_URI, "u_" + uuid.uuid4().hex[:10])
+    yield uri
+    from vimrag.store.factory import workspace_location
+    from vimrag.store.postgres import PostgresStore, list_workspaces
+
+    for ws in list_workspaces(uri):
+        s = PostgresStore(workspace_location("postgres", uri, ws))
+        s.drop()
+        s.close()

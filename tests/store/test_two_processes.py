@@ -8,29 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.store.conftest import PG_URI, _with_schema, pg_skip
-
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-
-@pytest.fixture(params=[pytest.param("lance"), pytest.param("postgres", marks=[pytest.mark.postgres, pg_skip])])
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "lance":
-        yield str(tmp_path / "store")
-        return
-    uri = _with_schema(PG_URI, "p2_" + uuid.uuid4().hex[:10])
-    yield uri
-    from vimrag.store.postgres import PostgresStore
-
-    s = PostgresStore(uri)
-    s.drop()
-    s.close()
 
 
 def _vimrag(*args: str, cwd: Path) -> subprocess.Popen[str]:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.doubles import BagEmbedder
-from tests.store.conftest import PG_URI, _with_schema, pg_skip
 from vimrag import Memory, load_config
 from vimrag.errors import ConfigError
 from vimrag.store.factory import locate, media_dir, workspace_location
@@ -30,23 +27,6 @@ def test_default_is_the_store_itself_and_names_get_their_own_place() -> None:
 def test_workspace_names_are_checked(bad: str) -> None:
     with pytest.raises(ConfigError, match="store.workspace"):
         load_config(overrides={"store.workspace": bad}, env={})
-
-
-@pytest.fixture(params=[pytest.param("lance", marks=pytest.mark.integration),
-                        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres, pg_skip])])
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "lance":
-        yield str(tmp_path / "store")
-        return
-    uri = _with_schema(PG_URI, "w_" + uuid.uuid4().hex[:10])
-    yield uri
-    from vimrag.store.postgres import PostgresStore
-    from vimrag.store.postgres_schema import with_schema
-
-    for ws in ("", "_team_a", "_team_b"):
-        s = PostgresStore(with_schema(uri, lambda schema, ws=ws: schema + ws))
-        s.drop()
-        s.close()
 
 
 def _memory(uri: str, workspace: str) -> Memory:
