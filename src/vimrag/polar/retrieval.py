@@ -8,6 +8,7 @@ the store's exact lexicographic top-k → hits with state, similarity and an exp
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -31,17 +32,15 @@ class PolarRetriever:
         self.polar = getattr(config, "polar", config)
         self.llm = llm
         self._matcher: ConceptMatcher | None = None
-        self._calibration: Calibration | None | bool = False  # False: not looked up yet
         self.last_matches: dict[str, list[str]] = {}
 
+    @cached_property
     def calibration(self) -> Calibration | None:
         """The per-class calibration of ``polar.calibration`` when the stored scores were made with the
         settings it was fitted for (else None: evidence then uses the raw scores)."""
-        if self._calibration is False:
-            name = str(getattr(self.polar, "calibration", ""))
-            cal = load_calibration(name) if name else None
-            self._calibration = cal if cal is not None and cal.matches(self.polar) else None
-        return self._calibration if isinstance(self._calibration, Calibration) else None
+        name = str(getattr(self.polar, "calibration", ""))
+        cal = load_calibration(name) if name else None
+        return cal if cal is not None and cal.matches(self.polar) else None
 
     def matcher(self) -> ConceptMatcher:
         vocab = self.store.vocabulary()
@@ -92,7 +91,7 @@ class PolarRetriever:
             ranked = list(rank_by_evidence(
                 scored, items, concept_groups(self.last_matches, parsed.positive, lq.positive),
                 concept_groups(self.last_matches, parsed.negative, lq.negative),
-                float(getattr(self.polar, "evidence_step", 0.0)), self.calibration()))
+                float(getattr(self.polar, "evidence_step", 0.0)), self.calibration))
         hits = []
         for s, evidence in ranked[:k]:
             it = items.get(s.id)
