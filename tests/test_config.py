@@ -45,6 +45,11 @@ def test_types_are_coerced() -> None:
         ({"agent.nosuch": 1}, "unknown config key agent.nosuch"),
         ({"agent.max_steps": "many"}, "must be"),
         ({"max_steps": 3}, "section.key"),
+        ({"ingest.engine": "dask"}, "local or ray"),
+        ({"ingest.ray_cpus_per_worker": 0}, "ray_cpus_per_worker > 0"),
+        ({"ingest.ray_embed_workers": 0}, "ray_embed_workers must be ≥ 1"),
+        ({"ingest.ray_embed_gpus_per_worker": -1}, "ray_embed_gpus_per_worker ≥ 0"),
+        ({"store.workspace": "../x"}, "store.workspace"),
     ],
 )
 def test_bad_overrides_are_clear_errors(overrides: dict, message: str) -> None:

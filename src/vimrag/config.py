@@ -89,6 +89,10 @@ class PolarConfig:
     hnsw_m: int = 32  # HNSW graph degree (m=16 lost recall on clustered data)
     hnsw_ef_construction: int = 128
     hnsw_ef_search: int = 128
+    # PostgreSQL HNSW build: maintenance_work_mem is sized to hold the whole graph (≈ rows × (4·dim + 8·m
+    # + 128) bytes; 1M × 384-d ≈ 2 GB), because a graph that spills past it builds several times slower;
+    # capped here so a big build cannot take the server's memory. 0 keeps the server's setting.
+    hnsw_build_memory_mb: int = 4096
     # In-process PolarIndex (LanceDB store): tiers up to this size are scored exactly by row id (≈1.5 ms for
     # 16k rows at 384-d); larger tiers take HNSW candidates, then a projection bound certifies exactness.
     # Separate from exact_max, which the SQL planner uses.
@@ -195,14 +199,18 @@ class IngestConfig:
     # corpus folder is reported and skipped, never read).
     follow_links_outside: bool = False
     # --- added by the ingest part (vimrag.ingest) ---
-    # "local": this process; "ray": decode → perceive → embed on Ray Data workers, one writer here
-    # (vimrag.ingestion_ray). ray_address "" starts a local Ray with this machine's CPUs; ray_workers 0 =
-    # as many workers as the cluster's CPUs allow at ray_cpus_per_worker each.
+    # "local": this process; "ray": two Ray Data stages — perceive (decode, perceive, entities, thumbnails)
+    # and embed — one writer here (vimrag.ingestion_ray). ray_address "" starts a local Ray with this
+    # machine's CPUs; ray_workers 0 = as many perceive workers as the cluster's CPUs allow at
+    # ray_cpus_per_worker each (after the embed stage's share). ray_*_per_worker are per stage.
     engine: str = "local"
     ray_address: str = ""
     ray_workers: int = 0
     ray_cpus_per_worker: float = 1.0
     ray_gpus_per_worker: float = 0.0
+    ray_embed_workers: int = 1
+    ray_embed_cpus_per_worker: float = 0.5  # the ONNX MiniLM embeds a file's texts in milliseconds
+    ray_embed_gpus_per_worker: float = 0.0
     chunk_chars: int = 1200  # text chunk size the loaders cut (the knowledge pathway, Eq. 7 inputs)
     chunk_overlap: int = 150  # characters of the previous chunk carried into the next one
     image_max_side: int = 2048  # longest side of an image/page handed to perception; larger ones are downscaled
@@ -216,6 +224,9 @@ class IngestConfig:
             raise ConfigError(f"ingest.engine must be local or ray, not {self.engine!r}")
         if self.ray_workers < 0 or self.ray_cpus_per_worker <= 0 or self.ray_gpus_per_worker < 0:
             raise ConfigError("ingest.ray_workers must be ≥ 0, ray_cpus_per_worker > 0, ray_gpus_per_worker ≥ 0")
+        if self.ray_embed_workers < 1 or self.ray_embed_cpus_per_worker <= 0 or self.ray_embed_gpus_per_worker < 0:
+            raise ConfigError("ingest.ray_embed_workers must be ≥ 1, ray_embed_cpus_per_worker > 0, "
+                              "ray_embed_gpus_per_worker ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -321,6 +332,7 @@ class ServerConfig:
     retry_after_s: int = 10  # the Retry-After a 429 suggests
     search_threads: int = 8  # concurrent searches (they do not hold the model)
     max_jobs_kept: int = 100  # finished ingest jobs remembered for GET /jobs/ID
+    max_workspaces: int = 16  # workspaces one server keeps open (each: two store connections, its index)
 
 
 @dataclass(frozen=True)

@@ -221,9 +221,11 @@ def plan_file(parts: IngestParts, path: Path, known: dict[str, Any], pending: Pe
         return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
 
 
-def prepare_file(config: Config, models: IngestModels, work: FileWork, cache: Any = None) -> Prepared:
+def prepare_file(config: Config, models: IngestModels, work: FileWork, cache: Any = None,
+                 embed: bool = True) -> Prepared:
     """Read, perceive and embed one file (the heavy part; runs in an ingest worker under Ray). A bad file
-    comes back as a failed outcome with its reason; a dead server or a broken store still raises."""
+    comes back as a failed outcome with its reason; a dead server or a broken store still raises.
+    ``embed=False`` stops before z_sem (:func:`embed_prepared` then embeds it, in another stage)."""
     from vimrag.ingest.registry import loader_for
     from vimrag.polar.build import build_items
     from vimrag.store.media import encode_media
@@ -238,7 +240,7 @@ def prepare_file(config: Config, models: IngestModels, work: FileWork, cache: An
             source=work.source,
             source_hash=work.digest,
             perceiver=models.perceiver,
-            embedder=models.embedder,
+            embedder=models.embedder if embed else None,
             entity_extractor=models.entity_extractor,
             config=config,
             cache=cache,
@@ -257,6 +259,18 @@ def prepare_file(config: Config, models: IngestModels, work: FileWork, cache: An
         return Prepared(work, failed=FileOutcome(work.source, "failed", reason=str(exc)))
     except OSError as exc:
         return Prepared(work, failed=FileOutcome(work.source, "failed", reason=f"{type(exc).__name__}: {exc}"))
+
+
+def embed_prepared(prepared: Prepared, embedder: TextEmbedder) -> Prepared:
+    """Set z_sem on a file prepared with ``embed=False``; an embedder that cannot load fails the file."""
+    from vimrag.polar.build import embed_items
+
+    if prepared.failed is None:
+        try:
+            embed_items(prepared.items, embedder)
+        except (ModelUnavailableError, MissingExtraError) as exc:
+            return Prepared(prepared.work, failed=FileOutcome(prepared.work.source, "failed", reason=str(exc)))
+    return prepared
 
 
 def commit_prepared(parts: IngestParts, prepared: Prepared, pending: PendingWrites) -> FileOutcome:

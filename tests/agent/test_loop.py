@@ -69,7 +69,7 @@ def test_vimrag_end_to_end(corpus, config, scripted):
     out = res.to_json()
     assert list(out) == ["answer", "citations", "method", "steps", "tokens", "trajectory", "seconds"]
     assert out["seconds"] == round(tr.wall_s, 2) and out["seconds"] >= 0
-    assert set(out["tokens"]) == {"prompt", "completion"} and out["trajectory"].endswith(".json")
+    assert set(out["tokens"]) == {"prompt", "completion", "cached"} and out["trajectory"].endswith(".json")
 
 
 def test_react_history_grows(corpus, config, scripted):
@@ -314,7 +314,7 @@ def test_trajectory_contract_and_round_trip(corpus, config, scripted):
     assert set(data["nodes"][1]["bank"][0]) == {"item_id", "source", "locator", "modality", "state", "similarity",
                                                  "saliency", "score", "keyframes", "text"}
     assert set(data["steps"][0]) == {"index", "action", "node", "parents", "messages", "completion", "prompt_tokens",
-                                     "completion_tokens", "seconds", "retrieved", "repeat", "error"}
+                                     "completion_tokens", "cached_tokens", "seconds", "retrieved", "repeat", "error"}
     assert set(data["steps"][0]["retrieved"][0]) == {"id", "state", "similarity"}
     assert set(data["allocation"][0]) == {"item_id", "node", "omega", "tokens", "max_pixels"}
     assert data["steps"][0]["messages"][0] == {"role": "system", "content": make_method("vimrag").system_prompt("Who directed Jaws?")}
@@ -351,3 +351,27 @@ def test_rag_with_an_invalid_reply_still_answers_from_the_text(corpus, config, s
     llm = scripted(["not json at all", "The director was Steven Spielberg."])
     res = Agent(llm, corpus, config).ask("Who directed Jaws?", method="rag")
     assert res.answer and len(llm.calls) == 2  # one corrective retry, then the fallback answer
+
+
+def test_cache_reuse_and_phases_are_reported_per_step_and_in_total(corpus, config, scripted) -> None:
+    """tokens.cached counts prompt tokens the server re-used (llama.cpp timings or OpenAI usage details);
+    prompt tokens still count all of them (the paper's trajectory length)."""
+    from vimrag.models.base import Completion
+
+    replies = [J(action="retrieve", query="director of Jaws", parents=[0]),
+               J(action="memorize", summary="Spielberg.", keep=[1], scores={"1": 5}),
+               J(action="answer", answer="Steven Spielberg", cite=[])]
+    raws = [{"timings": {"cache_n": 0, "prompt_n": 40, "prompt_ms": 400.0, "predicted_n": 9, "predicted_ms": 90.0}},
+            {"usage": {"prompt_tokens_details": {"cached_tokens": 35}}}, {}]
+
+    class Reporting(scripted):  # type: ignore[misc, valid-type]
+        def generate(self, messages, **kw):  # noqa: ANN001, ANN003, ANN201
+            c = super().generate(messages, **kw)
+            return Completion(c.text, c.prompt_tokens, c.completion_tokens, raw=raws.pop(0))
+
+    res = Agent(Reporting(replies), corpus, config).ask("Who directed Jaws?", method="vimrag", save=False)
+    steps = [s.to_json() for s in res.record.steps]
+    assert steps[0]["cached_tokens"] == 0 and steps[0]["prefill_tokens"] == 40 and steps[0]["decode_s"] == 0.09
+    assert steps[1]["cached_tokens"] == 35 and "prefill_tokens" not in steps[1]
+    assert res.tokens["cached"] == 35 and res.tokens["prompt"] == sum(s["prompt_tokens"] for s in steps) > 35
+    assert res.record.from_json(res.record.to_json()).steps[0].phases["prefill_s"] == 0.4

@@ -103,6 +103,10 @@ def test_a_shared_prefix_is_not_evaluated_again(qwen: LlamaCppLLM) -> None:
     assert first.raw["timings"]["prompt_n"] > 200
     assert second.raw["timings"]["cache_n"] >= first.prompt_tokens - 12
     assert second.raw["timings"]["prompt_n"] < 20
+    # what the agent reports as tokens.cached and per-step prefill/decode (issue 13)
+    assert second.cached_tokens == second.raw["timings"]["cache_n"] > 0
+    ph = second.phases()
+    assert ph["prefill_tokens"] < 20 and ph["decode_tokens"] >= 1 and ph["prefill_s"] >= 0 and ph["decode_s"] > 0
 
 
 @pytest.mark.slow

@@ -121,6 +121,26 @@ def test_ask_draws_the_graph_and_the_citation_opens_the_evidence(page: Any) -> N
     assert page.locator("#viewer[open]").count() == 0
 
 
+def test_a_workspace_typed_on_the_page_keeps_its_files_apart(page: Any, tmp_path: Path) -> None:
+    note = tmp_path / "lighthouse.md"
+    note.write_text("# Lighthouse log\nThe keeper of the Skerry lighthouse is Morag Lindqvist.\n")
+    page.fill("#workspace", "notes")
+    page.click("#tab-ingest")
+    page.set_input_files("#files", str(note))
+    page.wait_for_selector("#ingest-report tbody tr[data-status='added']", timeout=120_000)
+    page.click("#tab-search")
+    page.fill("#q", "who keeps the lighthouse")
+    page.press("#q", "Enter")
+    page.locator("#results .card", has_text="lighthouse.md").first.wait_for()
+    assert page.locator("#results .card").count() == 1  # only the workspace's one file
+    page.fill("#workspace", "")  # back to the server's default workspace: the note is not there
+    page.dispatch_event("#workspace", "change")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results .card")
+    assert page.locator("#results .card", has_text="lighthouse.md").count() == 0
+    assert page.locator("#workspace-list option[value='notes']").count() == 1
+
+
 def test_api_docs_render_without_internet(page: Any, lance_server: Server) -> None:
     page.goto(lance_server.url + "/docs")
     page.wait_for_selector(".opblock", timeout=30_000)  # Swagger UI rendered from the bundled assets

@@ -44,6 +44,7 @@ class Episode:
     steps: list[StepRecord] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, re-used from the model's KV cache (saves time, not tokens)
     invalid_retrievals: int = 0
     note: str | None = None
     allocation: list[Allocation] = field(default_factory=list)
@@ -60,6 +61,11 @@ class Episode:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def tokens(self) -> dict[str, int]:
+        """``tokens`` of a result: every prompt token the model was conditioned on (the paper's trajectory
+        length), the generated ones, and how many of the prompt's came from the KV cache."""
+        return {"prompt": self.prompt_tokens, "completion": self.completion_tokens, "cached": self.cached_tokens}
 
     @property
     def now(self) -> int:
@@ -101,11 +107,15 @@ class Episode:
         img = self.image(entry, max_pixels, label)
         return [] if img is None else [img]
 
-    def _generate(self, messages: list[Message]) -> tuple[str, int, int]:
+    def _generate(self, messages: list[Message], record: StepRecord) -> str:
+        """One model call; its tokens (and cache re-use, prefill/decode phases) go to ``record``."""
         c = self.llm.generate(messages, max_tokens=self.config.agent.max_completion_tokens, temperature=0.0)
-        pt = c.prompt_tokens or sum(self.llm.count_tokens(m.content) for m in messages)
-        ct = c.completion_tokens or self.llm.count_tokens(c.text)
-        return c.text, int(pt), int(ct)
+        record.prompt_tokens += int(c.prompt_tokens or sum(self.llm.count_tokens(m.content) for m in messages))
+        record.completion_tokens += int(c.completion_tokens or self.llm.count_tokens(c.text))
+        record.cached_tokens += c.cached_tokens
+        for k, v in c.phases().items():
+            record.phases[k] = round(record.phases.get(k, 0) + v, 4)
+        return c.text
 
     def policy(self, messages: list[Message], allowed: tuple[str, ...]) -> tuple[Action | None, StepRecord]:
         """One policy step: generate, parse; on malformed output one corrective retry; then give up gracefully.
@@ -114,27 +124,26 @@ class Episode:
         one), the last completion, and the tokens and time of both attempts.
         """
         t0 = time.perf_counter()
-        text, pt, ct = self._generate(messages)
+        record = StepRecord(index=len(self.steps), action="invalid")
+        text = self._generate(messages, record)
         action: Action | None = None
-        error: str | None = None
         try:
             action = parse_action(text, allowed)
         except ActionError as exc:
             messages = [*messages, Message("assistant", text),
                         Message("user", prompts.CORRECTION.format(error=exc, example=example_for(allowed)))]
-            text, pt2, ct2 = self._generate(messages)
-            pt, ct = pt + pt2, ct + ct2
+            text = self._generate(messages, record)
             try:
                 action = parse_action(text, allowed)
             except ActionError as exc2:
-                error = f"malformed output after one corrective retry: {exc2}"
-        self.prompt_tokens += pt
-        self.completion_tokens += ct
-        record = StepRecord(
-            index=len(self.steps), action=action.name if action else "invalid", node=None,
-            messages=[message_record(m) for m in messages], completion=text, prompt_tokens=pt,
-            completion_tokens=ct, seconds=time.perf_counter() - t0, error=error,
-        )
+                record.error = f"malformed output after one corrective retry: {exc2}"
+        self.prompt_tokens += record.prompt_tokens
+        self.completion_tokens += record.completion_tokens
+        self.cached_tokens += record.cached_tokens
+        record.action = action.name if action else "invalid"
+        record.messages = [message_record(m) for m in messages]
+        record.completion = text
+        record.seconds = time.perf_counter() - t0
         self.steps.append(record)
         return action, record
 

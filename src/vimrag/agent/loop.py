@@ -50,7 +50,7 @@ class AgentResult:
                           for c in self.citations],
             "method": self.method,
             "steps": self.steps,
-            "tokens": {"prompt": int(self.tokens["prompt"]), "completion": int(self.tokens["completion"])},
+            "tokens": {k: int(self.tokens.get(k, 0)) for k in ("prompt", "completion", "cached")},
             "trajectory": str(self.trajectory) if self.trajectory else None,
             "seconds": round(float(self.record.wall_s), 2),  # the question's wall time (issue 13)
         }
@@ -84,7 +84,7 @@ class _StepFeed:
                 "step": step.index, "node": node, "parents": list(step.parents), "repeat": step.repeat,
                 "error": step.error, "seconds": round(step.seconds, 3),
                 "allocation": [a.to_json() for a in self.ep.allocation],
-                "tokens": {"prompt": self.ep.prompt_tokens, "completion": self.ep.completion_tokens},
+                "tokens": self.ep.tokens(),
             })
         self.sent = len(self.ep.steps)
 
@@ -173,7 +173,7 @@ class AgentLoop:
         traj = Trajectory(
             question=ep.question, method=name, nodes=nodes_to_json(ep.graph), steps=ep.steps, answer=answer,
             answer_node=answer_node, citations=citations, allocation=[a.to_json() for a in ep.allocation],
-            tokens={"prompt": ep.prompt_tokens, "completion": ep.completion_tokens}, steps_taken=len(ep.steps),
+            tokens=ep.tokens(), steps_taken=len(ep.steps),
             invalid_retrievals=ep.invalid_retrievals, wall_s=time.perf_counter() - t0,
             meta={
                 "model": getattr(self.llm, "name", type(self.llm).__name__), "vlm": ep.vlm,
@@ -182,6 +182,5 @@ class AgentLoop:
             },
         )
         path = traj.save(self.config.agent.trajectories_dir) if save else None
-        return AgentResult(answer, citations, name, len(ep.steps),
-                           {"prompt": ep.prompt_tokens, "completion": ep.completion_tokens}, path, traj)
+        return AgentResult(answer, citations, name, len(ep.steps), ep.tokens(), path, traj)
 

@@ -21,6 +21,7 @@ from vimrag.errors import TrajectoryError
 
 VERSION = 1
 STEP_ACTIONS = ("retrieve", "memorize", "answer", "invalid")
+PHASES = ("prefill_tokens", "prefill_s", "decode_tokens", "decode_s")
 
 
 @dataclass
@@ -37,12 +38,17 @@ class StepRecord:
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     repeat: bool = False
     error: str | None = None
+    # prompt tokens the model re-used from its KV cache (counted in prompt_tokens too), and what the
+    # model reports of the call's phases: prefill_tokens / prefill_s (evaluated), decode_tokens / decode_s
+    cached_tokens: int = 0
+    phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index, "action": self.action, "node": self.node, "parents": list(self.parents),
             "messages": [dict(m) for m in self.messages], "completion": self.completion,
             "prompt_tokens": int(self.prompt_tokens), "completion_tokens": int(self.completion_tokens),
+            "cached_tokens": int(self.cached_tokens), **self.phases,
             "seconds": round(float(self.seconds), 4), "retrieved": [dict(r) for r in self.retrieved],
             "repeat": bool(self.repeat), "error": self.error,
         }
@@ -55,7 +61,8 @@ class StepRecord:
             int(d["index"]), d["action"], d.get("node"), [int(p) for p in d.get("parents", [])],
             [dict(m) for m in d.get("messages", [])], d.get("completion", ""), int(d.get("prompt_tokens", 0)),
             int(d.get("completion_tokens", 0)), float(d.get("seconds", 0.0)), list(d.get("retrieved", [])),
-            bool(d.get("repeat", False)), d.get("error"),
+            bool(d.get("repeat", False)), d.get("error"), int(d.get("cached_tokens", 0)),
+            {k: d[k] for k in PHASES if k in d},
         )
 
 
@@ -87,7 +94,7 @@ class Trajectory:
     answer_node: int | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
     allocation: list[dict[str, Any]] = field(default_factory=list)
-    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0, "cached": 0})
     steps_taken: int = 0
     invalid_retrievals: int = 0
     wall_s: float = 0.0
@@ -99,7 +106,7 @@ class Trajectory:
             "version": self.version, "question": self.question, "method": self.method,
             "nodes": self.nodes, "steps": [s.to_json() for s in self.steps], "answer": self.answer,
             "answer_node": self.answer_node, "citations": self.citations, "allocation": self.allocation,
-            "tokens": {"prompt": int(self.tokens.get("prompt", 0)), "completion": int(self.tokens.get("completion", 0))},
+            "tokens": {k: int(self.tokens.get(k, 0)) for k in ("prompt", "completion", "cached")},
             "steps_taken": self.steps_taken, "invalid_retrievals": self.invalid_retrievals,
             "wall_s": round(float(self.wall_s), 4), "meta": self.meta,
         }
@@ -123,8 +130,7 @@ class Trajectory:
             steps=[StepRecord.from_json(s) for s in data["steps"]], answer=data.get("answer", ""),
             answer_node=data.get("answer_node"), citations=list(data.get("citations", [])),
             allocation=list(data.get("allocation", [])),
-            tokens={"prompt": int(data.get("tokens", {}).get("prompt", 0)),
-                    "completion": int(data.get("tokens", {}).get("completion", 0))},
+            tokens={k: int(data.get("tokens", {}).get(k, 0)) for k in ("prompt", "completion", "cached")},
             steps_taken=int(data.get("steps_taken", len(data["steps"]))),
             invalid_retrievals=int(data.get("invalid_retrievals", 0)), wall_s=float(data.get("wall_s", 0.0)),
             meta=dict(data.get("meta", {})),

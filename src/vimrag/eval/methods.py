@@ -63,6 +63,7 @@ class Prediction:
     retrieved: list[Retrieved] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, re-used from the model's KV cache
     steps: int = 0
     invalid_retrievals: int = 0
     seconds: float = 0.0
@@ -75,7 +76,7 @@ class Prediction:
 
     @property
     def tokens(self) -> dict[str, int]:
-        return {"prompt": self.prompt_tokens, "completion": self.completion_tokens}
+        return {"prompt": self.prompt_tokens, "completion": self.completion_tokens, "cached": self.cached_tokens}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -355,6 +356,7 @@ def prediction_from_agent(res: Any, traj_dir: Path | None, method: str, example_
     return Prediction(
         answer=_clean_answer(str(_get(res, "answer", "") or "")), retrieved=retrieved,
         prompt_tokens=int(_get(tokens, "prompt", 0) or 0), completion_tokens=int(_get(tokens, "completion", 0) or 0),
+        cached_tokens=int(_get(tokens, "cached", 0) or 0),
         steps=int(steps or 0), invalid_retrievals=int(invalid or 0), trajectory=tpath,
     )
 

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-PROCESS_COLUMNS = ("tokens", "prompt_tokens", "completion_tokens", "steps", "invalid_retrievals", "seconds",
-                   "seconds_p95", "peak_rss_mb", "errors")
+PROCESS_COLUMNS = ("tokens", "prompt_tokens", "completion_tokens", "cached_tokens", "steps", "invalid_retrievals",
+                   "seconds", "seconds_p50", "seconds_p90", "seconds_p95", "peak_rss_mb", "errors")
 
 
 def _fmt(v: Any) -> str:

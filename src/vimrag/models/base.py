@@ -41,6 +41,31 @@ class Completion:
     seconds: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens the model re-used from its KV cache instead of evaluating them: llama.cpp's
+        ``timings.cache_n``, or an OpenAI-style ``usage.prompt_tokens_details.cached_tokens`` (vLLM with
+        prefix caching); 0 when the server does not say."""
+        timings = self.raw.get("timings")
+        if isinstance(timings, dict) and isinstance(timings.get("cache_n"), int | float):
+            return int(timings["cache_n"])
+        usage = self.raw.get("usage")
+        details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        return int(cached) if isinstance(cached, int | float) else 0
+
+    def phases(self) -> dict[str, float]:
+        """Prefill (prompt tokens evaluated) and decode (tokens generated) counts and seconds, from
+        llama.cpp's ``timings``; empty when the server does not report them."""
+        t = self.raw.get("timings")
+        if not isinstance(t, dict):
+            return {}
+        try:
+            return {"prefill_tokens": int(t["prompt_n"]), "prefill_s": round(float(t["prompt_ms"]) / 1000, 4),
+                    "decode_tokens": int(t["predicted_n"]), "decode_s": round(float(t["predicted_ms"]) / 1000, 4)}
+        except (KeyError, TypeError, ValueError):
+            return {}
+
 
 @runtime_checkable
 class TextEmbedder(Protocol):

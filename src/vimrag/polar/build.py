@@ -142,7 +142,7 @@ def build_items(
     source: str,
     source_hash: str,
     perceiver: Perceiver | None,
-    embedder: TextEmbedder,
+    embedder: TextEmbedder | None,
     entity_extractor: Any | None,
     config: Config,
     cache: VerificationCache | None = None,
@@ -151,7 +151,8 @@ def build_items(
     """Turn one file's raw items into items with polarized concepts, ALIGN entities and z_sem.
 
     ``split`` overrides how Eq. 5–6 partition the scores; by default it is what the config gives for this
-    perceiver (:meth:`~vimrag.config.PolarConfig.partition_for`)."""
+    perceiver (:meth:`~vimrag.config.PolarConfig.partition_for`). ``embedder=None`` leaves z_sem to a later
+    :func:`embed_items` (the Ray engine embeds in a stage of its own)."""
     settings = split or config.polar.partition_for(perceiver.name if perceiver is not None else "")
     items: list[Item] = []
     captions: list[str] = []
@@ -194,7 +195,8 @@ def build_items(
             ents = entity_extractor.extract([items[i].text for i in idx])
             for i, names in zip(idx, ents, strict=True):
                 items[i].entities = [n for n in dict.fromkeys(normalize_concept(x) for x in names) if n]
-    embed_items(items, embedder, captions)
+    if embedder is not None:
+        embed_items(items, embedder, captions)
     return items
 
 

@@ -5,6 +5,10 @@ Routes (a contract): ``GET /health`` (no auth), ``POST /search``, ``POST /ask``,
 ``GET /sources``, ``DELETE /sources``, ``GET /media/ID``, ``GET /trajectories/ID``, ``/mcp`` (MCP
 streamable HTTP), ``/`` (the page), ``/docs`` (OpenAPI). With a token, every route but ``/health`` and the
 page's static files needs ``Authorization: Bearer TOKEN``. Errors are JSON ``{"error": "..."}``.
+
+Workspaces (issue 17): ``GET /workspaces`` lists them; every other route serves the configured one unless
+told otherwise — ``"workspace"`` in a JSON body (search, ask, ingest of paths, delete), ``?workspace=`` on
+``GET`` routes and on a multipart upload. An unknown workspace is a 404 for reads; an ingest creates it.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the route signatures at run time, and the
@@ -139,20 +143,26 @@ def create_app(service: Service) -> Any:
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return error(422, f"invalid request: {where or 'body'}: {first.get('msg', 'malformed')}")
 
+    workspace_field = Field(None, min_length=1, max_length=64)
+
     class SearchBody(BaseModel):
         query: str = Field(min_length=1, max_length=10_000)
         k: int = Field(10, ge=1, le=1000)
         strict: bool = False
+        workspace: str | None = workspace_field
 
     class AskBody(BaseModel):
         question: str = Field(min_length=1, max_length=10_000)
         method: str | None = None
+        workspace: str | None = workspace_field
 
     class PathsBody(BaseModel):
         paths: list[str] = Field(min_length=1, max_length=10_000)
+        workspace: str | None = workspace_field
 
     class SourceBody(BaseModel):
         source: str = Field(min_length=1)
+        workspace: str | None = workspace_field
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -162,13 +172,19 @@ def create_app(service: Service) -> Any:
     async def search(body: SearchBody) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             with search_slots:
-                return service.search(body.query, body.k, body.strict)
+                return service.search(body.query, body.k, body.strict, body.workspace)
         return await run_in_threadpool(run)
+
+    @app.get("/workspaces")
+    async def list_workspaces() -> dict[str, Any]:
+        return {"workspaces": await run_in_threadpool(service.workspaces),
+                "default": service.config.store.workspace}
 
     @app.post("/ask")
     async def ask(body: AskBody) -> dict[str, Any]:
         service.enter_line()  # a full line is refused now, not after waiting
-        return await run_in_threadpool(service.ask, body.question, body.method, None, entered=True)
+        return await run_in_threadpool(lambda: service.ask(body.question, body.method, None, entered=True,
+                                                           workspace=body.workspace))
 
     @app.post("/ask/stream")
     async def ask_stream(body: AskBody) -> Any:
@@ -181,7 +197,7 @@ def create_app(service: Service) -> Any:
 
         def run() -> None:
             try:
-                result = service.ask(body.question, body.method, on_step, entered=True)
+                result = service.ask(body.question, body.method, on_step, entered=True, workspace=body.workspace)
                 loop.call_soon_threadsafe(queue.put_nowait, ("answer", result))
             except VimragError as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", {"error": str(exc)}))
@@ -202,12 +218,12 @@ def create_app(service: Service) -> Any:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/ingest")
-    async def ingest(request: Request) -> dict[str, Any]:
+    async def ingest(request: Request, workspace: str | None = None) -> dict[str, Any]:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=10_000)
             files = [(f.filename, f.file) for _, f in form.multi_items() if not isinstance(f, str)]
-            job = await run_in_threadpool(service.ingest_uploads, files)
+            job = await run_in_threadpool(service.ingest_uploads, files, workspace)
         else:
             try:
                 raw = await request.json()
@@ -216,7 +232,7 @@ def create_app(service: Service) -> Any:
             body = PathsBody.model_validate(raw) if isinstance(raw, dict) else None
             if body is None:
                 raise VimragError('send multipart files, or JSON {"paths": [...]}')
-            job = await run_in_threadpool(service.ingest_paths, body.paths)
+            job = await run_in_threadpool(service.ingest_paths, body.paths, body.workspace or workspace)
         return {"job": job.id}
 
     @app.get("/jobs/{job_id}")
@@ -227,17 +243,17 @@ def create_app(service: Service) -> Any:
         return j.to_json()
 
     @app.get("/sources")
-    async def sources() -> dict[str, Any]:
-        return {"sources": await run_in_threadpool(service.sources)}
+    async def sources(workspace: str | None = None) -> dict[str, Any]:
+        return {"sources": await run_in_threadpool(service.sources, workspace)}
 
     @app.delete("/sources")
     async def remove(body: SourceBody = Body(...)) -> dict[str, Any]:  # noqa: B008 (FastAPI's idiom)
-        n = await run_in_threadpool(service.remove, body.source)
+        n = await run_in_threadpool(service.remove, body.source, body.workspace)
         return {"source": body.source, "removed": n}
 
     @app.get("/media/{item_id}")
-    async def media(item_id: str, frame: int | None = None) -> Any:
-        data = await run_in_threadpool(service.media_bytes, item_id, frame)
+    async def media(item_id: str, frame: int | None = None, workspace: str | None = None) -> Any:
+        data = await run_in_threadpool(service.media_bytes, item_id, frame, workspace)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/trajectories/{trajectory_id}")

@@ -1,5 +1,5 @@
 """MCP tools over the service, on the official ``mcp`` Python SDK: ``search``, ``ask``, ``ingest``,
-``remove``, ``sources``. The same server runs on stdio (``vimrag mcp``) and over streamable HTTP at
+``remove``, ``sources``, ``workspaces``. The same server runs on stdio (``vimrag mcp``) and over streamable HTTP at
 ``/mcp`` of ``vimrag serve`` (same token).
 
 Every tool runs its work in a worker thread: a question takes the model for tens of seconds, and the
@@ -32,47 +32,57 @@ def build_mcp(service: Service) -> Any:
     mcp = MCPServer("vimrag", instructions=_INSTRUCTIONS, log_level="WARNING")
 
     @mcp.tool()
-    async def search(query: str, k: int = 5, strict: bool = False, images: bool = False) -> Any:
+    async def search(query: str, k: int = 5, strict: bool = False, images: bool = False,
+                     workspace: str | None = None) -> Any:
         """Logic-aware search of the memory. Results come verified first, then uncertain, never a
         contradicted item above a consistent one; each has its source, locator (page, box, seconds), state,
         similarity and an explanation, plus the excluded near-misses. `strict`: only verified matches.
-        `images`: also return the thumbnails of the results as images."""
-        result = await anyio.to_thread.run_sync(service.search, query, k, strict)
+        `images`: also return the thumbnails of the results as images. `workspace`: the corpus to search
+        (default: the server's; see `workspaces`)."""
+        result = await anyio.to_thread.run_sync(service.search, query, k, strict, workspace)
         if not images:
             return result
         pictures = []
         for hit in result["results"]:
             if "media" in hit:
-                data = await anyio.to_thread.run_sync(service.media_bytes, hit["id"])
+                data = await anyio.to_thread.run_sync(service.media_bytes, hit["id"], None, workspace)
                 pictures.append(Image(data=data, format="jpeg"))
         return [json.dumps(result, ensure_ascii=False), *pictures]
 
     @mcp.tool()
-    async def ask(question: str, method: str = "vimrag") -> dict[str, Any]:
+    async def ask(question: str, method: str = "vimrag", workspace: str | None = None) -> dict[str, Any]:
         """Answer a question from the memory with citations (the VimRAG agent; methods: vimrag, react,
         summary, rag). Takes seconds to minutes with the embedded model."""
         service.enter_line()
-        return dict(await anyio.to_thread.run_sync(lambda: service.ask(question, method, entered=True)))
+        return dict(await anyio.to_thread.run_sync(
+            lambda: service.ask(question, method, entered=True, workspace=workspace)))
 
     @mcp.tool()
-    async def ingest(paths: list[str], wait_s: float = 600.0) -> dict[str, Any]:
+    async def ingest(paths: list[str], wait_s: float = 600.0, workspace: str | None = None) -> dict[str, Any]:
         """Ingest files or folders that lie under the server's ingest roots; waits up to `wait_s` seconds
-        for the per-file report (else returns the job's progress; poll with `sources`)."""
-        job = service.ingest_paths(paths)
+        for the per-file report (else returns the job's progress; poll with `sources`). `workspace`: the
+        corpus to add them to (created if new)."""
+        job = service.ingest_paths(paths, workspace)
         deadline = time.monotonic() + max(0.0, wait_s)
         while job.finished is None and time.monotonic() < deadline:
             await anyio.sleep(0.2)
         return job.to_json()
 
     @mcp.tool()
-    async def remove(source: str) -> dict[str, Any]:
+    async def remove(source: str, workspace: str | None = None) -> dict[str, Any]:
         """Forget one ingested source (exactly as `sources` lists it) with everything derived from it."""
-        n = await anyio.to_thread.run_sync(service.remove, source)
+        n = await anyio.to_thread.run_sync(service.remove, source, workspace)
         return {"source": source, "removed": n}
 
     @mcp.tool()
-    async def sources() -> dict[str, Any]:
+    async def sources(workspace: str | None = None) -> dict[str, Any]:
         """The files the memory holds, with their item counts."""
-        return {"sources": await anyio.to_thread.run_sync(service.sources)}
+        return {"sources": await anyio.to_thread.run_sync(service.sources, workspace)}
+
+    @mcp.tool()
+    async def workspaces() -> dict[str, Any]:
+        """The corpora (workspaces) of this memory; every other tool takes `workspace` to pick one."""
+        return {"workspaces": await anyio.to_thread.run_sync(service.workspaces),
+                "default": service.config.store.workspace}
 
     return mcp

@@ -140,7 +140,10 @@ class PostgresStore:
         """Build the HNSW index (once the store outgrows exact scans; building it on bulk data is faster)."""
         if not self._has_items() or self._has_ann_index():
             return
-        self._x("SET maintenance_work_mem = '1GB'")
+        cap = int(self._polar.hnsw_build_memory_mb)
+        if cap > 0:
+            need = self.count() * (4 * int(self._dim or 0) + 8 * int(self._polar.hnsw_m) + 128) * 1.25 / 2**20
+            self._x(f"SET maintenance_work_mem = '{int(min(cap, max(1024, need)))}MB'")
         self._x(f"CREATE INDEX IF NOT EXISTS items_vec ON S.items USING hnsw (vector vector_cosine_ops) "
                 f"WITH (m = {int(self._polar.hnsw_m)}, ef_construction = {int(self._polar.hnsw_ef_construction)})")
         self._x("ANALYZE S.items")

@@ -64,6 +64,25 @@ function where(loc) {
 
 const basename = (p) => String(p).split("/").pop();
 
+// ------------------------------------------------------------------ workspaces
+// The corpus every call works on: empty is the server's default; a new name is created by an upload.
+const workspace = () => $("workspace").value.trim();
+const withWorkspace = (body) => (workspace() ? { ...body, workspace: workspace() } : body);
+const inWorkspace = (path) => (workspace() ? `${path}?workspace=${encodeURIComponent(workspace())}` : path);
+
+async function loadWorkspaces() {
+  // plain fetch, not api(): without a token yet, this must not pull the focus to the token form
+  const res = await fetch("/workspaces", { headers: headers() }).catch(() => null);
+  if (!res || !res.ok) return;  // runs again once a token is given
+  const r = await res.json();
+  $("workspace-list").replaceChildren(...r.workspaces.map((w) => el("option", { value: w })));
+  $("workspace").placeholder = r.default;
+}
+$("workspace").addEventListener("change", () => {
+  $("results").replaceChildren(); $("excluded").replaceChildren();
+  if (!$("panel-sources").hidden) loadSources();
+});
+
 // ------------------------------------------------------------------ tabs
 const tabs = ["search", "ask", "ingest", "sources"];
 function show(name) {
@@ -86,7 +105,7 @@ $("token-form").addEventListener("submit", (e) => {
   state.token = $("token").value.trim();
   sessionStorage.setItem("vimrag-token", state.token);
   $("token-form").hidden = true;
-  refreshStats();
+  refreshStats(); loadWorkspaces();
 });
 
 async function refreshStats() {
@@ -120,7 +139,7 @@ function hitCard(hit) {
 $("search-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("search-error").textContent = "";
-  const body = { query: $("q").value, k: Number($("k").value) || 10, strict: $("strict").checked };
+  const body = withWorkspace({ query: $("q").value, k: Number($("k").value) || 10, strict: $("strict").checked });
   try {
     const r = await (await api("/search", { method: "POST", body: JSON.stringify(body),
       headers: { "Content-Type": "application/json" } })).json();
@@ -261,7 +280,7 @@ $("ask-form").addEventListener("submit", async (e) => {
   button.disabled = true;
   try {
     const res = await api("/ask/stream", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ question: $("question").value, method: $("method").value }) });
+      body: JSON.stringify(withWorkspace({ question: $("question").value, method: $("method").value })) });
     const reader = res.body.getReader(), dec = new TextDecoder();
     let buf = "";
     for (;;) {
@@ -296,7 +315,7 @@ async function upload(files) {
   $("ingest-status").textContent = `uploading ${files.length} file(s)…`;
   $("ingest-report").hidden = true;
   try {
-    const { job } = await (await api("/ingest", { method: "POST", body: form })).json();
+    const { job } = await (await api(inWorkspace("/ingest"), { method: "POST", body: form })).json();
     await watchJob(job);
   } catch (err) { $("ingest-status").textContent = `upload failed: ${err.message}`; }
   $("files").value = "";
@@ -314,7 +333,7 @@ async function watchJob(id) {
       bar.hidden = true;
       if (j.error) $("ingest-status").textContent = `${j.state}: ${j.error}`;
       if (j.report) showReport(j.report);
-      refreshStats();
+      refreshStats(); loadWorkspaces();
       return;
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -334,7 +353,7 @@ function showReport(report) {
 async function loadSources() {
   $("sources-error").textContent = "";
   try {
-    const { sources } = await (await api("/sources")).json();
+    const { sources } = await (await api(inWorkspace("/sources"))).json();
     $("sources").querySelector("tbody").replaceChildren(...sources.map((s) => el("tr", {},
       el("td", { text: s.source }), el("td", { text: String(s.items) }),
       el("td", {}, el("button", { type: "button", text: "Remove", "aria-label": `Remove ${s.source}`,
@@ -345,10 +364,11 @@ async function loadSources() {
 async function removeSource(source) {
   if (!confirm(`Forget ${source} and everything derived from it?`)) return;
   try {
-    await api("/sources", { method: "DELETE", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ source }) });
+    await api("/sources", { method: "DELETE", headers: { "Content-Type": "application/json" }, body: JSON.stringify(withWorkspace({ source })) });
     await loadSources(); refreshStats();
   } catch (err) { $("sources-error").textContent = err.message; }
 }
 
 $("refresh-sources").addEventListener("click", loadSources);
 refreshStats();
+loadWorkspaces();
