@@ -198,3 +198,25 @@ def test_files_perceived_with_other_settings_are_perceived_again(memory: Memory,
         memory.store.refresh()
         back = memory.add([corpus], progress=False)  # the module's other tests expect the first settings
     assert back.replaced == 3 and back.unchanged == 1
+
+
+def test_query_parser_llm_asks_the_memorys_model_once_per_query(tmp_path: Path) -> None:
+    """polar.query_parser = "llm" (PolarMem §3.4) reaches Memory.search; "rules" never calls a model."""
+    from tests.doubles import ScriptedLLM
+
+    (tmp_path / "notes.md").write_text("The espresso machine in the lab was repaired on Tuesday.\n")
+    llm = ScriptedLLM(lambda messages: {"positive": ["Espresso Machines"], "negative": ["People"]})
+    for parser, calls in (("llm", 1), ("rules", 0)):
+        cfg = load_config(overrides={"store.uri": str(tmp_path / f"store-{parser}"), "polar.query_parser": parser},
+                          env={})
+        llm.calls.clear()
+        with Memory(cfg, llm=llm) as mem:
+            mem.add([tmp_path / "notes.md"], progress=False)
+            first = mem.search("coffee gear without anyone around", k=3)
+            again = mem.search("coffee gear without anyone around", k=3)
+        assert len(llm.calls) == calls  # the second search of the same text is served from the cache
+        if parser == "llm":
+            assert first.positive == again.positive == ["espresso machine"] and first.negative == ["person"]
+        else:
+            assert first.positive == ["coffee gear"] and first.negative == ["anyone around"]
+        assert [h.item.source for h in first.hits] == [str((tmp_path / "notes.md").resolve())]

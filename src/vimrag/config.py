@@ -74,6 +74,11 @@ class PolarConfig:
     # Deviation from Algorithm 1 (vimrag.polar.logic): VERIFIED also needs every Q− concept verified NOT_HAS,
     # so "A but not B" no longer ranks items whose B the perceiver could not decide above neutral ones.
     strict_negation: bool = True
+    # How a query becomes wanted (Q+) and unwanted (Q−) concepts (PolarMem §3.4, vimrag.polar.query):
+    # "llm" asks models.llm for JSON (the paper's way; one call per new query, cached), "rules" is the
+    # negation-cue parser. Chosen by measurement (design notes "Query parsing").
+    query_parser: str = "rules"
+    query_cache: int = 1024  # parsed queries kept per memory (the agent re-asks its sub-queries)
     # Deviation (vimrag.polar.ranking, issue 16): inside a logic state, items are ordered by the evidence that
     # they satisfy the query (calibrated verification scores) before similarity, over the first
     # evidence_window items of Algorithm 1's order (0: the paper's order); evidence_step quantises that
@@ -115,6 +120,8 @@ class PolarConfig:
         self.partition_for("local")  # an unknown polar.local_absence fails when the config is read
         if self.similarity not in ("dense", "lexical", "hybrid"):
             raise ConfigError(f"polar.similarity must be dense, lexical or hybrid, not {self.similarity!r}")
+        if self.query_parser not in ("llm", "rules"):
+            raise ConfigError(f"polar.query_parser must be llm or rules, not {self.query_parser!r}")
         if int(self.evidence_window) < 0 or not 0.0 <= float(self.evidence_step) < 1.0:
             raise ConfigError("polar.evidence_window must be ≥ 0 and polar.evidence_step in [0, 1)")
         for name in ("lexical_weight", "lexical_weight_specific"):

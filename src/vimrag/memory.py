@@ -199,7 +199,10 @@ class Memory:
     def retriever(self) -> PolarRetriever:
         from vimrag.polar.retrieval import PolarRetriever
 
-        return PolarRetriever(self.store, self.embedder, self.config, llm=None)
+        # polar.query_parser = "llm": PolarMem's model-based Q+/Q− parsing with the memory's LLM (loaded on
+        # the first search), cached per query by the retriever; "rules" needs no model
+        llm = self.llm if self.config.polar.query_parser == "llm" else None
+        return PolarRetriever(self.store, self.embedder, self.config, llm=llm)
 
     def search(self, query: str | ParsedQuery, k: int = 10, strict: bool = False,
                similarity: str | None = None) -> SearchResult:

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 mcp = pytest.importorskip("mcp")
 
-TOOLS = {"search", "ask", "ingest", "remove", "sources"}
+TOOLS = {"search", "ask", "ingest", "remove", "sources", "workspaces"}
 
 
 def _payload(result: Any) -> dict:
@@ -35,6 +35,8 @@ async def _session(server: Any) -> dict[str, Any]:
         out["sources"] = _payload(await c.call_tool("sources", {}))
         out["ask"] = _payload(await c.call_tool("ask", {"question": "What is in the photo of the cat?", "method": "rag"}))
         out["escape"] = await c.call_tool("ingest", {"paths": ["/etc"]})
+        out["workspaces"] = _payload(await c.call_tool("workspaces", {}))
+        out["elsewhere"] = await c.call_tool("search", {"query": "a cat", "workspace": "nope"})
     return out
 
 
@@ -48,6 +50,8 @@ def _check(out: dict[str, Any]) -> None:
     assert len(out["sources"]["sources"]) >= 4
     assert out["ask"]["method"] == "rag" and out["ask"]["citations"], out["ask"]
     assert out["escape"].is_error and "ingest" in out["escape"].content[0].text.lower()
+    assert out["workspaces"] == {"workspaces": ["default"], "default": "default"}
+    assert out["elsewhere"].is_error and "no workspace 'nope'" in out["elsewhere"].content[0].text
 
 
 def test_mcp_over_stdio(lance_server: Server) -> None:

@@ -7,6 +7,8 @@ the store's exact lexicographic top-k → hits with state, similarity and an exp
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
@@ -31,6 +33,8 @@ class PolarRetriever:
         self.embedder = embedder
         self.polar = getattr(config, "polar", config)
         self.llm = llm
+        self._parsed: OrderedDict[str, ParsedQuery] = OrderedDict()  # query text → its parse (llm parser)
+        self._parsed_lock = threading.Lock()  # a server searches from several threads
         self._matcher: ConceptMatcher | None = None
         self.last_matches: dict[str, list[str]] = {}
 
@@ -55,6 +59,23 @@ class PolarRetriever:
             self._matcher.update(vocab)
         return self._matcher
 
+    def parse(self, query: str) -> ParsedQuery:
+        """Q+ / Q− of ``query``: by the model when the retriever has one (one call per distinct query, the
+        last ``polar.query_cache`` kept), else by the rules."""
+        if self.llm is None:
+            return parse_query(query)
+        with self._parsed_lock:
+            hit = self._parsed.get(query)
+            if hit is not None:
+                self._parsed.move_to_end(query)
+                return hit
+        parsed = parse_query(query, self.llm)
+        with self._parsed_lock:
+            self._parsed[query] = parsed
+            while len(self._parsed) > max(1, int(getattr(self.polar, "query_cache", 1024))):
+                self._parsed.popitem(last=False)
+        return parsed
+
     def logic_query(self, parsed: ParsedQuery) -> LogicQuery:
         m = self.matcher()
         self.last_matches = m.match_all(parsed.positive + parsed.negative)
@@ -76,7 +97,7 @@ class PolarRetriever:
             text = query = query.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if not text or not text.strip():
             raise VimragError("empty query: say what to look for, e.g. \"a photo with a cup but no person\"")
-        parsed = query if isinstance(query, ParsedQuery) else parse_query(query, self.llm)
+        parsed = query if isinstance(query, ParsedQuery) else self.parse(query)
         lq = self.logic_query(parsed)
         vec = np.asarray(self.embedder.embed([parsed.embed_text])[0], dtype=np.float32)
         tq = self.text_query(parsed, similarity)
