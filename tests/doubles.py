@@ -35,7 +35,7 @@ class ScriptedLLM:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, messages, *, max_tokens=256, temperature=0.0, stop=None) -> Completion:
+    def generate(self, messages, *, max_tokens=256, temperature=0.0, stop=None, seed=None) -> Completion:
         self.calls.append(list(messages))
         if callable(self.script):
             text = self.script(messages)

@@ -252,6 +252,16 @@ class AgentConfig:
     # nothing, and cited when the answer cites nothing (an unscored item counts as the middle, 3)
     relevant_score: int = 3
     max_citations: int = 5  # citations returned with an answer
+    # PolarMem Appendix B, candidate answer selection (vimrag.agent.candidates): N > 1 samples N − 1 more
+    # answers at candidate_temperature and lets the model pick one by index; 1 = off (N more calls)
+    answer_candidates: int = 1
+    candidate_temperature: float = 0.7
+    # PolarMem Appendix B, coordinate-grounded answering (vimrag.agent.grounding): the answer is checked
+    # against a global view and half-overlapping slices (side = grounding_slice × the image's) of up to
+    # grounding_items evidence images, with [x1,y1,x2,y2] on a 0-1000 scale; off = one call less
+    grounding: bool = False
+    grounding_items: int = 2
+    grounding_slice: float = 0.5
     # text of an item shown beside its image to a VLM (the image carries the rest), and of an item the
     # budget gives no tokens (it reaches a VLM as its verification state only)
     image_caption_chars: int = 200
@@ -264,13 +274,14 @@ class BudgetConfig:
     """Graph-modulated visual memory encoding (VimRAG §3.2).
 
     The paper's budget S_total = 5 × 256 × 32 × 32 is five 256-token images for Qwen3-VL (32-px tokens:
-    16-px patches merged 2×2). Values of λ, γ and K are not in the public Alibaba-NLP/VRAG material we
-    could read (it holds VRAG-RL: max_turns=4, Qwen2.5-VL resize factor 28), so ours are our own choices.
+    16-px patches merged 2×2). λ = 0.1 and γ = 0.3 are the values a published summary of the paper gives;
+    K is not in the public Alibaba-NLP/VRAG material we could read (it holds VRAG-RL: max_turns=4,
+    Qwen2.5-VL resize factor 28), so K = 8 is our choice.
     """
 
     s_total: int = 5 * 256 * 32 * 32  # total visual budget in pixels-equivalent (paper: 5 × 256 × 32 × 32)
-    decay: float = 0.1  # λ in E_int = p̂·(1+outdeg)·exp(−λ(T−t_v))
-    gamma: float = 0.5  # γ in Ω = E_int + γ·Σ Ω̄(child)
+    decay: float = 0.1  # λ in E_int = p̂·(1+outdeg)·exp(−λ(T−t_v)); 0.1 as a published summary of the paper
+    gamma: float = 0.3  # γ in Ω = E_int + γ·Σ Ω̄(child); 0.3 as a published summary of the paper (was 0.5)
     top_k: int = 8  # global top-K items that receive visual tokens
     patch_px: int = 28  # pixels per token side (Qwen-VL: 14-px patches merged 2×2)
     min_tokens: int = 4  # an item allocated fewer tokens than this is sent as text only

@@ -107,12 +107,19 @@ class Episode:
         img = self.image(entry, max_pixels, label)
         return [] if img is None else [img]
 
-    def _generate(self, messages: list[Message], record: StepRecord) -> str:
+    def generate(self, messages: list[Message], record: StepRecord, *, temperature: float = 0.0,
+                 seed: int | None = None, max_tokens: int | None = None) -> str:
         """One model call; its tokens (and cache re-use, prefill/decode phases) go to ``record``."""
-        c = self.llm.generate(messages, max_tokens=self.config.agent.max_completion_tokens, temperature=0.0)
-        record.prompt_tokens += int(c.prompt_tokens or sum(self.llm.count_tokens(m.content) for m in messages))
-        record.completion_tokens += int(c.completion_tokens or self.llm.count_tokens(c.text))
+        c = self.llm.generate(messages, max_tokens=max_tokens or self.config.agent.max_completion_tokens,
+                              temperature=temperature, seed=seed)
+        pt = int(c.prompt_tokens or sum(self.llm.count_tokens(m.content) for m in messages))
+        ct = int(c.completion_tokens or self.llm.count_tokens(c.text))
+        record.prompt_tokens += pt
+        record.completion_tokens += ct
         record.cached_tokens += c.cached_tokens
+        self.prompt_tokens += pt
+        self.completion_tokens += ct
+        self.cached_tokens += c.cached_tokens
         for k, v in c.phases().items():
             record.phases[k] = round(record.phases.get(k, 0) + v, 4)
         return c.text
@@ -125,21 +132,18 @@ class Episode:
         """
         t0 = time.perf_counter()
         record = StepRecord(index=len(self.steps), action="invalid")
-        text = self._generate(messages, record)
+        text = self.generate(messages, record)
         action: Action | None = None
         try:
             action = parse_action(text, allowed)
         except ActionError as exc:
             messages = [*messages, Message("assistant", text),
                         Message("user", prompts.CORRECTION.format(error=exc, example=example_for(allowed)))]
-            text = self._generate(messages, record)
+            text = self.generate(messages, record)
             try:
                 action = parse_action(text, allowed)
             except ActionError as exc2:
                 record.error = f"malformed output after one corrective retry: {exc2}"
-        self.prompt_tokens += record.prompt_tokens
-        self.completion_tokens += record.completion_tokens
-        self.cached_tokens += record.cached_tokens
         record.action = action.name if action else "invalid"
         record.messages = [message_record(m) for m in messages]
         record.completion = text

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from vimrag.agent.actions import Answer, Retrieve
+from vimrag.agent.candidates import select_answer
 from vimrag.agent.citations import citations_for
 from vimrag.agent.context import Retriever
 from vimrag.agent.episode import Episode
+from vimrag.agent.grounding import grounded_answer
 from vimrag.agent.methods import make_method
 from vimrag.agent.trajectory import StepRecord, Trajectory, nodes_to_json
 from vimrag.config import Config
@@ -148,6 +150,10 @@ class AgentLoop:
             if not isinstance(action, Retrieve):  # a retrieve is sent once its node exists
                 feed()
             if isinstance(action, Answer):
+                if self.config.agent.grounding:
+                    action = grounded_answer(ep, messages, action, record)
+                if self.config.agent.answer_candidates > 1:
+                    action = select_answer(ep, messages, action, record)
                 answer, cite = action.answer, action.cite
                 break
             if action is None:

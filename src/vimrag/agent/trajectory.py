@@ -42,6 +42,10 @@ class StepRecord:
     # model reports of the call's phases: prefill_tokens / prefill_s (evaluated), decode_tokens / decode_s
     cached_tokens: int = 0
     phases: dict[str, float] = field(default_factory=dict)
+    # candidate answer selection (agent.answer_candidates > 1): the distinct candidates and the chosen one
+    candidates: list[str] = field(default_factory=list)
+    selected: int | None = None
+    grounded: list[str] = field(default_factory=list)  # evidence images shown as views (agent.grounding)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,8 @@ class StepRecord:
             "cached_tokens": int(self.cached_tokens), **self.phases,
             "seconds": round(float(self.seconds), 4), "retrieved": [dict(r) for r in self.retrieved],
             "repeat": bool(self.repeat), "error": self.error,
+            **({"candidates": list(self.candidates), "selected": self.selected} if self.candidates else {}),
+            **({"grounded": list(self.grounded)} if self.grounded else {}),
         }
 
     @classmethod
@@ -62,7 +68,8 @@ class StepRecord:
             [dict(m) for m in d.get("messages", [])], d.get("completion", ""), int(d.get("prompt_tokens", 0)),
             int(d.get("completion_tokens", 0)), float(d.get("seconds", 0.0)), list(d.get("retrieved", [])),
             bool(d.get("repeat", False)), d.get("error"), int(d.get("cached_tokens", 0)),
-            {k: d[k] for k in PHASES if k in d},
+            {k: d[k] for k in PHASES if k in d}, [str(c) for c in d.get("candidates", [])], d.get("selected"),
+            [str(g) for g in d.get("grounded", [])],
         )
 
 

@@ -98,6 +98,7 @@ class LanguageModel(Protocol):
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        seed: int | None = None,
     ) -> Completion: ...
 
     def generate_json(

@@ -150,8 +150,10 @@ class LlamaCppLLM:
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        seed: int | None = None,
     ) -> Completion:
-        return self._chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop or None)
+        extra = {} if seed is None else {"seed": int(seed) & 0xFFFFFFFF}  # else the configured models.seed
+        return self._chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop or None, **extra)
 
     def generate_json(
         self,
@@ -198,7 +200,7 @@ class LlamaCppLLM:
 
     def _chat(self, messages: list[Message], **params: Any) -> Completion:
         msgs = _flatten(messages)
-        payload: dict[str, Any] = {"messages": msgs, "seed": self._seed}
+        payload: dict[str, Any] = {"messages": msgs, "seed": self._seed}  # a call's own seed overrides it
         payload.update({k: v for k, v in params.items() if v is not None})
         t0 = time.perf_counter()
         with self._lock:

@@ -182,9 +182,11 @@ class OpenAICompatLLM:
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        seed: int | None = None,
     ) -> Completion:
+        extra = {} if seed is None else {"seed": int(seed)}  # else the configured models.seed
         data, secs = self._chat(
-            to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None
+            to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None, **extra
         )
         return self._completion(data, secs, "\n".join(m.content for m in messages))
 

@@ -34,7 +34,7 @@ from vimrag.models.base import ConceptScore, Perceiver, Perception, TextEmbedder
 from vimrag.polar.concepts import normalize_concept
 from vimrag.polar.evidence import serialize_state
 from vimrag.polar.partition import partition
-from vimrag.types import Item, Modality, item_id
+from vimrag.types import ConceptEvidence, Item, Modality, Polarity, item_id
 
 _KIND = {Modality.IMAGE: "photo", Modality.PAGE: "page", Modality.VIDEO: "frame"}
 
@@ -173,6 +173,9 @@ def build_items(
             p = perceive_cached(perceiver, raw.image, kind, cache)
             item.concepts = partition(p.concepts, settings.kappa, settings.anchors, settings.absence,
                                       settings.veto_kappa)
+            objects = located_objects(p.concepts, item.concepts, raw.image.size)
+            if objects:  # where the verified objects are: coordinate-grounded answering (agent.grounding)
+                item.meta["objects"] = objects
             if p.text and not item.text.strip():
                 item.text = p.text
                 item.meta["text_origin"] = "ocr"
@@ -198,6 +201,20 @@ def build_items(
     if embedder is not None:
         embed_items(items, embedder, captions)
     return items
+
+
+def located_objects(scores: Sequence[ConceptScore], concepts: Sequence[ConceptEvidence],
+                    size: tuple[int, int]) -> list[list[Any]]:
+    """``[concept, x1, y1, x2, y2]`` on a 0–1000 scale for each HAS concept whose perceiver gave a box."""
+    has = {c.concept for c in concepts if c.polarity is Polarity.HAS}
+    w, h = max(1, size[0]), max(1, size[1])
+    out = []
+    for c in scores:
+        name = normalize_concept(c.concept)
+        if c.box is not None and name in has:
+            x0, y0, x1, y1 = c.box
+            out.append([name, round(1000 * x0 / w), round(1000 * y0 / h), round(1000 * x1 / w), round(1000 * y1 / h)])
+    return out
 
 
 def embed_items(items: Sequence[Item], embedder: TextEmbedder, captions: Sequence[str] | None = None) -> None:

@@ -210,8 +210,11 @@ class TransformersPolicy:
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         torch = require("torch", "train")
+        if seed is not None:  # a sampled call that must differ from its siblings (candidate answers)
+            torch.manual_seed(int(seed))
         t0 = time.perf_counter()
         prompt = render_prompt(self.tokenizer, _as_dicts(messages))
         prompt_ids = list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])

@@ -101,6 +101,7 @@ class ScriptedVLM:
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         self.text_calls.append(messages)
         return Completion(self.text)
