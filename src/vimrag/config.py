@@ -236,6 +236,9 @@ class IngestConfig:
                               "ray_embed_gpus_per_worker ≥ 0")
 
 
+VISUAL_MEMORY = ("selective", "raw", "pre_caption", "context_caption")
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     method: str = "vimrag"  # vimrag | react | summary | rag (one-call retrieval-augmented answer)
@@ -254,6 +257,9 @@ class AgentConfig:
     max_citations: int = 5  # citations returned with an answer
     # PolarMem Appendix B, candidate answer selection (vimrag.agent.candidates): N > 1 samples N − 1 more
     # answers at candidate_temperature and lets the model pick one by index; 1 = off (N more calls)
+    # VimRAG §2 pilot study: how a node's evidence is held (vimrag.agent.methods.graph_memory) —
+    # "selective" (VimRAG), "raw", "pre_caption", "context_caption"
+    visual_memory: str = "selective"
     answer_candidates: int = 1
     candidate_temperature: float = 0.7
     # PolarMem Appendix B, coordinate-grounded answering (vimrag.agent.grounding): the answer is checked
@@ -267,6 +273,12 @@ class AgentConfig:
     image_caption_chars: int = 200
     unbudgeted_chars: int = 160
     trajectories_dir: str = "runs/trajectories"
+
+    def __post_init__(self) -> None:
+        if self.visual_memory not in VISUAL_MEMORY:
+            raise ConfigError(f"agent.visual_memory must be one of {', '.join(VISUAL_MEMORY)}, not {self.visual_memory!r}")
+        if self.answer_candidates < 1 or not 0 < self.grounding_slice <= 1 or self.grounding_items < 0:
+            raise ConfigError("agent.answer_candidates must be ≥ 1, grounding_slice in (0, 1], grounding_items ≥ 0")
 
 
 @dataclass(frozen=True)

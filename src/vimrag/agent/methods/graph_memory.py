@@ -4,6 +4,14 @@ After each retrieval a ``memorize`` step perceives the new node's raw results on
 saliency mask u, scores p, video keyframes). Decisions then see only the graph: every node's sub-query
 and summary, and the kept items that the graph-modulated allocation grants tokens — as images at their
 allocated resolution for a VLM, as that many characters of their text state for a text-only model.
+
+``agent.visual_memory`` picks how the nodes' evidence is held — the cross-modal memory strategies of
+VimRAG's pilot study (§2), for its ablation: ``selective`` (VimRAG: summary plus the kept items'
+budgeted visual tokens), ``raw`` (every retrieved item in full: images at an equal share of S_total for a
+VLM, the whole text state otherwise), ``pre_caption`` (every item's query-agnostic description made at
+ingest — concepts, OCR, transcript — never an image), ``context_caption`` (the memorize summary alone:
+a caption written for the question). ``raw`` and ``selective`` differ in kind only with a VLM; with the
+text-only default they are two text budgets.
 """
 
 from __future__ import annotations
@@ -65,10 +73,12 @@ class VimRAGMethod(MethodBase):
     source_example = SOURCE_EXAMPLE
 
     def render_graph(self, ep: Episode) -> tuple[str, list[ImageInput]]:
-        """The graph as text, evidence budgeted by :func:`allocate_tokens` (Ω over the DAG)."""
+        """The graph as text, evidence budgeted by :func:`allocate_tokens` (Ω over the DAG), or held as
+        ``agent.visual_memory`` says (the pilot study's other strategies)."""
         cfg = ep.config.budget
         cap = ep.config.agent.evidence_chars  # never more than the raw observation showed
-        ep.allocation = allocate_tokens(ep.graph, cfg, now=ep.now, text_only=not ep.vlm)
+        strategy = ep.config.agent.visual_memory
+        ep.allocation = allocate_tokens(ep.graph, cfg, now=ep.now, text_only=not ep.vlm) if strategy == "selective" else []
         tokens = {(a.node, a.index): a for a in ep.allocation}
         lines = ["n0: question"]
         images: list[ImageInput] = []
@@ -78,6 +88,9 @@ class VimRAGMethod(MethodBase):
             parents = ",".join(f"n{p}" for p in node.parents)
             summary = node.summary or "(no summary)"
             lines.append(f'n{node.id} <- {parents} search "{node.query}": {summary}')
+            if strategy != "selective":
+                images += _other_strategy(ep, node, strategy, lines)
+                continue
             for idx, entry in node.salient():
                 alloc = tokens.get((node.id, idx))
                 tok = alloc.tokens if alloc else 0
@@ -131,3 +144,21 @@ class VimRAGMethod(MethodBase):
 
     def on_repeat(self, ep: Episode, action: Retrieve, duplicate_of: int) -> None:
         ep.note = prompts.REPEAT_NOTE.format(query=action.query) + f" It is node n{duplicate_of}."
+
+
+def _other_strategy(ep: Episode, node: MemoryNode, strategy: str, lines: list[str]) -> list[ImageInput]:
+    """A node's evidence under the pilot study's baselines (``agent.visual_memory``), appended to ``lines``."""
+    if strategy == "context_caption":  # the summary line is the node's whole memory
+        return []
+    images: list[ImageInput] = []
+    cap = ep.config.agent.evidence_chars
+    for idx, entry in enumerate(node.bank, start=1):  # every retrieved item, kept or not
+        label = entry_label(node.id, idx)
+        if strategy == "pre_caption":  # made at ingest, blind to the question: no question-named cells
+            lines.append(f"  [{label}] {evidence_text(entry.item, entry.state, cap)}")
+            continue
+        imgs = ep.images(entry, ep.raw_max_pixels(), label) if ep.vlm else []  # raw: full share, all items
+        images += imgs
+        tail = (" " + " ".join(f"<image {i.label}>" for i in imgs)) if imgs else ""
+        lines.append(f"  [{label}] {evidence_text(entry.item, entry.state, cap, ep.question)}{tail}")
+    return images
