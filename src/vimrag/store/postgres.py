@@ -142,7 +142,9 @@ class PostgresStore:
             return
         cap = int(self._polar.hnsw_build_memory_mb)
         if cap > 0:
-            need = self.count() * (4 * int(self._dim or 0) + 8 * int(self._polar.hnsw_m) + 128) * 1.25 / 2**20
+            # pgvector keeps per element the vector, 2·m 16-byte neighbour slots on layer 0 and ~250 bytes of
+            # bookkeeping; 1.2 for the upper layers and allocator overhead (1M × 384-d, m 32: ≈ 3.2 GB)
+            need = self.count() * (4 * int(self._dim or 0) + 32 * int(self._polar.hnsw_m) + 256) * 1.2 / 2**20
             self._x(f"SET maintenance_work_mem = '{int(min(cap, max(1024, need)))}MB'")
         self._x(f"CREATE INDEX IF NOT EXISTS items_vec ON S.items USING hnsw (vector vector_cosine_ops) "
                 f"WITH (m = {int(self._polar.hnsw_m)}, ef_construction = {int(self._polar.hnsw_ef_construction)})")
