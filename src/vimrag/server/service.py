@@ -154,8 +154,10 @@ class Service:
             if len(self._spaces) >= max(1, self.config.server.max_workspaces):
                 raise VimragError(f"this server already has {len(self._spaces)} workspaces open "
                                   "(server.max_workspaces)")
-            space = Workspace(name, Memory(cfg, embedder=self._embedder, llm=self._llm),
-                              Memory(cfg, embedder=self._embedder))
+            # one model for every workspace: a search that parses queries with it (polar.query_parser =
+            # "llm") must not load a second copy in another workspace's memory
+            llm = self.llm if self._spaces and self.config.polar.query_parser == "llm" else self._llm
+            space = Workspace(name, Memory(cfg, embedder=self._embedder, llm=llm), Memory(cfg, embedder=self._embedder))
             self._spaces[name] = space
             return space
 
