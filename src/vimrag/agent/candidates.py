@@ -12,6 +12,7 @@ Off by default (N = 1): it costs N calls more per question; ``benchmarks``/desig
 
 from __future__ import annotations
 
+import json
 import re
 
 from vimrag.agent.actions import ActionError, Answer, parse_action
@@ -47,7 +48,7 @@ def select_answer(ep: Episode, messages: list[Message], first: Answer, record: S
     if len(candidates) == 1:
         return first
     listing = "\n".join(f"{i}. {c.answer}" for i, c in enumerate(candidates))
-    ask = [*messages, Message("assistant", f'{{"action": "answer", "answer": "{first.answer}"}}'),
+    ask = [*messages, Message("assistant", json.dumps({"action": "answer", "answer": first.answer})),
            Message("user", SELECT.format(question=ep.question, candidates=listing))]
     reply = ep.generate(ask, record, max_tokens=4)
     record.selected = parse_index(reply, len(candidates))

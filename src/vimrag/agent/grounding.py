@@ -17,6 +17,7 @@ An unusable second answer keeps the first. Off by default: one more call and an 
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -76,7 +77,7 @@ def grounded_answer(ep: Episode, messages: list[Message], first: Answer, record:
     if not lines:
         return first
     record.grounded = [ref for ref, _ in entries]
-    ask = [*messages, Message("assistant", f'{{"action": "answer", "answer": "{first.answer}"}}'),
+    ask = [*messages, Message("assistant", json.dumps({"action": "answer", "answer": first.answer})),
            Message("user", GROUNDED.format(views="\n".join(lines)), images)]
     text = ep.generate(ask, record)
     try:
