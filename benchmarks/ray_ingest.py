@@ -53,7 +53,8 @@ def _content(store: Path) -> dict:
     from vimrag import Memory
 
     with Memory(store=str(store)) as mem:
-        return {it.id: (it.text, tuple(sorted(it.has)), tuple(sorted(it.not_has)), it.media) for it in mem.items()}
+        return {it.id: (it.text, tuple(sorted(it.has)), tuple(sorted(it.not_has)), it.media, Path(it.source).name)
+                for it in mem.items()}
 
 
 def main() -> None:
@@ -87,15 +88,17 @@ def main() -> None:
             print(f"{name:<16} {r['files']} files, {r['items']} items, {r['seconds']:.1f} s, "
                   f"{r['items_per_s']:.2f} items/s, driver {r['driver_peak_rss_mb']:.0f} MB", flush=True)
         local, remote = _content(work / "local"), _content(work / "ray_2workers")
-        same = local == remote
+        same = {i: v[:4] for i, v in local.items()} == {i: v[:4] for i, v in remote.items()}
         fields = ("text", "has", "not_has", "media")
         differ = {f: sum(1 for i in local if i in remote and local[i][j] != remote[i][j])
                   for j, f in enumerate(fields)}
         differ["ids"] = len(set(local) ^ set(remote))
+        which = {f"{local[i][4]} ({i})": [f for j, f in enumerate(fields) if local[i][j] != remote[i][j]]
+                 for i in local if i in remote and local[i][:4] != remote[i][:4]}
         print("items that differ, by field:", differ)
         result = {"benchmark": "ray_ingest", "cpus": os.cpu_count(), "photos": len(list(corpus.glob("*.jpg"))),
                   "videos": len(list((DATA / "videos").iterdir())), "rows": rows,
-                  "ray_store_equals_local_store": same, "items_differing_by_field": differ,
+                  "ray_store_equals_local_store": same, "items_differing_by_field": differ, "differing_items": which,
                   "when": time.strftime("%Y-%m-%d")}
         out = Path(args.out)
         out.write_text(json.dumps(result, indent=1))
