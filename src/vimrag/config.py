@@ -99,7 +99,8 @@ class PolarConfig:
     hnsw_ef_search: int = 128
     # PostgreSQL HNSW build: maintenance_work_mem is sized to hold the whole graph (≈ 1.2 × rows × (4·dim +
     # 32·m + 256) bytes; 1M × 384-d ≈ 3.2 GB), because a graph that spills past it builds many times slower
-    # (measured: 1M items, 2.3 GB → the last 12 % took longer than the first 88 %); capped here so a big
+    # (measured: 1M items with 2.3 GB: the graph spilled at ~880k rows, and the last 12 % took 19 min
+    # against 22 min for the first 88 %); capped here so a big
     # build cannot take the server's memory. 0 keeps the server's setting.
     hnsw_build_memory_mb: int = 4096
     # In-process PolarIndex (LanceDB store): tiers up to this size are scored exactly by row id (≈1.5 ms for
@@ -259,11 +260,11 @@ class AgentConfig:
     # nothing, and cited when the answer cites nothing (an unscored item counts as the middle, 3)
     relevant_score: int = 3
     max_citations: int = 5  # citations returned with an answer
-    # PolarMem Appendix B, candidate answer selection (vimrag.agent.candidates): N > 1 samples N − 1 more
-    # answers at candidate_temperature and lets the model pick one by index; 1 = off (N more calls)
     # VimRAG §2 pilot study: how a node's evidence is held (vimrag.agent.methods.graph_memory) —
     # "selective" (VimRAG), "raw", "pre_caption", "context_caption"
     visual_memory: str = "selective"
+    # PolarMem Appendix B, candidate answer selection (vimrag.agent.candidates): N > 1 samples N − 1 more
+    # answers at candidate_temperature and lets the model pick one by index; 1 = off (N more calls)
     answer_candidates: int = 1
     candidate_temperature: float = 0.7
     # PolarMem Appendix B, coordinate-grounded answering (vimrag.agent.grounding): the answer is checked
