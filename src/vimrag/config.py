@@ -99,7 +99,7 @@ class PolarConfig:
     hnsw_ef_search: int = 128
     # PostgreSQL HNSW build: maintenance_work_mem is sized to hold the whole graph (≈ 1.2 × rows × (4·dim +
     # 32·m + 256) bytes; 1M × 384-d ≈ 3.2 GB), because a graph that spills past it builds many times slower
-    # (measured: 1M items with 2.3 GB: the graph spilled at ~880k rows, and the last 12 % took 19 min
+    # (measured: 1M items with 2.3 GB: the graph spilled at ~880k rows, and the last 12 % took 17 min
     # against 22 min for the first 88 %); capped here so a big
     # build cannot take the server's memory. 0 keeps the server's setting.
     hnsw_build_memory_mb: int = 4096
