@@ -7,7 +7,8 @@ the number of the best one — index only, as the paper's selection step; an unu
 candidate 0, the greedy answer. The selection turn is appended to the answer prompt, so a model with a KV
 cache re-uses the whole evidence prefix (``tokens.cached``). Every call counts in the answer step's tokens.
 
-Off by default (N = 1): it costs N calls more per question; ``benchmarks``/design notes say what it gave.
+Off by default (N = 1): on the demo questions three candidates answered the same 6 of 7 with 62 % more
+tokens (``benchmarks/results/eval/demo-answer-options.md``); samples of a VLM server differ more.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ model then sees, after the same evidence, its first answer and the views, and an
 * the **text-only** default gets, per view, the objects the perceiver verified there (stored boxes,
   ``item.meta["objects"]``) and the OCR lines read inside it (read now, with their boxes).
 
-An unusable second answer keeps the first. Off by default: one more call and an OCR pass per image.
+An unusable second answer keeps the first. Off by default: one more call and an OCR pass per image, and
+with the text-only model it answered 5 of the 7 demo questions instead of 6 (a table page's OCR lines led
+it to the Total column; ``benchmarks/results/eval/demo-answer-options.md``).
 """
 
 from __future__ import annotations
