@@ -3,16 +3,21 @@
 ``/mcp`` of ``vimrag serve`` (same token).
 
 Every tool runs its work in a worker thread: a question takes the model for tens of seconds, and the
-event loop it would block also serves the REST API and the page.
+event loop it would block also serves the REST API and the page. A refusal the service explains (a path
+outside the ingest roots, an unknown source or workspace, a busy model) reaches the agent with its reason
+as a tool error; the SDK would otherwise show only "Error executing tool NAME".
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from vimrag._extras import require
+from vimrag.errors import VimragError
 from vimrag.server.service import Service
 
 _INSTRUCTIONS = (
@@ -28,10 +33,22 @@ def build_mcp(service: Service) -> Any:
     require("mcp", "server")
     import anyio
     from mcp.server.mcpserver import Image, MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
 
     mcp = MCPServer("vimrag", instructions=_INSTRUCTIONS, log_level="WARNING")
 
+    def explained(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(fn)  # the SDK reads the tool's signature and docstring through __wrapped__
+        async def tool(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except VimragError as exc:
+                raise ToolError(str(exc)) from exc
+
+        return tool
+
     @mcp.tool()
+    @explained
     async def search(query: str, k: int = 5, strict: bool = False, images: bool = False,
                      workspace: str | None = None) -> Any:
         """Logic-aware search of the memory. Results come verified first, then uncertain, never a
@@ -50,6 +67,7 @@ def build_mcp(service: Service) -> Any:
         return [json.dumps(result, ensure_ascii=False), *pictures]
 
     @mcp.tool()
+    @explained
     async def ask(question: str, method: str = "vimrag", workspace: str | None = None) -> dict[str, Any]:
         """Answer a question from the memory with citations (the VimRAG agent; methods: vimrag, react,
         summary, rag). Takes seconds to minutes with the embedded model."""
@@ -58,6 +76,7 @@ def build_mcp(service: Service) -> Any:
             lambda: service.ask(question, method, entered=True, workspace=workspace)))
 
     @mcp.tool()
+    @explained
     async def ingest(paths: list[str], wait_s: float = 600.0, workspace: str | None = None) -> dict[str, Any]:
         """Ingest files or folders that lie under the server's ingest roots; waits up to `wait_s` seconds
         for the per-file report (else returns the job's progress; poll with `sources`). `workspace`: the
@@ -69,17 +88,20 @@ def build_mcp(service: Service) -> Any:
         return job.to_json()
 
     @mcp.tool()
+    @explained
     async def remove(source: str, workspace: str | None = None) -> dict[str, Any]:
         """Forget one ingested source (exactly as `sources` lists it) with everything derived from it."""
         n = await anyio.to_thread.run_sync(service.remove, source, workspace)
         return {"source": source, "removed": n}
 
     @mcp.tool()
+    @explained
     async def sources(workspace: str | None = None) -> dict[str, Any]:
         """The files the memory holds, with their item counts."""
         return {"sources": await anyio.to_thread.run_sync(service.sources, workspace)}
 
     @mcp.tool()
+    @explained
     async def workspaces() -> dict[str, Any]:
         """The corpora (workspaces) of this memory; every other tool takes `workspace` to pick one."""
         return {"workspaces": await anyio.to_thread.run_sync(service.workspaces),
