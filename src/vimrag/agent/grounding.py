@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from PIL import Image
 
 from vimrag.agent.actions import ActionError, Answer, parse_action
+from vimrag.agent.citations import cited_entries
+from vimrag.agent.context import entry_label
 from vimrag.agent.episode import Episode
 from vimrag.agent.graph import BankEntry
 from vimrag.agent.trajectory import StepRecord
 from vimrag.errors import VimragError
+from vimrag.ingest.tables import norm_box
 from vimrag.models.base import ImageInput, Message
 
 _log = logging.getLogger(__name__)
@@ -122,9 +124,12 @@ def _ocr_lines(img: Image.Image) -> list[tuple[str, Box]]:
     except VimragError as exc:  # no engine (MissingExtraError) or a failed read: ground on objects only
         _log.warning("coordinate-grounded answering without OCR text: %s", exc)
         return []
-    w, h = max(1, img.size[0]), max(1, img.size[1])
-    return [(b.text, (round(1000 * b.box[0] / w), round(1000 * b.box[1] / h), round(1000 * b.box[2] / w),
-                      round(1000 * b.box[3] / h))) for b in res.boxes if b.text.strip()]
+    return [(b.text, _ints(norm_box(*b.box, *img.size))) for b in res.boxes if b.text.strip()]
+
+
+def _ints(box: tuple[float, ...]) -> Box:
+    x0, y0, x1, y1 = (round(v) for v in box)
+    return (x0, y0, x1, y1)
 
 
 def _centre_in(inner: tuple[int, ...], outer: Box) -> bool:
@@ -134,13 +139,8 @@ def _centre_in(inner: tuple[int, ...], outer: Box) -> bool:
 
 def _image_entries(ep: Episode, cite: list[str], limit: int) -> list[tuple[str, BankEntry]]:
     """Bank entries that have an image: cited ones first, then by memorize score and similarity."""
-    found: dict[str, BankEntry] = {}
-    ranked: list[tuple[Any, str, BankEntry]] = []
-    for node in ep.graph.nodes:
-        for i, e in enumerate(node.bank, start=1):
-            if e.item.media and e.saliency:
-                ref = f"{node.id}.{i}"
-                found[ref] = e
-                ranked.append(((-(e.score or 0), -e.similarity), ref, e))
-    order = [r for r in cite if r in found] + [ref for _, ref, _ in sorted(ranked, key=lambda t: t[0])]
-    return [(ref, found[ref]) for ref in dict.fromkeys(order)][: max(0, limit)]
+    found = {(node.id, i): e for node in ep.graph.nodes for i, e in enumerate(node.bank, start=1)
+             if e.item.media and e.saliency}
+    ranked = sorted(found, key=lambda key: (-(found[key].score or 0), -found[key].similarity))
+    order = [key for key in cited_entries(ep.graph, cite) if key in found] + ranked
+    return [(entry_label(*key), found[key]) for key in dict.fromkeys(order)][: max(0, limit)]

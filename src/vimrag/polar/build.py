@@ -30,6 +30,7 @@ import numpy as np
 
 from vimrag.config import Config, PartitionSettings
 from vimrag.ingest.base import RawItem
+from vimrag.ingest.tables import norm_box
 from vimrag.models.base import ConceptScore, Perceiver, Perception, TextEmbedder
 from vimrag.polar.concepts import normalize_concept
 from vimrag.polar.evidence import serialize_state
@@ -212,8 +213,7 @@ def located_objects(scores: Sequence[ConceptScore], concepts: Sequence[ConceptEv
     for c in scores:
         name = normalize_concept(c.concept)
         if c.box is not None and name in has:
-            x0, y0, x1, y1 = c.box
-            out.append([name, round(1000 * x0 / w), round(1000 * y0 / h), round(1000 * x1 / w), round(1000 * y1 / h)])
+            out.append([name, *(round(v) for v in norm_box(*c.box, w, h))])
     return out
 
 
