@@ -28,7 +28,7 @@ from vimrag.agent.context import Retriever
 from vimrag.agent.episode import Episode
 from vimrag.agent.grounding import grounded_answer
 from vimrag.agent.methods import make_method
-from vimrag.agent.trajectory import StepRecord, Trajectory, nodes_to_json
+from vimrag.agent.trajectory import TOKEN_KEYS, StepRecord, Trajectory, nodes_to_json
 from vimrag.config import Config
 from vimrag.errors import ConfigError
 from vimrag.models.base import LanguageModel, TextEmbedder
@@ -52,7 +52,7 @@ class AgentResult:
                           for c in self.citations],
             "method": self.method,
             "steps": self.steps,
-            "tokens": {k: int(self.tokens.get(k, 0)) for k in ("prompt", "completion", "cached")},
+            "tokens": {k: int(self.tokens.get(k, 0)) for k in TOKEN_KEYS},
             "trajectory": str(self.trajectory) if self.trajectory else None,
             "seconds": round(float(self.record.wall_s), 2),  # the question's wall time (issue 13)
         }

@@ -22,6 +22,7 @@ from vimrag.errors import TrajectoryError
 VERSION = 1
 STEP_ACTIONS = ("retrieve", "memorize", "answer", "invalid")
 PHASES = ("prefill_tokens", "prefill_s", "decode_tokens", "decode_s")
+TOKEN_KEYS = ("prompt", "completion", "cached")  # a result's "tokens"
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Trajectory:
     answer_node: int | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
     allocation: list[dict[str, Any]] = field(default_factory=list)
-    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0, "cached": 0})
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_KEYS, 0))
     steps_taken: int = 0
     invalid_retrievals: int = 0
     wall_s: float = 0.0
@@ -113,7 +114,7 @@ class Trajectory:
             "version": self.version, "question": self.question, "method": self.method,
             "nodes": self.nodes, "steps": [s.to_json() for s in self.steps], "answer": self.answer,
             "answer_node": self.answer_node, "citations": self.citations, "allocation": self.allocation,
-            "tokens": {k: int(self.tokens.get(k, 0)) for k in ("prompt", "completion", "cached")},
+            "tokens": {k: int(self.tokens.get(k, 0)) for k in TOKEN_KEYS},
             "steps_taken": self.steps_taken, "invalid_retrievals": self.invalid_retrievals,
             "wall_s": round(float(self.wall_s), 4), "meta": self.meta,
         }
@@ -137,7 +138,7 @@ class Trajectory:
             steps=[StepRecord.from_json(s) for s in data["steps"]], answer=data.get("answer", ""),
             answer_node=data.get("answer_node"), citations=list(data.get("citations", [])),
             allocation=list(data.get("allocation", [])),
-            tokens={k: int(data.get("tokens", {}).get(k, 0)) for k in ("prompt", "completion", "cached")},
+            tokens={k: int(data.get("tokens", {}).get(k, 0)) for k in TOKEN_KEYS},
             steps_taken=int(data.get("steps_taken", len(data["steps"]))),
             invalid_retrievals=int(data.get("invalid_retrievals", 0)), wall_s=float(data.get("wall_s", 0.0)),
             meta=dict(data.get("meta", {})),

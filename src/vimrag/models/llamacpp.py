@@ -152,8 +152,8 @@ class LlamaCppLLM:
         stop: list[str] | None = None,
         seed: int | None = None,
     ) -> Completion:
-        extra = {} if seed is None else {"seed": int(seed) & 0xFFFFFFFF}  # else the configured models.seed
-        return self._chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop or None, **extra)
+        seed = None if seed is None else int(seed) & 0xFFFFFFFF  # None: _chat keeps the configured models.seed
+        return self._chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop or None, seed=seed)
 
     def generate_json(
         self,

@@ -184,9 +184,8 @@ class OpenAICompatLLM:
         stop: list[str] | None = None,
         seed: int | None = None,
     ) -> Completion:
-        extra = {} if seed is None else {"seed": int(seed)}  # else the configured models.seed
-        data, secs = self._chat(
-            to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None, **extra
+        data, secs = self._chat(  # seed None: _chat keeps the configured models.seed
+            to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None, seed=seed
         )
         return self._completion(data, secs, "\n".join(m.content for m in messages))
 
