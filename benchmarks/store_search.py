@@ -1,4 +1,4 @@
-"""Store benchmark: the 200k synthetic PolarMem workload through LanceStore and PostgresStore.
+"""Store benchmark: the 200k synthetic PolarMem workload through LanceStore and PostgresStore (both searches).
 
 Workload (``vimrag.testing.synthetic``): 200,000 items, 384-d clustered vectors, ~10 HAS and ~8 NOT_HAS
 concepts each from a 2,000-concept Zipf vocabulary, 200 sources of 1,000 items; ≥ 200 mixed queries
@@ -9,7 +9,13 @@ ingest time (through ``replace_many``, including the index build), on-disk size,
 search p50/p95 and recall@10 against an exact NumPy reference of Algorithm 1 (states from posting lists,
 full matmul, lexsort), plus the paper's per-item Python loop on a few queries for the speed-up column.
 
-    python benchmarks/store_search.py                     # lance + postgres (if VIMRAG_TEST_PG_URI is set)
+    python benchmarks/store_search.py                     # lance + postgres + postgres-sql (if VIMRAG_TEST_PG_URI)
+    python benchmarks/store_search.py --n 1000000 --only postgres   # PostgresStore, in-process index (default)
+
+``postgres`` is PostgresStore with ``polar.pg_search = "index"`` (the default: the in-process certified
+PolarIndex loaded from the rows; its ``index_s`` is the first process's build from the database plus saving
+it, ``reopen_s`` a second process's open and first search from the saved index); ``postgres-sql`` is
+``pg_search = "sql"`` (tiers in SQL; ``index_s`` is the pgvector HNSW build).
     python benchmarks/store_search.py --quick             # 20k items
     python benchmarks/store_search.py --backend lance     # one backend (used internally)
 """
@@ -40,6 +46,8 @@ from vimrag.testing.synthetic import make_queries, make_store  # noqa: E402
 from vimrag.types import ConceptEvidence, Item, Modality, Polarity  # noqa: E402
 
 PER_SOURCE = 1000
+CLASS = {"lance": "lance.LanceStore", "postgres": "postgres.PostgresStore, pg_search=index",
+         "postgres-sql": "postgres.PostgresStore, pg_search=sql"}
 K = 10
 
 
@@ -125,13 +133,15 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
         def reopen() -> Any:
             return LanceStore(tmp / "store", polar=polar)
     else:
+        from vimrag.config import PolarConfig
         from vimrag.store.postgres import PostgresStore
 
         uri = os.environ["VIMRAG_TEST_PG_URI"]
         uri += ("&" if "?" in uri else "?") + "schema=bench_store"
+        pg_polar = PolarConfig(pg_search="sql" if backend == "postgres-sql" else "index")
 
         def reopen() -> Any:
-            return PostgresStore(uri, auto_ann_index=False)
+            return PostgresStore(uri, polar=pg_polar, auto_ann_index=False)
 
         s = reopen()
         if reuse and s.count() == n:
@@ -141,7 +151,8 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
             reuse = False
         s.close()
     store = reopen()
-    if not (backend == "postgres" and reuse):
+    probe = (queries[0].vector, LogicQuery(tuple(f"c{c}" for c in queries[0].pos)))
+    if not (backend != "lance" and reuse):
         meta["load_avg_before_ingest"] = round(os.getloadavg()[0], 2)
         t0, c0 = time.perf_counter(), time.process_time()
         step = 20  # sources per replace_many call (20k items)
@@ -149,9 +160,13 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
             store.replace_many(batches[i:i + step])
         write_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        if backend == "postgres":
+        if backend == "postgres-sql":
             store.ensure_ann_index()
-        store.close()  # lance: persists the PolarIndex
+        elif backend == "postgres":  # a fresh process builds the in-process index from the rows, then saves it
+            store.close()
+            store = reopen()
+            store.search(probe[0], probe[1], K)
+        store.close()  # lance, postgres: persists the PolarIndex
         index_s = time.perf_counter() - t1
         meta["ingest_cpu_s"] = round(time.process_time() - c0, 2)
         meta["load_avg_after_ingest"] = round(os.getloadavg()[0], 2)
@@ -162,6 +177,8 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
     t0 = time.perf_counter()
     store = reopen()
     assert store.count() == n
+    if backend == "postgres":  # its index is loaded by the first search
+        store.search(probe[0], probe[1], K)
     meta["reopen_s"] = round(time.perf_counter() - t0, 3)
     if backend == "lance":
         meta["disk_mb"] = round(dir_size(tmp / "store") / 2**20, 1)
@@ -170,6 +187,8 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
                        "ON s.oid = c.relnamespace WHERE s.nspname = %s AND c.relkind = 'r'",
                        (store.schema,)).fetchone()
         meta["disk_mb"] = round(int(row[0]) / 2**20, 1)
+        if backend == "postgres":  # the in-process index saved on this machine (the user cache)
+            meta["index_cache_mb"] = round(dir_size(store._index.folder) / 2**20, 1)
     ref = Reference(data)
     # References first: the full-matrix NumPy reference flushes the caches and leaves BLAS threads
     # spinning, which would be charged to the store's next search if it ran between timed searches.
@@ -197,7 +216,7 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
     store.close()
     shutil.rmtree(tmp, ignore_errors=True)
     row = {
-        "method": f"{backend} store (vimrag.store.{'lance.LanceStore' if backend == 'lance' else 'postgres.PostgresStore'})",
+        "method": f"{backend} store (vimrag.store.{CLASS[backend]})",
         **latency_row(lat, cpu, recalls),
         "states_exact": state_ok / len(queries),
         **meta,
@@ -216,12 +235,12 @@ def run_backend(backend: str, n: int, n_queries: int, seed: int, reuse: bool = F
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backend", choices=["lance", "postgres"])
+    ap.add_argument("--backend", choices=list(CLASS))
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--queries", type=int, default=210)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="", help="comma-separated backends (lance,postgres)")
+    ap.add_argument("--only", default="", help="comma-separated backends (lance,postgres,postgres-sql)")
     ap.add_argument("--reuse", action="store_true", help="postgres: keep an already loaded bench schema")
     ap.add_argument("--hnsw-ef-construction", type=int, default=None,
                     help="lance: PolarConfig.hnsw_ef_construction for this run (default: the config's)")
@@ -232,7 +251,7 @@ def main() -> None:
         print(json.dumps(run_backend(args.backend, n, args.queries, args.seed, args.reuse,
                                      args.hnsw_ef_construction)))
         return
-    backends = ["lance"] + (["postgres"] if os.environ.get("VIMRAG_TEST_PG_URI") else [])
+    backends = ["lance"] + (["postgres", "postgres-sql"] if os.environ.get("VIMRAG_TEST_PG_URI") else [])
     if args.only:
         backends = [b for b in backends if b in args.only.split(",")]
     rows = []
@@ -258,7 +277,7 @@ def main() -> None:
         ran = {r.get("method", "").split(" ")[0] for r in rows}
         for r in json.loads(Path(args.out).read_text()).get("rows", []):
             kind = r.get("method", "").split(" ")[0]
-            if kind in ("lance", "postgres") and kind not in ran:
+            if kind in CLASS and kind not in ran:
                 rows.append({**r, "from_previous_run": True})
     loop = next((r.get("paper_loop_p50_ms") for r in rows if r.get("paper_loop_p50_ms")), None)
     for r in rows:

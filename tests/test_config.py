@@ -50,6 +50,7 @@ def test_types_are_coerced() -> None:
         ({"ingest.ray_embed_workers": 0}, "ray_embed_workers must be ≥ 1"),
         ({"ingest.ray_embed_gpus_per_worker": -1}, "ray_embed_gpus_per_worker ≥ 0"),
         ({"store.workspace": "../x"}, "store.workspace"),
+        ({"polar.pg_search": "faiss"}, "pg_search must be index or sql"),
     ],
 )
 def test_bad_overrides_are_clear_errors(overrides: dict, message: str) -> None:

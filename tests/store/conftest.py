@@ -27,6 +27,8 @@ def _with_schema(uri: str, schema: str) -> str:
 BACKENDS = [
     pytest.param("lance", id="lance", marks=pytest.mark.integration),
     pytest.param("postgres", id="postgres", marks=[pytest.mark.integration, pytest.mark.postgres, pg_skip]),
+    # the SQL planner (polar.pg_search = "sql") keeps the same contract
+    pytest.param("postgres-sql", id="postgres-sql", marks=[pytest.mark.integration, pytest.mark.postgres, pg_skip]),
 ]
 
 
@@ -42,18 +44,20 @@ def open_backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[
             opened.append(s)
             return s
     else:
+        from vimrag.config import PolarConfig
         from vimrag.store.postgres import PostgresStore
 
         uri = _with_schema(PG_URI, "t_" + uuid.uuid4().hex[:12])
+        polar = PolarConfig(pg_search="sql" if request.param == "postgres-sql" else "index")
 
         def make() -> object:
-            s = PostgresStore(uri)
+            s = PostgresStore(uri, polar=polar)
             opened.append(s)
             return s
     yield make
     for s in opened:
         s.close()
-    if request.param == "postgres":
+    if request.param != "lance":
         from vimrag.store.postgres import PostgresStore
 
         s = PostgresStore(uri)

@@ -104,7 +104,7 @@ def test_a_read_only_store_can_be_searched_and_refuses_writes_in_one_line(tmp_pa
 def test_a_full_disk_while_saving_the_index_leaves_the_old_one_and_no_temp(tmp_path, monkeypatch) -> None:
     import errno
 
-    from vimrag.store import lance_state
+    from vimrag.store import index_state
 
     s = LanceStore(tmp_path)
     _fill(s, 0, ["x"])
@@ -116,7 +116,7 @@ def test_a_full_disk_while_saving_the_index_leaves_the_old_one_and_no_temp(tmp_p
     def full(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(lance_state.np, "save", full)
+    monkeypatch.setattr(index_state.np, "save", full)
     s.close()  # logged, not raised: the tables hold the data, the index is only a cache
     assert not (tmp_path / "index.tmp").exists()
     assert (tmp_path / "index" / "stamp.json").read_text() == before  # the old, now stale, copy

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from vimrag._cache import cache_dir
 from vimrag._extras import require
 from vimrag.errors import ModelUnavailableError
 
@@ -169,8 +170,7 @@ def build_tokenizer_json(tiktoken_file: Path, num_languages: int = 99) -> str:
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("VIMRAG_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "vimrag")
-    return Path(root) / "models" / MODEL_NAME
+    return cache_dir() / "models" / MODEL_NAME
 
 
 def model_dir() -> Path:

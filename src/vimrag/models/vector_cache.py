@@ -14,21 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 
+from vimrag._cache import cache_dir
 from vimrag.models.base import TextEmbedder
 
 log = logging.getLogger(__name__)
-
-
-def cache_dir(env: dict[str, str] | None = None) -> Path:
-    """``$VIMRAG_CACHE_DIR`` or ``~/.cache/vimrag`` (read when called)."""
-    value = (os.environ if env is None else env).get("VIMRAG_CACHE_DIR")
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "vimrag"
 
 
 #: Backends whose name (``backend:model``) pins the vectors it makes. An embedder object given by a caller

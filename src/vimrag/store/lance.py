@@ -40,14 +40,13 @@ import numpy as np
 from vimrag._extras import require
 from vimrag.errors import StoreError
 from vimrag.index import PolarIndex
-from vimrag.index.fusion import search_fused
 from vimrag.index.lexical import TOKENIZER_VERSION
 from vimrag.store import _codec
 from vimrag.store import lance_tables as tables
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord, TextQuery
+from vimrag.store.index_state import IndexState, load_state, one_blas_thread, save_state, search_state
 from vimrag.store.lance_arrow import COLUMNS, arrow_rows, items_schema
-from vimrag.store.lance_state import IndexState, load_state, one_blas_thread, save_state
-from vimrag.types import Item, LogicState
+from vimrag.types import Item
 
 _log = logging.getLogger(__name__)
 
@@ -352,26 +351,7 @@ class LanceStore:
             q = _codec.normalize_rows(_codec.as_f32_vector(vector, self._dim, "query")[None, :])[0]
             pos = _codec.map_query(query.positive, self._vocab.get)
             neg = _codec.map_negative(query.negative, self._vocab.get, query.strict_negation)
-            want = k + st.n_dup
-            if text is not None and text.terms:
-                lrows, lscores = st.lex.search(text.terms)
-                rows, states, sims, dense, lex = search_fused(st.index, q, pos, neg, want, lrows, lscores,
-                                                              text.weight, strict=query.strict_negation)
-            else:
-                rows, states, sims = st.index.search(q, pos, neg, want, strict=query.strict_negation)
-                dense, lex = sims, np.zeros(rows.size)
-        out: list[ScoredId] = []
-        seen: set[str] = set()
-        for r, s, v, d, x in zip(rows.tolist(), states.tolist(), sims.tolist(), dense.tolist(), lex.tolist(),
-                                 strict=True):
-            iid = st.row_key[r][1]
-            if iid in seen:
-                continue
-            seen.add(iid)
-            out.append(ScoredId(iid, LogicState(int(s)), float(v), float(d), float(x)))
-            if len(out) == k:
-                break
-        return out
+            return search_state(st, q, pos, neg, k, text, query.strict_negation)
 
     # ---------------------------------------------------------------- cache
     def cache_get(self, keys: Sequence[str]) -> dict[str, float]:

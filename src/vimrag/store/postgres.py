@@ -7,11 +7,15 @@ Tables (in schema ``vimrag`` unless the URI says ``?schema=NAME``):
   ``vector_cosine_ops``, m=32, ef_construction=128 — m=16 returned a zero-recall result on clustered data);
 * ``sources``: committed files; ``vocab``: stable concept ids; ``concept_count``: per-concept posting-list
   sizes, kept in the same transactions, used to plan queries; ``cache``: verification scores (Eq. 4);
-  ``meta``: vector dimension and the number of duplicate item ids (the same content at two paths).
+  ``meta``: vector dimension, the number of duplicate item ids (the same content at two paths) and the store's
+id; ``changes``: the sources each commit replaced or removed, in commit order.
 
 Every write of a source is one transaction: a crash or a restart leaves the old or the new version.
 
-Search is Algorithm 1 of PolarMem done as lexicographic tiers in SQL: the VERIFIED tier
+Search (``polar.pg_search``): by default the embedded store's certified PolarIndex, loaded from these rows
+into the searching process and kept current by ``changes``, the log of the sources each commit touched
+(:mod:`vimrag.store.postgres_index`): exact at any size. With ``pg_search = "sql"`` (no per-process memory;
+what Citus distributes), search is Algorithm 1 of PolarMem done as lexicographic tiers in SQL: the VERIFIED tier
 (``has && Q+`` and no conflict), then the UNCERTAIN (neutral) tier, then the CONFLICT tier, each
 ``ORDER BY vector <=> q LIMIT k``, stopping once k rows are found. Each tier is planned from a cheap
 estimate (summed posting-list sizes from ``concept_count``): a tier of at most ``exact_max`` rows is
@@ -35,12 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vimrag._cache import cache_dir
 from vimrag._extras import require
 from vimrag.errors import StoreError
+from vimrag.index import PolarIndex
 from vimrag.index.fusion import fuse
 from vimrag.index.lexical import TOKENIZER_VERSION
 from vimrag.store import _codec, postgres_lexical
 from vimrag.store.base import LogicQuery, ScoredId, SourceRecord, TextQuery
+from vimrag.store.index_state import search_state
+from vimrag.store.postgres_index import PgIndex, cache_folder, log_changes
 from vimrag.store.postgres_schema import (
     BASE_TABLES,
     COLUMNS,
@@ -59,7 +67,8 @@ class PostgresStore:
 
     def __init__(self, uri: str, polar: PolarConfig | None = None, connect_timeout: int = 10,
                  auto_ann_index: bool = True) -> None:
-        """``auto_ann_index=False`` defers the HNSW build to :meth:`ensure_ann_index` (bulk loads)."""
+        """``auto_ann_index=False`` defers the HNSW build to :meth:`ensure_ann_index` (bulk loads); the
+        database's HNSW index is built only for ``polar.pg_search = "sql"``, which searches with it."""
         from vimrag.config import PolarConfig
 
         psycopg = require("psycopg", "postgres", "psycopg[binary]")
@@ -77,8 +86,14 @@ class PostgresStore:
         self._psycopg = psycopg
         self._vocab: dict[str, int] = {}
         self._ef = 0  # hnsw.ef_search currently set on the session (0 = not yet)
-        self._auto_ann = auto_ann_index
+        self._auto_ann = auto_ann_index and self._polar.pg_search == "sql"
         self._init_schema()
+        self._index = PgIndex(self._conn, self.schema, self._new_index, cache_folder(uri, cache_dir())) \
+            if self._polar.pg_search == "index" else None
+
+    def _new_index(self) -> PolarIndex:
+        assert self._dim is not None
+        return PolarIndex.from_config(self._dim, self._polar)
 
     # ---------------------------------------------------------------- schema
     def _x(self, sql: str, params: Any = None) -> Any:
@@ -257,6 +272,7 @@ class PostgresStore:
                             "SET source_hash = EXCLUDED.source_hash, n_items = EXCLUDED.n_items, "
                             "meta = EXCLUDED.meta",
                             (record.source, record.source_hash, record.n_items, _codec.record_to_json(record)))
+                log_changes(self._x, [r.source for r, _ in batch])
         except self._psycopg.Error as exc:
             self._vocab.clear()  # ids inserted by the rolled-back transaction do not exist
             raise StoreError(f"writing to PostgreSQL failed: {exc}") from exc
@@ -268,6 +284,7 @@ class PostgresStore:
             self._x("SELECT pg_advisory_xact_lock(hashtext(%s))", (source,))
             n = self._delete_source_rows(source)
             self._x("DELETE FROM S.sources WHERE source = %s", (source,))
+            log_changes(self._x, [source])
         return n
 
     # ---------------------------------------------------------------- reads
@@ -359,13 +376,18 @@ class PostgresStore:
 
     def search(self, vector: np.ndarray, query: LogicQuery, k: int, text: TextQuery | None = None
                ) -> list[ScoredId]:
-        """Tiers in SQL, best first; with ``text``, each tier's dense top-k is fused with every row of the
+        """The in-process index (``pg_search = "index"``), or tiers in SQL, best first; with ``text``, each
+        tier's dense top-k is fused with every row of the
         tier that holds a query term (exact: :mod:`vimrag.index.fusion`), scored as the embedded store does."""
         if k <= 0 or not self._has_items():
             return []
         q = _codec.as_f32_vector(vector, self._dim, "query")
         pos = _codec.map_query(query.positive, self._lookup)
         neg = _codec.map_negative(query.negative, self._lookup, query.strict_negation)
+        if self._index is not None:
+            with self._index.lock:
+                return search_state(self._index.state(), _codec.normalize_rows(q[None, :])[0], pos, neg, k,
+                                    text, query.strict_negation)
         total, n_dup, est_v, est_c, ann = self._plan_stats(pos, neg)
         if total == 0:
             return []
@@ -437,12 +459,18 @@ class PostgresStore:
                 "DO UPDATE SET score = EXCLUDED.score", (list(values), [float(v) for v in values.values()]))
 
     def close(self) -> None:
+        """Keep the in-process index for the next process (``pg_search = "index"``) and disconnect."""
+        if self._index is not None and not self._conn.closed:
+            with self._index.lock:
+                self._index.save()
         if not self._conn.closed:
             self._conn.close()
 
     def drop(self) -> None:
         """Delete the whole store (its schema). For tests and ``vimrag reset``."""
         self._x(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        if self._index is not None:
+            self._index.forget()
         self._vocab.clear()
         self._dim = None
 

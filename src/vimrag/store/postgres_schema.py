@@ -54,7 +54,11 @@ BASE_TABLES = (
     "CREATE TABLE IF NOT EXISTS S.cache (key text PRIMARY KEY, score float8 NOT NULL)",
     # BM25 document frequencies of the lexical channel, kept in the same transactions as the items
     "CREATE TABLE IF NOT EXISTS S.lex_df (term text PRIMARY KEY, df bigint NOT NULL)",
+    # the sources each committed write replaced or removed, in commit order (vimrag.store.postgres_index)
+    "CREATE TABLE IF NOT EXISTS S.changes (seq bigserial PRIMARY KEY, source text NOT NULL)",
     "INSERT INTO S.meta VALUES ('n_dup', '0'), ('n_rows', '0'), ('lex_total', '0') ON CONFLICT DO NOTHING",
+    # tells this store from one made again under the same schema (a saved in-process index is not reused)
+    "INSERT INTO S.meta VALUES ('store_id', gen_random_uuid()::text) ON CONFLICT DO NOTHING",
 )
 
 

@@ -1,7 +1,10 @@
-"""The embedded store's in-memory index state and its persistence under ``<uri>/index``.
+"""The in-process index state of a store and its persistence: what makes a store's search exact and fast.
 
-:class:`IndexState` maps PolarIndex rows ↔ (source, item id) and counts concept edges for
-``vocabulary()``. It is saved with a *stamp* of the table versions it reflects, so a new CLI process
+:class:`IndexState` maps PolarIndex rows ↔ (source, item id), counts concept edges for ``vocabulary()``
+and holds the BM25 index of the same rows; :func:`search_state` is the one search over it (Algorithm 1
+with the fused similarity). Both stores use it: the embedded LanceStore always, the PostgresStore with
+``polar.pg_search = "index"`` (:mod:`vimrag.store.postgres_index`). A state is saved with a *stamp* of
+the tables it reflects (``<uri>/index`` for LanceDB, the user cache for PostgreSQL), so a new process
 loads it instead of rebuilding it; a stale or unreadable copy is rebuilt from the tables (and said so in
 the log).
 """
@@ -21,9 +24,12 @@ import numpy as np
 
 from vimrag.errors import StoreError
 from vimrag.index import PolarIndex
+from vimrag.index.fusion import search_fused
 from vimrag.index.lexical import LexicalIndex
 from vimrag.store import _codec
+from vimrag.store.base import ScoredId, TextQuery
 from vimrag.store.lance_arrow import int_lists
+from vimrag.types import LogicState
 
 _log = logging.getLogger(__name__)
 
@@ -77,28 +83,60 @@ class IndexState:
         return len(rows)
 
     def add_batch(self, batch: Any, dim: int, names: dict[int, str]) -> None:
-        """Add an arrow batch of committed rows to the index, the BM25 index, the row map and the concept
-        counts; ``names`` maps concept ids to names (verified concepts are words of the lexical channel)."""
+        """Add an arrow batch of committed rows (the LanceDB store); ``names`` maps concept ids to names."""
         vec = batch.column("vector")
         flat = vec.values.to_numpy(zero_copy_only=False) if hasattr(vec, "values") else vec.combine_chunks().values
-        mat = _codec.normalize_rows(np.asarray(flat, dtype=np.float32).reshape(-1, dim))
         has = int_lists(batch.column("has"))
-        not_has = int_lists(batch.column("not_has"))
-        unc = int_lists(batch.column("uncertain"))
+        cols = {c: batch.column(c).to_pylist() for c in ("source", "id", "text", "meta", "locator")}
+        self.add_rows(cols["source"], cols["id"], np.asarray(flat, dtype=np.float32).reshape(-1, dim),
+                      has, int_lists(batch.column("not_has")), int_lists(batch.column("uncertain")),
+                      cols["text"], cols["meta"], cols["locator"], names)
+
+    def add_rows(self, sources: Sequence[str], ids: Sequence[str], vectors: np.ndarray, has: Sequence[Any],
+                 not_has: Sequence[Any], uncertain: Sequence[Any], texts: Sequence[str], metas: Sequence[Any],
+                 locators: Sequence[Any], names: dict[int, str]) -> None:
+        """Add committed rows to the index, the BM25 index, the row map and the concept counts (verified
+        concepts are words of the lexical channel, so their names are needed); vectors are normalised here."""
+        mat = _codec.normalize_rows(np.asarray(vectors, dtype=np.float32))
         with one_blas_thread():
             rows = self.index.add(mat, has, not_has)
         docs = [_codec.lexical_counts(src, text, meta, loc, [names.get(int(c), "") for c in h])
-                for src, text, meta, loc, h in zip(batch.column("source").to_pylist(), batch.column("text").to_pylist(),
-                                                   batch.column("meta").to_pylist(),
-                                                   batch.column("locator").to_pylist(), has, strict=True)]
+                for src, text, meta, loc, h in zip(sources, texts, metas, locators, has, strict=True)]
         lex_rows = self.lex.add(docs)
         if lex_rows.tolist() != rows.tolist():
             raise StoreError("the lexical index lost step with the PolarIndex; it will be rebuilt on the next open")
-        for row, src, iid in zip(rows.tolist(), batch.column("source").to_pylist(),
-                                 batch.column("id").to_pylist(), strict=True):
+        for row, src, iid in zip(rows.tolist(), sources, ids, strict=True):
             self.row_key.append((src, iid))
             self.link(row, src, iid)
-        self.count_concepts([*has, *not_has, *unc], +1)
+        self.count_concepts([*has, *not_has, *uncertain], +1)
+
+
+def search_state(st: IndexState, q: np.ndarray, pos: Sequence[int], neg: Sequence[int], k: int,
+                 text: TextQuery | None, strict: bool) -> list[ScoredId]:
+    """Exact top-k of Algorithm 1 over ``st`` (``q`` normalised, concepts already mapped to ids): one hit per
+    item id (the same content at two paths is one item), with the fused similarity when ``text`` has terms."""
+    if k <= 0 or len(st.index) == 0:
+        return []
+    want = k + st.n_dup
+    if text is not None and text.terms:
+        lrows, lscores = st.lex.search(text.terms)
+        rows, states, sims, dense, lex = search_fused(st.index, q, pos, neg, want, lrows, lscores, text.weight,
+                                                      strict=strict)
+    else:
+        rows, states, sims = st.index.search(q, pos, neg, want, strict=strict)
+        dense, lex = sims, np.zeros(rows.size)
+    out: list[ScoredId] = []
+    seen: set[str] = set()
+    for r, s, v, d, x in zip(rows.tolist(), states.tolist(), sims.tolist(), dense.tolist(), lex.tolist(),
+                             strict=True):
+        iid = st.row_key[r][1]
+        if iid in seen:
+            continue
+        seen.add(iid)
+        out.append(ScoredId(iid, LogicState(int(s)), float(v), float(d), float(x)))
+        if len(out) == k:
+            break
+    return out
 
 
 def load_state(d: Path, stamp: dict[str, Any]) -> IndexState | None:
