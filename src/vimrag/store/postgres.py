@@ -88,8 +88,17 @@ class PostgresStore:
         self._ef = 0  # hnsw.ef_search currently set on the session (0 = not yet)
         self._auto_ann = auto_ann_index and self._polar.pg_search == "sql"
         self._init_schema()
-        self._index = PgIndex(self._conn, self.schema, self._new_index, cache_folder(uri, cache_dir())) \
-            if self._polar.pg_search == "index" else None
+        self._index = PgIndex(lambda: self._connect(conninfo, connect_timeout), self.schema, self._new_index,
+                              cache_folder(uri, cache_dir())) if self._polar.pg_search == "index" else None
+
+    def _connect(self, conninfo: str, timeout: int) -> Any:
+        """One more connection to this store's database, vector types registered (the index's own)."""
+        try:
+            conn = self._psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout, prepare_threshold=None)
+        except self._psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {self.uri}: {exc}".strip()) from exc
+        self._pgv.register_vector(conn)
+        return conn
 
     def _new_index(self) -> PolarIndex:
         assert self._dim is not None
@@ -460,9 +469,9 @@ class PostgresStore:
 
     def close(self) -> None:
         """Keep the in-process index for the next process (``pg_search = "index"``) and disconnect."""
-        if self._index is not None and not self._conn.closed:
+        if self._index is not None:
             with self._index.lock:
-                self._index.save()
+                self._index.close()
         if not self._conn.closed:
             self._conn.close()
 

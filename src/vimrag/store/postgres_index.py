@@ -59,32 +59,38 @@ def cache_folder(uri: str, root: Path) -> Path:
 
 class PgIndex:
     """The in-process :class:`IndexState` of one PostgreSQL schema, built from its rows and kept current by
-    its change log. ``conn`` is the store's autocommit connection (vector types registered)."""
+    its change log. It reads on a connection of its own (``connect``: autocommit, vector types registered),
+    opened at the first search: its snapshot transactions never interleave with the store's statements from
+    another thread, and a long first load does not hold the store's connection."""
 
-    def __init__(self, conn: Any, schema: str, new_index: Callable[[], PolarIndex], folder: Path) -> None:
-        self._conn = conn
+    def __init__(self, connect: Callable[[], Any], schema: str, new_index: Callable[[], PolarIndex],
+                 folder: Path) -> None:
+        self._connect = connect
+        self._conn: Any = None
         self._schema = schema
         self._new_index = new_index
         self.folder = folder
         self.lock = threading.RLock()  # a server searches one store from several threads
         self._state: IndexState | None = None
         self._seq = 0
+        self._store_id: str | None = None
         self._dirty = False
 
     def _x(self, sql: str, params: Any = None) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
         return self._conn.execute(sql.replace("S.", f"{self._schema}."), params)
 
     def _top(self) -> int:
         return int(self._x("SELECT coalesce(max(seq), 0) FROM S.changes").fetchone()[0])
 
     def _stamp(self) -> dict[str, Any]:
-        row = self._x("SELECT value FROM S.meta WHERE key = 'store_id'").fetchone()
-        return {"format": _FORMAT, "tokenizer": TOKENIZER_VERSION, "store": None if row is None else row[0],
-                "seq": self._seq}
+        return {"format": _FORMAT, "tokenizer": TOKENIZER_VERSION, "store": self._store_id, "seq": self._seq}
 
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[None]:
         """One REPEATABLE READ transaction: the log position and the rows read in it agree."""
+        self._x("SELECT 1")  # connected
         with self._conn.transaction():
             self._x("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield
@@ -108,6 +114,8 @@ class PgIndex:
     def state(self) -> IndexState:
         """The index, current with every change committed before this call (call under :attr:`lock`)."""
         if self._state is None:
+            row = self._x("SELECT value FROM S.meta WHERE key = 'store_id'").fetchone()
+            self._store_id = None if row is None else str(row[0])
             self._state = self._load_saved() or self._build()
         top = self._top()
         if top < self._seq:  # the log went back (a restored backup): rows we hold may not exist any more
@@ -173,6 +181,14 @@ class PgIndex:
                     self._dirty = False
         except OSError as exc:  # a full disk, a read-only cache
             _log.warning("PostgreSQL index not saved (%s); the next process rebuilds it from the rows", exc)
+
+    def close(self) -> None:
+        """Save the index for the next process and close the index's connection."""
+        try:
+            self.save()
+        finally:
+            if self._conn is not None and not self._conn.closed:
+                self._conn.close()
 
     def forget(self) -> None:
         """Drop the in-memory and the saved index (the store was dropped)."""
