@@ -100,21 +100,82 @@ def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = 
     head = f"{item.modality} {item_name(item)}"
     if state is not None:
         head = f"{fact_tag(state)} {head}"
-    body_parts = []
+    lead, label, text = "", "", " ".join(item.text.split())
     if item.modality != Modality.TEXT:
-        body_parts.append(concept_state(item))
-        if item.text.strip():
-            label = "transcript" if item.modality == Modality.VIDEO else "text"
-            body_parts.append(f"{label}: {item.text.strip()}")
+        lead = concept_state(item)
+        label = ("transcript: " if item.modality == Modality.VIDEO else "text: ") if text else ""
     else:
         cells = question_cells(item, question)
-        if cells:
-            body_parts.append("cells the question names: " + "; ".join(cells))
-        body_parts.append(item.text.strip())
-    body = " ".join(" | ".join(p for p in body_parts if p).split())
+        lead = "cells the question names: " + "; ".join(cells) if cells else ""
+    body = " | ".join(x for x in (lead, label + text) if x)
     if max_chars is not None and len(body) > max_chars:
-        body = body[: max(0, max_chars - 1)].rstrip() + "…"
+        # what leads (an image's verified state, the table cells the question names) stays whole; the text
+        # is focused on the question within what is left
+        room = max_chars - len(lead) - 3 - len(label)
+        if lead and text and room >= _MIN_PIECE:
+            body = f"{lead} | {label}{focus(text, question, room)}"
+        else:
+            body = focus(body, question, max_chars)
     return f"{head}: {body}" if body else head
+
+
+_MIN_PIECE = 40  # characters worth showing of a sentence cut to fit
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s+\|\s+")
+
+
+def focus(body: str, question: str, max_chars: int) -> str:
+    """``body`` cut to ``max_chars``, keeping the sentences that cover the question's words.
+
+    Why: the text-only policy sees each kept item through a budget of characters (Ω's tokens × 4), often a
+    few hundred. Cut from the head, an item keeps its opening and loses the sentence the question is about
+    (a page that says where drones are tested and, two sentences later, which bus goes there, reached the
+    model as its first sentence). This is the text analogue of VimRAG's saliency mask u (§3.1), which keeps
+    the question's regions of an image: sentences are taken greedily by the question words (the lexical
+    channel's tokens) they add to those already covered — the last one cut to fit if at least
+    ``_MIN_PIECE`` characters are left — then the rest of the budget is filled in reading order; the
+    kept sentences keep their order, gaps marked "…". With no question word in the body it is the head cut.
+    """
+    end = max(0, max_chars - 1)
+    from vimrag.index.lexical import tokenize
+
+    words = set(tokenize(question)) if question else set()
+    sents = [x for x in _SENTENCE_END.split(body) if x]
+    hits = [words & set(tokenize(x)) for x in sents]
+    if not any(hits):
+        return body[:end].rstrip() + "…"
+    kept: dict[int, str] = {}
+    covered: set[str] = set()
+    used = 0
+    while True:
+        gain = {i: len(h - covered) for i, h in enumerate(hits) if i not in kept}
+        best = max(gain, key=lambda i: (gain[i], -i), default=None)
+        if best is None or gain[best] == 0:
+            break
+        room = end - used
+        if len(sents[best]) + 3 <= room:  # a piece costs a space and perhaps a gap mark "… "
+            kept[best] = sents[best]
+        elif room >= _MIN_PIECE:
+            kept[best] = sents[best][:room - 4].rstrip() + "…"
+        else:
+            break
+        covered |= hits[best]
+        used += len(kept[best]) + 3
+    for i, x in enumerate(sents):  # the rest of the budget in reading order
+        if i not in kept and used + len(x) + 3 <= end:
+            kept[i] = x
+            used += len(x) + 3
+    if not kept:
+        return body[:end].rstrip() + "…"
+    out: list[str] = []
+    last = -1
+    for i in sorted(kept):
+        if i != last + 1:
+            out.append("…")
+        out.append(kept[i])
+        last = i
+    if last != len(sents) - 1 and not out[-1].endswith("…"):
+        out.append("…")
+    return " ".join(out)
 
 
 def serialize_evidence(hits: Sequence[SearchHit], max_chars: int = 600) -> str:

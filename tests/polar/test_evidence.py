@@ -1,0 +1,43 @@
+"""Evidence lines under a character budget keep what the question asks about (the text saliency mask)."""
+
+from __future__ import annotations
+
+from vimrag.polar.evidence import evidence_text, focus
+from vimrag.types import ConceptEvidence, Item, LogicState, Modality, Polarity
+
+PAGE = ("Lakeside depot — visitor page. The Lakeside depot is where Project Falcon drones are tested. "
+        "It opens at 8 am on weekdays. Parking is free for visitors with a pass. "
+        "Take the number 14 bus to the harbour and walk five minutes along the quay.")
+QUESTION = "Which bus goes to the depot where the Falcon drones are tested?"
+
+
+def test_the_sentence_with_the_question_words_survives_a_small_budget() -> None:
+    cut = focus(PAGE, QUESTION, 190)
+    assert len(cut) <= 190
+    assert "number 14 bus" in cut and "Falcon drones are tested" in cut
+    assert "Parking" not in cut and "…" in cut  # a skipped sentence is marked
+    assert cut.index("Falcon") < cut.index("bus")  # reading order kept
+
+
+def test_a_last_sentence_is_cut_rather_than_lost_when_room_is_left() -> None:
+    cut = focus(PAGE, QUESTION, 150)
+    assert "Falcon drones are tested" in cut and "number 14" in cut and len(cut) <= 150
+
+
+def test_no_question_word_is_the_head_cut() -> None:
+    assert focus(PAGE, "who painted the ceiling", 60) == PAGE[:59].rstrip() + "…"
+    assert focus(PAGE, "", 60) == PAGE[:59].rstrip() + "…"
+
+
+def test_an_image_keeps_its_verified_state_first_and_focuses_its_text() -> None:
+    img = Item("i1", "/p/sign.png", "h", Modality.IMAGE, text=PAGE,
+               concepts=[ConceptEvidence("bus", Polarity.HAS, 0.9, "t"), ConceptEvidence("person", Polarity.NOT_HAS, 0.1, "t")])
+    line = evidence_text(img, LogicState.VERIFIED, 150, QUESTION)
+    assert line.startswith("[Fact Check: VERIFIED] image sign.png: has bus; not person | text: ")
+    assert "number 14" in line
+    assert len(line.split("sign.png: ", 1)[1]) <= 150  # the budget bounds what follows the name
+
+
+def test_text_that_fits_is_untouched() -> None:
+    it = Item("t", "/n/a.md", "h", Modality.TEXT, text=PAGE)
+    assert evidence_text(it, None, 10_000, QUESTION) == f"text a.md: {PAGE}"
