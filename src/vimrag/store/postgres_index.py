@@ -183,10 +183,13 @@ class PgIndex:
             _log.warning("PostgreSQL index not saved (%s); the next process rebuilds it from the rows", exc)
 
     def close(self) -> None:
-        """Save the index for the next process and close the index's connection."""
+        """Save the index for the next process, let its memory go (gigabytes at a million items, and a
+        closed store may live on in a reference cycle until the collector runs) and close the connection."""
         try:
             self.save()
         finally:
+            self._state = None
+            self._seq = 0
             if self._conn is not None and not self._conn.closed:
                 self._conn.close()
 
