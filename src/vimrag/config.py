@@ -256,6 +256,10 @@ VISUAL_MEMORY = ("selective", "raw", "pre_caption", "context_caption")
 class AgentConfig:
     method: str = "vimrag"  # vimrag | react | summary | rag (one-call retrieval-augmented answer)
     max_steps: int = 8
+    # Node n1 is the question itself, searched before the first decision (no policy call), for every agent
+    # method; off = the policy writes every search, as in the paper. The issue-13 measurements choose it
+    # (design notes, "The question as node n1").
+    question_first: bool = True
     max_tokens: int = 16000  # total prompt+completion tokens per question before a forced answer
     top_k: int = 5  # items per retrieve action
     max_completion_tokens: int = 384

@@ -159,6 +159,19 @@ class Item:
         return self.concepts_with(Polarity.UNCERTAIN)
 
 
+def heading_context(meta: dict[str, Any] | None, text: str) -> str:
+    """The headings above a text chunk that its own text does not already start with: ``"Lakeside depot"``
+    for the chunk "Getting there — Take the number 14 bus …" under ``# Lakeside depot`` / ``## Getting there``.
+
+    A chunk never spans two sections (``vimrag.ingest.text``), so a short section loses what its page is
+    about; the embedding, the lexical channel and the evidence shown to the model carry this path with the
+    text (the stored text stays verbatim, so a citation can still quote it)."""
+    heads = [str(h).strip() for h in ((meta or {}).get("headings") or []) if str(h).strip()]
+    if heads and " ".join(text.lstrip("#= \t\r\n").split()).startswith(" ".join(heads[-1].split())):
+        heads = heads[:-1]
+    return " › ".join(heads)
+
+
 def item_id(source_hash: str, modality: Modality | str, locator: Locator) -> str:
     """Deterministic id: the same content at the same place always gets the same id (idempotent ingest)."""
     h = hashlib.sha1(f"{source_hash}|{modality}|{locator.key()}".encode()).hexdigest()

@@ -79,7 +79,10 @@ def corpus(tmp_path: Path) -> FakeRetriever:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config().with_overrides({"agent.trajectories_dir": str(tmp_path / "traj"), "agent.max_steps": 5})
+    # scripted policies below write every search themselves (agent.question_first off); the question-first
+    # start is tested on its own (test_loop.py)
+    return Config().with_overrides({"agent.trajectories_dir": str(tmp_path / "traj"), "agent.max_steps": 5,
+                                    "agent.question_first": False})
 
 
 @pytest.fixture

@@ -375,3 +375,23 @@ def test_cache_reuse_and_phases_are_reported_per_step_and_in_total(corpus, confi
     assert steps[1]["cached_tokens"] == 35 and "prefill_tokens" not in steps[1]
     assert res.tokens["cached"] == 35 and res.tokens["prompt"] == sum(s["prompt_tokens"] for s in steps) > 35
     assert res.record.from_json(res.record.to_json()).steps[0].phases["prefill_s"] == 0.4
+
+
+@pytest.mark.parametrize("method", ["vimrag", "react", "summary"])
+def test_question_first_searches_the_question_as_node_1_for_every_agent(corpus, config, scripted, method):
+    """agent.question_first: n1 is the question itself, searched with no policy call, and each method's
+    memory holds its results before the first decision (ReAct's opening message carries the question)."""
+    cfg = config.with_overrides({"agent.question_first": True})
+    q = "In which country was the director of Jaws born?"
+    memo = J(action="memorize", summary="Jaws was directed by Steven Spielberg [1.1].", keep=[1], scores={"1": 5})
+    replies = ([memo] if method != "react" else []) + [J(action="answer", answer="United States", cite=["1.1"])]
+    llm = scripted(replies)
+    res = Agent(llm, corpus, cfg).ask(q, method=method)
+    steps = res.record.steps
+    assert steps[0].action == "retrieve" and steps[0].prompt_tokens == 0 and steps[0].node == 1
+    assert res.record.nodes[1]["query"] == q and res.record.nodes[1]["parents"] == [0]
+    first_decision = llm.calls[-1]  # the answer decision: it already sees the question's results
+    text = "\n".join(m.content for m in first_decision if m.role != "system")
+    assert text.count(f"Question: {q}") == 1
+    assert "Spielberg" in text
+    assert res.answer == "United States"

@@ -41,3 +41,18 @@ def test_an_image_keeps_its_verified_state_first_and_focuses_its_text() -> None:
 def test_text_that_fits_is_untouched() -> None:
     it = Item("t", "/n/a.md", "h", Modality.TEXT, text=PAGE)
     assert evidence_text(it, None, 10_000, QUESTION) == f"text a.md: {PAGE}"
+
+
+def test_a_chunk_carries_the_headings_above_it_to_the_model_the_index_and_the_embedder() -> None:
+    from vimrag.index.lexical import item_document, tokenize
+    from vimrag.polar.build import serialize_for_embedding
+    from vimrag.types import heading_context
+
+    meta = {"headings": ["Lakeside depot", "Getting there"]}
+    chunk = Item("c1", "/w/visit.html", "h", Modality.TEXT, text="## Getting there\n\nTake the number 14 bus.", meta=meta)
+    assert heading_context(meta, chunk.text) == "Lakeside depot"  # its own heading is already in its text
+    assert heading_context(meta, "Take the bus.") == "Lakeside depot › Getting there"
+    assert heading_context({}, "x") == "" and heading_context(None, "x") == ""
+    assert evidence_text(chunk, None).startswith("text visit.html: [Lakeside depot] ## Getting there")
+    assert set(tokenize("Lakeside")) <= set(tokenize(item_document(chunk)))  # a query for the page finds it
+    assert serialize_for_embedding(chunk).startswith("text: Lakeside depot: ## Getting there")

@@ -132,7 +132,8 @@ class AgentLoop:
         feed = _StepFeed(ep, on_step)
         t0 = time.perf_counter()
         answer, cite, forced = "", [], False
-        if impl.search_question_first:  # node n1 = the question itself, searched without a policy call
+        if impl.search_question_first or self.config.agent.question_first:  # node n1 = the question itself,
+            # searched without a policy call: every trajectory starts from what one-call RAG sees
             record = StepRecord(index=len(ep.steps), action="retrieve")
             ep.steps.append(record)
             first = ep.retrieve(ep.question, [0], record)

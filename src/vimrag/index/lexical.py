@@ -25,17 +25,18 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vimrag.errors import StoreError
-from vimrag.types import Item
+from vimrag.types import Item, heading_context
 
 K1 = 1.2
 B = 0.75
 #: Bump when :func:`tokenize` or :func:`document_text` changes: both stores then re-tokenize what they hold
 #: (the embedded store rebuilds its index, PostgreSQL refills its tsvectors), so no query meets stale terms.
-TOKENIZER_VERSION = 2
+TOKENIZER_VERSION = 3  # 3: a chunk's heading context joins its document (vimrag.types.heading_context)
 MAX_TF = 256  # PostgreSQL stores at most 256 positions per lexeme; both stores cap tf there
 MAX_TOKEN = 64  # longer "words" are hashes or base64, not something a person types
 
@@ -93,10 +94,15 @@ def document_text(source: str, text: str, caption: str = "", concepts: Iterable[
     return "\n".join(p for p in (name, place, text, caption, " ".join(concepts)) if p)
 
 
+def item_place(meta: dict[str, Any] | None, text: str, sheet: str | None) -> str:
+    """Where an item sits in its file, as words: its sheet, or the headings above its chunk."""
+    return " ".join(p for p in (sheet or "", heading_context(meta, text)) if p)
+
+
 def item_document(item: Item) -> str:
-    """:func:`document_text` of an item (its caption from ``meta``, its sheet from the locator)."""
+    """:func:`document_text` of an item (its caption from ``meta``, its sheet and headings as its place)."""
     return document_text(item.source, item.text, str(item.meta.get("caption", "") or ""), item.has,
-                         item.locator.sheet or "")
+                         item_place(item.meta, item.text, item.locator.sheet))
 
 
 def matched_terms(terms: Sequence[str], item: Item) -> list[str]:

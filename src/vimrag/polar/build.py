@@ -35,7 +35,7 @@ from vimrag.models.base import ConceptScore, Perceiver, Perception, TextEmbedder
 from vimrag.polar.concepts import normalize_concept
 from vimrag.polar.evidence import serialize_state
 from vimrag.polar.partition import partition
-from vimrag.types import ConceptEvidence, Item, Modality, Polarity, item_id
+from vimrag.types import ConceptEvidence, Item, Modality, Polarity, heading_context, item_id
 
 _KIND = {Modality.IMAGE: "photo", Modality.PAGE: "page", Modality.VIDEO: "frame"}
 
@@ -90,8 +90,9 @@ def perceive_cached(perceiver: Any, image: Any, kind: str, cache: VerificationCa
 
 
 #: How z_sem's input is laid out; recorded per source so that ``vimrag ingest`` re-embeds (without perceiving
-#: again) what an older layout built. 1: concept state first; 3: state first only when it all fits.
-EMBED_FORMAT = 3
+#: again) what an older layout built. 1: concept state first; 3: state first only when it all fits; 4: a
+#: chunk's text led by the headings above it (:func:`vimrag.types.heading_context`).
+EMBED_FORMAT = 4
 #: Characters of Eq. 10's input that fit the embedder's window with the state first (MiniLM reads 256
 #: word pieces, ~4 characters each; 800 leaves room for long words and numbers).
 FITS_CHARS = 800
@@ -130,6 +131,9 @@ def serialize_for_embedding(item: Item, caption: str = "", max_chars: int = 1500
     (short, so they keep the paper's order) recall@5 0.785 / 0.770 / 0.800."""
     state = serialize_state(item)
     text = " ".join(item.text.split())
+    context = heading_context(item.meta, text)
+    if context and text:  # the headings above a chunk say what it is about (format 4)
+        text = f"{context}: {text}"
     cap = f"caption: {caption}" if caption else ""
     body = f"text: {text}" if text else ""
     paper = ". ".join(p for p in (state, cap, body) if p)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from vimrag.types import Item, LogicState, Modality, SearchHit
+from vimrag.types import Item, LogicState, Modality, SearchHit, heading_context
 
 _STATUS = {LogicState.VERIFIED: "VERIFIED", LogicState.UNCERTAIN: "UNCERTAIN", LogicState.CONFLICT: "CONFLICT"}
 
@@ -107,6 +107,8 @@ def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = 
     else:
         cells = question_cells(item, question)
         lead = "cells the question names: " + "; ".join(cells) if cells else ""
+        context = heading_context(item.meta, text)
+        text = f"[{context}] {text}" if context and text else text  # what the chunk's page is about
     body = " | ".join(x for x in (lead, label + text) if x)
     if max_chars is not None and len(body) > max_chars:
         # what leads (an image's verified state, the table cells the question names) stays whole; the text

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vimrag.errors import StoreError
-from vimrag.index.lexical import document_text, item_document, term_counts
+from vimrag.index.lexical import document_text, item_document, item_place, term_counts
 from vimrag.store.base import SourceRecord
 from vimrag.types import ConceptEvidence, Item, Locator, Modality, Polarity
 
@@ -247,7 +247,8 @@ def lexical_counts(source: str, text: str, meta: Any, locator: Any, has_names: S
     backends, from the same columns, so a query gets the same lexical scores on either."""
     m = _load(meta, {}) or {}
     loc = _load(locator, {}) or {}
-    doc = document_text(source, text or "", str(m.get("caption", "") or ""), has_names, str(loc.get("sheet") or ""))
+    doc = document_text(source, text or "", str(m.get("caption", "") or ""), has_names,
+                        item_place(m, text or "", str(loc.get("sheet") or "")))
     return term_counts(doc)
 
 

@@ -61,7 +61,9 @@ class ReActMethod(MethodBase):
 
     def on_retrieved(self, ep: Episode, node: MemoryNode) -> None:
         results, images = raw_results(ep, node, label_node=True)
-        self.history.append(Message("user", f"Observation:\n{results}", images))
+        # the question searched first (agent.question_first) comes before any decision: one opening message
+        opening = "" if self.history else f"Question: {ep.question}\n"
+        self.history.append(Message("user", f"{opening}Observation:\n{results}", images))
 
     def on_repeat(self, ep: Episode, action: Retrieve, duplicate_of: int) -> None:
         self.history.append(Message("user", "Observation: " + prompts.REPEAT_NOTE.format(query=action.query)))
