@@ -193,3 +193,20 @@ def test_sql_and_index_search_agree_with_text(pg_uri) -> None:
         assert [h.similarity for h in a] == pytest.approx([h.similarity for h in b], abs=1e-5)
     idx.close()
     sql.close()
+
+
+def test_a_database_lost_while_indexing_is_a_clear_error(pg_uri, monkeypatch) -> None:
+    import psycopg
+
+    s = _open(pg_uri)
+    s.replace_source(*random_source(np.random.default_rng(15), "a", 5, ["x"], DIM))
+
+    def lost(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(s._index, "_x", lost)
+    with pytest.raises(StoreError, match="search index failed: server closed"):
+        s.search(np.ones(DIM, np.float32), LogicQuery(), 3)
+    monkeypatch.undo()
+    assert len(s.search(np.ones(DIM, np.float32), LogicQuery(), 3)) == 3  # and it recovers
+    s.close()

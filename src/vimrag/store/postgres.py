@@ -395,8 +395,12 @@ class PostgresStore:
         neg = _codec.map_negative(query.negative, self._lookup, query.strict_negation)
         if self._index is not None:
             with self._index.lock:
-                return search_state(self._index.state(), _codec.normalize_rows(q[None, :])[0], pos, neg, k,
-                                    text, query.strict_negation)
+                try:
+                    index_state = self._index.state()
+                except self._psycopg.Error as exc:
+                    raise StoreError(f"reading PostgreSQL for the search index failed: {exc}".strip()) from exc
+                return search_state(index_state, _codec.normalize_rows(q[None, :])[0], pos, neg, k, text,
+                                    query.strict_negation)
         total, n_dup, est_v, est_c, ann = self._plan_stats(pos, neg)
         if total == 0:
             return []
