@@ -7,16 +7,16 @@ Tables (in schema ``vimrag`` unless the URI says ``?schema=NAME``):
   ``vector_cosine_ops``, m=32, ef_construction=128 — m=16 returned a zero-recall result on clustered data);
 * ``sources``: committed files; ``vocab``: stable concept ids; ``concept_count``: per-concept posting-list
   sizes, kept in the same transactions, used to plan queries; ``cache``: verification scores (Eq. 4);
-  ``meta``: vector dimension, the number of duplicate item ids (the same content at two paths) and the store's
-id; ``changes``: the sources each commit replaced or removed, in commit order.
+  ``meta``: vector dimension, the number of duplicate item ids (the same content at two paths) and the
+  store's id; ``changes``: the sources each commit replaced or removed, in commit order.
 
 Every write of a source is one transaction: a crash or a restart leaves the old or the new version.
 
 Search (``polar.pg_search``): by default the embedded store's certified PolarIndex, loaded from these rows
 into the searching process and kept current by ``changes``, the log of the sources each commit touched
 (:mod:`vimrag.store.postgres_index`): exact at any size. With ``pg_search = "sql"`` (no per-process memory;
-what Citus distributes), search is Algorithm 1 of PolarMem done as lexicographic tiers in SQL: the VERIFIED tier
-(``has && Q+`` and no conflict), then the UNCERTAIN (neutral) tier, then the CONFLICT tier, each
+what Citus distributes), search is Algorithm 1 of PolarMem done as lexicographic tiers in SQL: the VERIFIED
+tier (``has && Q+`` and no conflict), then the UNCERTAIN (neutral) tier, then the CONFLICT tier, each
 ``ORDER BY vector <=> q LIMIT k``, stopping once k rows are found. Each tier is planned from a cheap
 estimate (summed posting-list sizes from ``concept_count``): a tier of at most ``exact_max`` rows is
 scored exactly (GIN bitmap scan, HNSW disabled with ``enable_indexscan = off``), because filtered ANN
@@ -386,8 +386,8 @@ class PostgresStore:
     def search(self, vector: np.ndarray, query: LogicQuery, k: int, text: TextQuery | None = None
                ) -> list[ScoredId]:
         """The in-process index (``pg_search = "index"``), or tiers in SQL, best first; with ``text``, each
-        tier's dense top-k is fused with every row of the
-        tier that holds a query term (exact: :mod:`vimrag.index.fusion`), scored as the embedded store does."""
+        tier's dense top-k is fused with every row of the tier that holds a query term (exact:
+        :mod:`vimrag.index.fusion`), scored as the embedded store does."""
         if k <= 0 or not self._has_items():
             return []
         q = _codec.as_f32_vector(vector, self._dim, "query")
