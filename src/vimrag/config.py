@@ -33,7 +33,11 @@ class ModelsConfig:
     timeout_s: float = 60.0  # per request to a model server
     connect_timeout_s: float = 3.0  # a dead server fails fast
     retries: int = 2  # bounded retries on transient server errors
-    n_ctx: int = 8192  # llama.cpp context window
+    n_ctx: int = 8192  # llama.cpp context window (of each prompt-cache slot)
+    # llama.cpp prompt-cache slots, each with its own KV cache of n_ctx tokens: an agent alternates two
+    # prompt families (decisions, memorize steps) and one slot re-used only the shared chat-template head;
+    # llama.cpp sends each request to the slot whose cached prompt it shares most with
+    n_slots: int = 2
     n_threads: int = 0  # 0 = all cores
     seed: int = 0
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the server's API key, if any

@@ -68,8 +68,12 @@ def _server_params(xlc: Any, path: Path, cfg: ModelsConfig, api_key: str) -> Any
     n_threads = cfg.n_threads if cfg.n_threads > 0 else (os.cpu_count() or 1)
     params = xlc.CommonParams()
     params.model.path = str(path)
-    params.n_ctx = cfg.n_ctx
-    params.n_parallel = 1  # one slot: its KV cache holds the prefix the next call re-uses
+    # Slots, each with its own KV cache of n_ctx tokens (llama.cpp splits n_ctx among them): a request goes
+    # to the slot whose cached prompt it shares the longest prefix with (slot_prompt_similarity), so the
+    # agent's decision prompts and its memorize prompts each keep re-using their own prefix.
+    slots = max(1, int(cfg.n_slots))
+    params.n_ctx = cfg.n_ctx * slots
+    params.n_parallel = slots
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads
     params.sampling.seed = cfg.seed & 0xFFFFFFFF
@@ -92,7 +96,7 @@ class LlamaCppLLM:
     text (``[image: label]`` lines), which is how the offline default sees the closed-set perceivers'
     output. For real visual verification point ``models.vlm`` at an OpenAI-compatible VLM server.
 
-    Calls are serialised by a lock (one slot). ``Completion.raw["timings"]`` holds llama.cpp's per-call
+    Calls are serialised by a lock (one request at a time; ``models.n_slots`` prompt caches). ``Completion.raw["timings"]`` holds llama.cpp's per-call
     figures: ``cache_n`` prompt tokens re-used from the KV cache, ``prompt_n``/``prompt_ms`` evaluated,
     ``predicted_n``/``predicted_ms`` decoded.
 
