@@ -66,14 +66,3 @@ def test_parse_cite():
     assert parse_cite("[n3.2]") == (3, 2)
     assert parse_cite("n4") == (4, None)
     assert parse_cite("none") == (None, None)
-
-
-def test_a_written_answer_wins_over_a_search_in_the_same_reply():
-    both = ('{"action": "retrieve", "query": "North region Q3 bicycle sales", "parents": [1]}\n'
-            '{"action": "answer", "answer": "1,240", "cite": ["1.2"]}')
-    act = parse_action(both)
-    assert isinstance(act, Answer) and act.answer == "1,240" and act.cite == ["1.2"]
-    # a search alone, or with the format line copied as its "answer", stays a search
-    copied = '{"action": "retrieve", "query": "q", "parents": [0]}\n{"action": "answer", "answer": "<a few words>"}'
-    assert isinstance(parse_action(copied), Retrieve)
-    assert isinstance(parse_action(both, allowed=("retrieve",)), Retrieve)  # an answer not allowed now

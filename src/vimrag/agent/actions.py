@@ -115,10 +115,6 @@ def _keyframes(value: Any) -> dict[int, list[float]]:
     return out
 
 
-#: an answer copied from the prompt's format line rather than written: "<a few words>", "...", "…"
-_PLACEHOLDER = re.compile(r"\s*(?:<[^<>]*>|\.\.\.|…)\s*")
-
-
 def _from_obj(obj: dict[str, Any]) -> Action | None:
     obj = {str(k).lower(): v for k, v in obj.items()}
     raw = str(obj.get("action") or obj.get("type") or obj.get("tool") or "").strip().lower()
@@ -166,14 +162,10 @@ def _from_obj(obj: dict[str, Any]) -> Action | None:
 def parse_action(text: str, allowed: tuple[str, ...] = ACTIONS) -> Action:
     """Parse exactly one action of a kind in ``allowed`` from the policy's raw output.
 
-    The first JSON object naming an allowed action wins — except that a written-out answer wins over a
-    search in the same reply: a small policy given both formats sometimes fills in both, a search and then
-    the answer it already sees in the graph (the demo's "1,240" after a search for the same table), and the
-    rule it was given is to answer as soon as the graph holds the answer. Failing JSON, tag formats are
-    tried. Raises :class:`ActionError` with a message fit to show the model.
+    The first JSON object naming an allowed action wins; failing that, tag formats are tried. Raises
+    :class:`ActionError` with a message fit to show the model.
     """
     errors: list[str] = []
-    found: list[Action] = []
     for obj in json_objects(text):
         try:
             act = _from_obj(obj)
@@ -182,11 +174,8 @@ def parse_action(text: str, allowed: tuple[str, ...] = ACTIONS) -> Action:
             continue
         if act is not None:
             if act.name in allowed:
-                found.append(act)
-            else:
-                errors.append(f'"{act.name}" is not allowed now; allowed: {", ".join(allowed)}')
-    if found:
-        return next((a for a in found if isinstance(a, Answer) and not _PLACEHOLDER.fullmatch(a.answer)), found[0])
+                return act
+            errors.append(f'"{act.name}" is not allowed now; allowed: {", ".join(allowed)}')
     for tag, body in _TAG.findall(text):
         body = body.strip()
         tag = tag.lower()
