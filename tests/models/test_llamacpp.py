@@ -110,6 +110,19 @@ def test_a_shared_prefix_is_not_evaluated_again(qwen: LlamaCppLLM) -> None:
 
 
 @pytest.mark.slow
+def test_two_prompt_families_keep_their_own_cache(qwen: LlamaCppLLM) -> None:
+    """models.n_slots = 2 (the fixture's default): an agent alternates decision and memorize prompts; each
+    family returns to the slot that holds its prefix (with one slot, B evicted A's prefix)."""
+    a = "You decide the next step.\n" + "Graph: node 1 says the North region sold 1,240 bicycles. " * 15
+    b = "You summarise results.\n" + "Result: the South region sold 905 bicycles in Q3. " * 15
+    qwen.generate([Message("user", a + "\nReply:")], max_tokens=2)
+    qwen.generate([Message("user", b + "\nReply:")], max_tokens=2)
+    again_a = qwen.generate([Message("user", a + "\nnode 2 found nothing.\nReply:")], max_tokens=2)
+    again_b = qwen.generate([Message("user", b + "\nResult 2: nothing.\nReply:")], max_tokens=2)
+    assert again_a.cached_tokens > 150 and again_b.cached_tokens > 150
+
+
+@pytest.mark.slow
 def test_yes_probability_separates_true_from_false(qwen15b: LlamaCppLLM) -> None:
     """With the default 1.5B model. (The 0.5B model says "Yes" to almost anything: P≈0.63–0.68 for
     "Is Berlin the capital of France?", "Is 2 + 2 equal to 5?"; measured on 2026-11-21.)"""
