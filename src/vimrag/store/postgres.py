@@ -54,6 +54,7 @@ from vimrag.store.postgres_schema import (
     COLUMNS,
     COPY_TYPES,
     LEXICAL_DDL,
+    in_schema,
     items_ddl,
     split_schema,
 )
@@ -76,14 +77,8 @@ class PostgresStore:
         self.uri = uri
         self._polar = polar or PolarConfig()
         conninfo, self.schema = split_schema(uri)
-        try:
-            # prepare_threshold=None: no server-side prepared statements, whose generic plans would ignore
-            # the concept arrays and pick one access path (ANN or exact) for every tier.
-            self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=connect_timeout,
-                                         prepare_threshold=None)
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {uri}: {exc}".strip()) from exc
         self._psycopg = psycopg
+        self._conn = self._connect(conninfo, connect_timeout, register=False)  # the vector type may not exist yet
         self._vocab: dict[str, int] = {}
         self._ef = 0  # hnsw.ef_search currently set on the session (0 = not yet)
         self._auto_ann = auto_ann_index and self._polar.pg_search == "sql"
@@ -91,13 +86,17 @@ class PostgresStore:
         self._index = PgIndex(lambda: self._connect(conninfo, connect_timeout), self.schema, self._new_index,
                               cache_folder(uri, cache_dir())) if self._polar.pg_search == "index" else None
 
-    def _connect(self, conninfo: str, timeout: int) -> Any:
-        """One more connection to this store's database, vector types registered (the index's own)."""
+    def _connect(self, conninfo: str, timeout: int, register: bool = True) -> Any:
+        """A connection to this store's database (the store's own, or its index's), with pgvector's types
+        registered unless ``register`` is off. prepare_threshold=None: no server-side prepared statements,
+        whose generic plans would ignore the concept arrays and pick one access path (ANN or exact) for
+        every tier."""
         try:
             conn = self._psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout, prepare_threshold=None)
         except self._psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {self.uri}: {exc}".strip()) from exc
-        self._pgv.register_vector(conn)
+        if register:
+            self._pgv.register_vector(conn)
         return conn
 
     def _new_index(self) -> PolarIndex:
@@ -106,7 +105,7 @@ class PostgresStore:
 
     # ---------------------------------------------------------------- schema
     def _x(self, sql: str, params: Any = None) -> Any:
-        return self._conn.execute(sql.replace("S.", f"{self.schema}."), params)
+        return self._conn.execute(in_schema(sql, self.schema), params)
 
     def _init_schema(self) -> None:
         with self._conn.transaction():

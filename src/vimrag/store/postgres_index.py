@@ -45,6 +45,7 @@ from vimrag.index import PolarIndex
 from vimrag.index.lexical import TOKENIZER_VERSION
 from vimrag.store.index_state import IndexState, load_state, one_blas_thread, save_state
 from vimrag.store.lance_tables import write_lock
+from vimrag.store.postgres_schema import in_schema
 
 _log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class PgIndex:
     def _x(self, sql: str, params: Any = None) -> Any:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
-        return self._conn.execute(sql.replace("S.", f"{self._schema}."), params)
+        return self._conn.execute(in_schema(sql, self._schema), params)
 
     def _top(self) -> int:
         return int(self._x("SELECT coalesce(max(seq), 0) FROM S.changes").fetchone()[0])
@@ -99,7 +100,7 @@ class PgIndex:
     def _load_rows(self, st: IndexState, where: str = "", params: Any = None) -> int:
         """Add the rows ``where`` selects to ``st`` (inside a snapshot); binary fetch: vectors arrive as arrays."""
         names = {int(i): n for i, n in self._x("SELECT id, name FROM S.vocab").fetchall()}
-        sql = f"SELECT {_ROW_COLUMNS} FROM S.items {where} ORDER BY source, id".replace("S.", f"{self._schema}.")
+        sql = in_schema(f"SELECT {_ROW_COLUMNS} FROM S.items {where} ORDER BY source, id", self._schema)
         n = 0
         with self._conn.cursor(name="vimrag_index_load", binary=True) as cur:
             cur.itersize = _BATCH

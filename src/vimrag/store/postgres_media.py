@@ -16,7 +16,7 @@ from typing import Any
 from vimrag._extras import require
 from vimrag.errors import StoreError
 from vimrag.store.media import FolderMedia, MediaBase
-from vimrag.store.postgres_schema import split_schema
+from vimrag.store.postgres_schema import in_schema, split_schema
 
 
 class PostgresMedia(MediaBase):
@@ -44,7 +44,7 @@ class PostgresMedia(MediaBase):
     def _run(self, sql: str, params: tuple[Any, ...]) -> Any:
         try:
             with self._lock:
-                return self._conn.execute(sql.replace("S.", f"{self.schema}."), params)
+                return self._conn.execute(in_schema(sql, self.schema), params)
         except self._psycopg.Error as exc:
             raise StoreError(f"PostgreSQL media: {exc}".strip()) from exc
 

@@ -31,6 +31,11 @@ def split_schema(uri: str) -> tuple[str, str]:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept))), schema
 
 
+def in_schema(sql: str, schema: str) -> str:
+    """``sql`` with ``S.`` (the placeholder every statement of the PostgreSQL backend uses) naming ``schema``."""
+    return sql.replace("S.", f"{schema}.")
+
+
 def with_schema(uri: str, name: Callable[[str], str]) -> str:
     """The URI with its ``schema=`` replaced by ``name(current schema)`` (a workspace's own schema)."""
     conninfo, schema = split_schema(uri)
