@@ -97,8 +97,8 @@ class PolarConfig:
     # PostgreSQL search: "index" = the embedded store's certified PolarIndex, loaded from the database's rows
     # into each searching process and kept current by the store's change log (vimrag.store.postgres_index):
     # exact at any size (1M items: recall@10 1.0, 4.0 ms p50, against 0.962 and 24.8 ms for "sql"), ≈7 GB per
-    # million 384-d items per process; "sql" = the lexicographic tiers in SQL below (no per-process memory, Citus pushes them to
-    # the shards; exact up to exact_max rows per tier, filtered HNSW above).
+    # million 384-d items per process; "sql" = the lexicographic tiers in SQL below (no per-process memory,
+    # Citus pushes them to the shards; exact up to exact_max rows per tier, filtered HNSW above).
     pg_search: str = "index"
     # pg_search "sql": score a tier exactly (GIN bitmap scan + top-N heap) when it has at most this many rows,
     # else HNSW with iterative scans. 4096 lost recall at 1M items (medium tiers of 5–20k rows went to filtered

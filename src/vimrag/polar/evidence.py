@@ -130,8 +130,7 @@ def focus(body: str, question: str, max_chars: int) -> str:
 
     Why: the text-only policy sees each kept item through a budget of characters (Ω's tokens × 4), often a
     few hundred. Cut from the head, an item keeps its opening and loses the sentence the question is about
-    (a page that says where drones are tested and, two sentences later, which bus goes there, reached the
-    model as its first sentence). This is the text analogue of VimRAG's saliency mask u (§3.1), which keeps
+    when that sentence comes later in the chunk. This is the text analogue of VimRAG's saliency mask u (§3.1), which keeps
     the question's regions of an image: sentences are taken greedily by the question words (the lexical
     channel's tokens) they add to those already covered — the last one cut to fit if at least
     ``_MIN_PIECE`` characters are left — then the rest of the budget is filled in reading order; the
