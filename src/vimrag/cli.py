@@ -268,6 +268,7 @@ def demo(
 ) -> None:
     """Assemble the bundled demo corpus, ingest it and answer the demo questions with citations."""
     from vimrag.ask import Agent
+    from vimrag.demo.check import check
     from vimrag.demo.corpus import assemble, demo_questions
     from vimrag.memory import Memory
 
@@ -292,12 +293,19 @@ def demo(
         for q in demo_questions():
             question = str(q["question"])
             res = agent.ask(question, method=method)
-            results.append({"question": question, "expected": q.get("answer")} | res.to_json())
+            row = res.to_json()
+            results.append({"question": question, "expected": q.get("answer")} | row | check(q, row))
             if not as_json:
                 _print_answer(question, res)
-                out.print()
+                mark = results[-1]
+                out.print(f"   expected: {_e(str(q.get('answer')))} — "
+                          f"{'[green]right[/]' if mark['right'] else '[red]not right[/]'}, "
+                          f"{'[green]cited[/]' if mark['cited'] else '[red]source not cited[/]'}\n")
     if as_json:
         out.print_json(json.dumps(results))
+    else:
+        good = sum(r["right"] and r["cited"] for r in results)
+        out.print(f"[bold]{good} of {len(results)}[/] answers right and cited")
 
 
 @app.command()

@@ -276,6 +276,9 @@ class AgentConfig:
     # nothing, and cited when the answer cites nothing (an unscored item counts as the middle, 3)
     relevant_score: int = 3
     max_citations: int = 5  # citations returned with an answer
+    # cite the items that hold every word the answer adds to the question (vimrag.agent.citations), before
+    # the policy's own cites; off = the policy's cites as written. Not in the paper (its answers cite nothing).
+    attribute_citations: bool = True
     # VimRAG §2 pilot study: how a node's evidence is held (vimrag.agent.methods.graph_memory) —
     # "selective" (VimRAG), "raw", "pre_caption", "context_caption"
     visual_memory: str = "selective"

@@ -61,6 +61,9 @@ def test_vimrag_end_to_end(corpus, config, scripted):
     last = llm.calls[-1][-1].content
     assert "n2 <- n1" in last and "[1.1] [Fact Check:" in last and "Spielberg was born" in last
     assert "barista" not in last
+    # each memorize step reads what its ancestors found (n1's summary for n2; nothing for n1)
+    assert "Known:" not in llm.calls[1][-1].content
+    assert "Known: n1: Jaws was directed by Steven Spielberg.\nSearch: Steven Spielberg born" in llm.calls[3][-1].content
     # token accounting: the totals are the sums over steps, and equal what the model reported
     tr = res.record
     assert res.tokens["prompt"] == sum(s.prompt_tokens for s in tr.steps) > 0

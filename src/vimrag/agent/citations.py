@@ -7,6 +7,7 @@ node, best scored first. A video entry's locator carries the keyframes that memo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vimrag.agent.actions import parse_cite
@@ -65,16 +66,65 @@ def _answer_region(graph: MemoryGraph, page: BankEntry, answer: str) -> tuple[in
     return None
 
 
+def _entry_words(entry: BankEntry) -> set[str]:
+    from vimrag.index.lexical import tokenize
+
+    return set(tokenize(f"{Path(entry.item.source).name} {entry.text} {entry.item.text}"))
+
+
+def supporting_entries(graph: MemoryGraph, answer: str, cited: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The graph's items that hold the answer: every word the answer adds to the question (the file name
+    for "which photo …", the figures and names of a fact) occurs in the item's source name or text.
+
+    When the answer names a file, that file's items alone (not a text that mentions the name); among the
+    holders the policy's own cites come first, then higher memorize scores, then retrieval order; the
+    policy's cites that hold part of the answer follow. Empty when no item holds all of it (a yes/no
+    answer, a paraphrase): the caller then keeps the policy's cites.
+
+    Why: a 1.5B policy gets the answer right more often than the reference to it — on the demo it cited a
+    video for "coffee.png", the licence file for "Q3; 3.1 million euros" and for a name said in a video.
+    The answer itself is checked against the memory; a citation the answer cannot be found in is no
+    citation. (Not in the paper, whose answer carries no citations.)
+    """
+    from vimrag.index.lexical import tokenize
+
+    words = set(tokenize(answer))
+    words = (words - set(tokenize(graph.question))) or words
+    if not words:
+        return []
+    cited_set = set(cited)
+    full: list[tuple[tuple[int, int, int, float], tuple[int, int]]] = []
+    for node in graph.nodes[1:]:
+        for i, e in enumerate(node.bank, 1):
+            if words <= _entry_words(e):
+                named = words <= set(tokenize(Path(e.item.source).name))  # the answer is this file's name
+                rank = (0 if named else 1, 0 if (node.id, i) in cited_set else 1,
+                        -(e.score if e.score is not None else 3), -e.similarity)
+                full.append((rank, (node.id, i)))
+    if not full:
+        return []
+    if min(full)[0][0] == 0:  # a file named by the answer, not a text that mentions its name
+        full = [f for f in full if f[0][0] == 0]
+    chosen = [key for _, key in sorted(full)]
+    partial = [key for key in cited if key not in chosen
+               and words & _entry_words(graph.nodes[key[0]].bank[key[1] - 1])]
+    return list(dict.fromkeys(chosen + partial))
+
+
 def citations_for(
-    graph: MemoryGraph, cite: list[str], limit: int = 5, relevant_score: int = 3, answer: str = ""
+    graph: MemoryGraph, cite: list[str], limit: int = 5, relevant_score: int = 3, answer: str = "",
+    attribute: bool = True,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """(citations, answer node), deduplicated by (source, locator); at most ``limit`` (``agent.max_citations``).
 
-    With no usable ``cite``, the kept items of the answer's path with relevance ≥ ``relevant_score``
-    (``agent.relevant_score``; unscored items count as 3), best first. A cited page is preceded by the
-    table or figure of that page whose text holds the ``answer`` (:func:`_answer_region`), so the
-    citation carries the region's box."""
+    With ``attribute`` (``agent.attribute_citations``), the items that hold the answer
+    (:func:`supporting_entries`) when there are any; else the policy's usable ``cite``; else the kept
+    items of the answer's path with relevance ≥ ``relevant_score`` (``agent.relevant_score``; unscored
+    items count as 3), best first. A cited page is preceded by the table or figure of that page whose text
+    holds the ``answer`` (:func:`_answer_region`), so the citation carries the region's box."""
     cited = cited_entries(graph, cite)
+    if attribute and answer:
+        cited = supporting_entries(graph, answer, cited) or cited
     answer_node = answer_node_for(graph, cited)
     if not cited and answer_node is not None:
         pool = [(n, i, e) for n in graph.answer_support(answer_node) for i, e in graph.nodes[n].salient()]

@@ -174,7 +174,7 @@ class AgentLoop:
             feed()
         agent_cfg = self.config.agent
         citations, answer_node = citations_for(ep.graph, cite, agent_cfg.max_citations, agent_cfg.relevant_score,
-                                               answer)
+                                               answer, agent_cfg.attribute_citations)
         if ep.steps and ep.steps[-1].action == "answer":
             ep.steps[-1].node = answer_node
         traj = Trajectory(

@@ -64,7 +64,14 @@ Question: In which country was the director of Jaws born?
 Search: director of Jaws
 [1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 [2] [Fact Check: UNCERTAIN] text sharks.txt: Great white sharks live in all major oceans.
-Reply: {"action": "memorize", "summary": "Jaws was directed by Steven Spielberg.", "keep": [1], "scores": {"1": 5}}"""
+Reply: {"action": "memorize", "summary": "Jaws was directed by Steven Spielberg.", "keep": [1], "scores": {"1": 5}}
+
+Example
+Question: In which country was the director of Jaws born?
+Known: n1: Jaws was directed by Steven Spielberg.
+Search: Spielberg birthplace
+[1] [Fact Check: UNCERTAIN] text sharks.txt: Great white sharks live in all major oceans.
+Reply: {"action": "memorize", "summary": "No result says where Spielberg was born.", "keep": [], "scores": {"1": 1}}"""
 
 
 class VimRAGMethod(MethodBase):
@@ -138,12 +145,26 @@ class VimRAGMethod(MethodBase):
         if ep.over_budget():  # no tokens left for perception: keep the items unscored
             return
         results, images = raw_results(ep, node)
-        user = f"Question: {ep.question}\nSearch: {node.query}\n{results}\nReply:"
+        user = f"Question: {ep.question}\n{known_line(ep, node)}Search: {node.query}\n{results}\nReply:"
         act = ep.memorize(node, [Message("system", MEMORIZE_NODE), Message("user", user, images)])
         node.summary = act.summary if act is not None else ""
 
     def on_repeat(self, ep: Episode, action: Retrieve, duplicate_of: int) -> None:
         ep.note = prompts.REPEAT_NOTE.format(query=action.query) + f" It is node n{duplicate_of}."
+
+
+def known_line(ep: Episode, node: MemoryNode) -> str:
+    """What the node's ancestors already established (their summaries), for its memorize prompt.
+
+    The paper's memorize action is taken by the policy with the graph in its context; shown only the new
+    results, the 1.5B filled a summary of unrelated results with the question's own words ("The North
+    region sold 0 bicycles in Q3", from a project note, after n1 had found 1,240) and the forced answer
+    cited it. With the ancestors' findings in view a result that adds nothing is scored as such (second
+    example of ``MEMORIZE_NODE``), and a second hop reads its results knowing the bridge entity.
+    """
+    nodes = [ep.graph.nodes[n] for n in sorted(ep.graph.ancestors(node.id)) if n > 0]
+    known = [f"n{a.id}: {a.summary}" for a in nodes if a.bank and a.summary]
+    return f"Known: {' '.join(known)}\n" if known else ""
 
 
 def _other_strategy(ep: Episode, node: MemoryNode, strategy: str, lines: list[str]) -> list[ImageInput]:
