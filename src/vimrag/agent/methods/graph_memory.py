@@ -38,11 +38,17 @@ Example
 Question: In which country was the director of Jaws born?
 Graph:
 n0: question
-n1 <- n0 search "director of Jaws": Jaws (1975) was directed by Steven Spielberg.
+n1 <- n0 search "In which country was the director of Jaws born?": Jaws (1975) was directed by Steven Spielberg.
   [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace", "parents": [1]}
-(next step, after n2 says Spielberg was born in Cincinnati, Ohio)
-Reply: {"action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}"""
+
+Example
+Question: Who directed Jaws?
+Graph:
+n0: question
+n1 <- n0 search "Who directed Jaws?": Jaws (1975) was directed by Steven Spielberg.
+  [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
+Reply: {"action": "answer", "answer": "Steven Spielberg", "cite": ["1.1"]}{source_example}"""
 
 SOURCE_EXAMPLE = """
 
@@ -50,7 +56,7 @@ Example
 Question: Which photo shows a dog?
 Graph:
 n0: question
-n1 <- n0 search "photo with a dog": park.jpg shows a dog on grass.
+n1 <- n0 search "Which photo shows a dog?": park.jpg shows a dog on grass.
   [1.1] [Fact Check: VERIFIED] image park.jpg: has dog, frisbee; not person
 Reply: {"action": "answer", "answer": "park.jpg", "cite": ["1.1"]}"""
 
