@@ -41,16 +41,16 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from vimrag.config import ABSENCE_RULES, Config  # noqa: E402
 from vimrag.models.base import ConceptScore  # noqa: E402
-from vimrag.models.perceivers.base import augmented_views, to_rgb  # noqa: E402
+from vimrag.models.perceivers.base import augmented_views, detector_side, to_rgb  # noqa: E402
 from vimrag.models.perceivers.labels import COCO_NAMES  # noqa: E402
 from vimrag.models.perceivers.local import LocalPerceiver, LocalPerceiverOptions  # noqa: E402
 from vimrag.polar.concepts import normalize_concept  # noqa: E402
 from vimrag.polar.partition import partition  # noqa: E402
 
-AUGS = ("identity", "hflip", "tiles", "zoom", "tiles3")
+AUGS = ("identity", "hflip", "tiles", "zoom", "tiles3", "hires")
 TTA_VARIANTS = (("identity",), ("identity", "hflip"), ("identity", "tiles"), ("identity", "hflip", "tiles"),
                 ("identity", "hflip", "zoom"), ("identity", "tiles3"), ("identity", "hflip", "tiles3"))  # fmt: skip
-VETO_VARIANTS = ((), ("tiles",), ("tiles3",))  # absence views (only with the "unanimous" rule)
+VETO_VARIANTS = ((), ("tiles",), ("tiles3",), ("hires",))  # absence views (only with the "unanimous" rule)
 VETO_KAPPAS = (0.0, 1.0, 2.0)  # margin of the absence views' own partition
 KAPPAS = (0.5, 1.0, 2.0, 3.0)
 POWERS = (1.0, 0.5, 0.33)
@@ -73,6 +73,7 @@ HIGHLIGHTS = {
     "tiles3 in the ensemble, γ=0.33, κ=2": (("identity", "hflip", "tiles3"), True, 0.33, 2.0, "mean", (), None),
     "veto tiles3, κ_v=1, no classifier fusion": (("identity", "hflip"), False, 0.33, 2.0, "unanimous", ("tiles3",), 1.0),
     "shipped: γ=0.33, κ=2, veto tiles3 (κ_v=0)": (("identity", "hflip"), True, 0.33, 2.0, "unanimous", ("tiles3",), 0.0),
+    "γ=0.33, κ=2, veto hires (600 px, κ_v=0)": (("identity", "hflip"), True, 0.33, 2.0, "unanimous", ("hires",), 0.0),
 }
 
 
@@ -114,7 +115,7 @@ def raw_pass(perceiver: LocalPerceiver, images: list[Path]) -> dict:
             views = augmented_views(rgb, aug)
             t = time.perf_counter()
             for v in views:
-                det[i, a] = np.maximum(det[i, a], perceiver.detector.detect(v).scores)
+                det[i, a] = np.maximum(det[i, a], perceiver.detector.detect(v, detector_side(aug)).scores)
             t2 = time.perf_counter()
             p = np.max([perceiver.classifier.probabilities(v) for v in views], axis=0)
             secs[i, a] = (t2 - t, time.perf_counter() - t2)

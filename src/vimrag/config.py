@@ -71,7 +71,8 @@ class PolarConfig:
     local_absence: str = "unanimous"
     max_proposals: int = 24  # concepts proposed per image by an open-set (VLM) perceiver
     tta: tuple[str, ...] = ("identity", "hflip")  # test-time augmentations of the closed-set perceiver
-    # Augmentations that may only veto NOT_HAS (not in Eq. 4's mean): 3×3 close-up tiles see small objects.
+    # Augmentations that may only veto NOT_HAS (not in Eq. 4's mean): 3×3 close-up tiles see small objects;
+    # "hires" (one 600-px pass) takes half the time and is less safe (design notes, "The 600-px view").
     absence_views: tuple[str, ...] = ("tiles3",)
     # A view vetoes absence when its score is ≥ τ_v − local_veto_kappa·σ_v of its own anchored Otsu split.
     local_veto_kappa: float = 0.0

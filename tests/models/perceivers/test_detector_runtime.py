@@ -52,3 +52,21 @@ def test_detector_finds_the_labelled_object(image_id: str) -> None:
     best = max(out.detections, key=lambda d: d.score)
     assert best.concept == name and best.score > 0.5
     assert _iou(best.box, box) > 0.5, (best.box, box)
+
+
+@pytest.mark.slow
+def test_a_larger_input_runs_on_its_own_network() -> None:
+    """The "hires" absence view reads the photo at 600 px. One OpenCV network fed 600 px and then 300 px
+    gave other 300-px scores than before (coco128 000000000138: oven 0.13 → 0.55), so each side has its
+    own network and the 300-px scores must not move."""
+    if not COCO.is_dir():
+        pytest.skip(f"{COCO} not present (the shared dev data sits beside the checkout)")
+    with Image.open(COCO / "images" / "000000000138.jpg") as im:
+        photo = im.convert("RGB")
+    det = CocoDetector()
+    before = det.detect(photo).scores
+    big = det.detect(photo, 600)
+    after = det.detect(photo).scores
+    assert (before == after).all()
+    assert big.scores.shape == before.shape and not (big.scores == before).all()
+    assert set(det._nets) == {300, 600}

@@ -41,7 +41,7 @@ def test_factory_builds_a_lazy_local_perceiver() -> None:
     p = make_perceiver(cfg)
     assert isinstance(p, LocalPerceiver) and isinstance(p, Perceiver)
     assert p.options.tta == ("identity", "tiles") and p.options.ocr is False
-    assert p.detector._net is None and p.classifier._interp is None  # nothing loaded yet
+    assert not p.detector._nets and p.classifier._interp is None  # nothing loaded yet
     split = cfg.polar.partition_for(p.name)  # the partition rules its scores need
     assert split.absence == "unanimous" and split.kappa == cfg.polar.local_kappa
     default = make_perceiver(Config())

@@ -102,7 +102,7 @@ def to_bgr_array(image: Image.Image) -> np.ndarray:
 # objects for a 300-px detector input; "tiles3" a 3×3 grid (each 40 % of a side, neighbours overlapping by
 # 10 %), which gives a 640-px photo's objects ~2.1× the pixels they get in the identity view — the
 # resolution the SSD needs to see a 2 % cup or handbag, and so to *not* call it absent; "zoom" is the
-# central 70 % crop.
+# central 70 % crop; "hires" the whole image at a larger detector input (DETECTOR_SIDE).
 # ---------------------------------------------------------------------------------------------------
 
 _TILE_FRACTION = 0.6
@@ -136,11 +136,23 @@ def _zoom(image: Image.Image) -> list[Image.Image]:
 
 AUGMENTATIONS: dict[str, Callable[[Image.Image], list[Image.Image]]] = {
     "identity": lambda im: [im],
+    "hires": lambda im: [im],  # the whole image, read by the detector at DETECTOR_SIDE["hires"] pixels
     "hflip": lambda im: [ImageOps.mirror(im)],
     "tiles": _tiles,
     "tiles3": _tiles3,
     "zoom": _zoom,
 }
+
+
+# The detector's input side per augmentation (300, its training size, unless named here). "hires" shows
+# the whole photo at 600 px: small objects get ~2× the pixels of the identity view in one pass, where
+# "tiles3" needs nine.
+DETECTOR_SIDE: dict[str, int] = {"hires": 600}
+
+
+def detector_side(name: str, default: int = 300) -> int:
+    """The detector input side for augmentation ``name``."""
+    return DETECTOR_SIDE.get(name, default)
 
 
 def check_augmentations(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:

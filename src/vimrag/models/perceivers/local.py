@@ -52,7 +52,7 @@ from PIL import Image
 
 from vimrag.errors import ConfigError, MissingExtraError, ModelUnavailableError, VimragError
 from vimrag.models.base import ConceptScore, Perception
-from vimrag.models.perceivers.base import augmented_views, check_augmentations, to_rgb
+from vimrag.models.perceivers.base import augmented_views, check_augmentations, detector_side, to_rgb
 from vimrag.models.perceivers.classifier import ImageNetClassifier
 from vimrag.models.perceivers.detector import CocoDetector, Detection
 from vimrag.models.perceivers.labels import (
@@ -256,7 +256,7 @@ class LocalPerceiver:
         for a, aug in enumerate(augmentations):
             views = augmented_views(rgb, aug)
             for view in views:
-                out = self.detector.detect(view)
+                out = self.detector.detect(view, detector_side(aug))
                 det[a] = np.maximum(det[a], out.scores)
                 if aug == "identity":
                     identity_boxes = out.detections
