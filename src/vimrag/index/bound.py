@@ -121,9 +121,14 @@ class BoundMixin:
     def _dense_bound(self, qh: np.ndarray) -> tuple[np.ndarray, float]:
         """y·qh for every row, and a bound on how far below the exact value it may be.
 
-        int8 path: ỹ = s·round(y/s) per row (|y − ỹ| ≤ s/2 elementwise) and fbgemm quantizes qh to 8 bits
-        (|qh − q̃| ≤ δ = range(qh)/255 elementwise; we allow twice that). Then
+        int8 path: ỹ = s·round(y/s) per row (|y − ỹ| ≤ s/2 elementwise) and fbgemm quantizes qh to 7 bits
+        (|qh − q̃| ≤ δ = range(qh)/127 elementwise; we allow twice that). Then
         |y·qh − ỹ·q̃| ≤ ‖ỹ‖₁·δ + (s/2)·‖qh‖₁, bounded with the maxima over rows.
+
+        7 bits, not 8 (``reduce_range``): on CPUs without AVX-512 VNNI fbgemm adds pairs of u8·s8 products
+        in int16 with saturation (``vpmaddubsw``); with 8-bit activations a pair can pass 32,767, and on an
+        AVX2-only EPYC the pass came out further below y·qh than the bound allowed (the certified-exactness
+        test failed). A 7-bit activation cannot saturate, on any CPU.
         """
         n = self._n
         self._dense_passes += 1
@@ -140,12 +145,12 @@ class BoundMixin:
         torch.set_num_threads(1)  # one query: a second thread only adds contention on a shared machine
         try:
             for a, b, packed in self._qblocks:
-                out[a:b] = torch.ops.quantized.linear_dynamic(x, packed, False).numpy()[0]
+                out[a:b] = torch.ops.quantized.linear_dynamic(x, packed, True).numpy()[0]
         finally:
             torch.set_num_threads(threads)
         end = self._qblocks[-1][1]
         if end < n:
             out[end:n] = self._proj[end:n] @ qh
-        delta = 2.0 * (max(float(qh.max()), 0.0) - min(float(qh.min()), 0.0)) / 255.0
+        delta = 2.0 * (max(float(qh.max()), 0.0) - min(float(qh.min()), 0.0)) / 127.0
         l1max, smax = self._qmax
         return out, delta * l1max + 0.5 * smax * float(np.abs(qh).sum())

@@ -74,16 +74,39 @@ class _Window:
     mid_t: float = math.inf  # the segment's middle: a keyframe is also taken there (see representative)
 
 
-def sentences(words: list[tuple[float, float, str]], pause_s: float = 0.7) -> list[tuple[float, float]]:
-    """(start, end) of each sentence: words up to one ending in . ? ! or followed by a pause ≥ ``pause_s``."""
+def sentences(words: list[tuple[float, float, str]], pause_s: float = 0.7,
+              max_s: float = math.inf) -> list[tuple[float, float]]:
+    """(start, end) of each sentence: words up to one ending in . ? ! or followed by a pause ≥ ``pause_s``.
+
+    A run longer than ``max_s`` with neither is split at its widest pauses between words until every piece
+    fits (:func:`_fit`): speech recognition does not always punctuate (the same Whisper model wrote "the
+    frame The Blue Team …" with no full stops on an AVX2-only CPU), and a whole unpunctuated talk must not
+    become one sentence, and so one segment of any length.
+    """
     out: list[tuple[float, float]] = []
-    start: float | None = None
-    for i, (s, e, w) in enumerate(words):
-        start = s if start is None else start
+    first: int | None = None
+    for i, (_, e, w) in enumerate(words):
+        first = i if first is None else first
         nxt = words[i + 1][0] if i + 1 < len(words) else None
         if w.strip().endswith((".", "?", "!")) or nxt is None or nxt - e >= pause_s:
-            out.append((start, e))
-            start = None
+            out += _fit(words, first, i, max_s)
+            first = None
+    return out
+
+
+def _fit(words: list[tuple[float, float, str]], a: int, b: int, max_s: float) -> list[tuple[float, float]]:
+    """Words ``a..b`` as (start, end) spans of at most ``max_s`` (a single word may be longer), cut at the
+    widest gap between words — of equally wide ones, the one nearest the middle."""
+    out: list[tuple[float, float]] = []
+    todo = [(a, b)]
+    while todo:
+        a, b = todo.pop()
+        if a == b or words[b][1] - words[a][0] <= max_s:
+            out.append((words[a][0], words[b][1]))
+            continue
+        mid = (a + b) / 2
+        j = max(range(a, b), key=lambda k: (words[k + 1][0] - words[k][1], -abs(k + 0.5 - mid)))
+        todo += [(j + 1, b), (a, j)]  # popped first: the earlier piece
     return out
 
 
@@ -91,7 +114,7 @@ def speech_cuts(words: list[tuple[float, float, str]], seg_len: float) -> list[f
     """Segment boundaries (seconds, increasing), each between two sentences; see the module docstring."""
     cuts: list[float] = []
     seg_start, has_speech = 0.0, False
-    sents = sentences(words)
+    sents = sentences(words, max_s=seg_len)
     for i, (s, e) in enumerate(sents):
         if has_speech and e - seg_start > seg_len:  # this sentence would take the segment past L
             seg_start, has_speech = round((sents[i - 1][1] + s) / 2, 3), False
