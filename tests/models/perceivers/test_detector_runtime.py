@@ -1,13 +1,15 @@
-"""The real COCO detector on real COCO photos, through the OpenCV runtime the lock installs.
+"""The real COCO detector on real COCO photos, through both runtimes the lock installs.
 
 Not skipped when the model is missing: ``make test`` installs it, so a broken runtime (e.g. an OpenCV
-without the TensorFlow importer, as 5.1 is) must fail here rather than in a user's first ingest.
+without the TensorFlow importer, as 5.1 is, or an ONNX graph rebuilt wrongly) must fail here rather than
+in a user's first ingest.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -38,15 +40,20 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("image_id", ["000000000034", "000000000081", "000000000575"])  # zebra, airplane, cat
-def test_detector_finds_the_labelled_object(image_id: str) -> None:
+def _photo(image_id: str) -> Image.Image:
     if not COCO.is_dir():
         pytest.skip(f"{COCO} not present (the shared dev data sits beside the checkout)")
     with Image.open(COCO / "images" / f"{image_id}.jpg") as im:
-        photo = im.convert("RGB")
+        return im.convert("RGB")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnxruntime", "opencv"])
+@pytest.mark.parametrize("image_id", ["000000000034", "000000000081", "000000000575"])  # zebra, airplane, cat
+def test_detector_finds_the_labelled_object(image_id: str, runtime: str) -> None:
+    photo = _photo(image_id)
     name, box = _label_box(image_id, photo.size)
-    out = CocoDetector().detect(photo)
+    out = CocoDetector(runtime=runtime).detect(photo)
     assert out.scores.shape == (len(COCO_NAMES),)
     assert out.scores[COCO_NAMES.index(name)] > 0.5, f"{name}: {out.scores[COCO_NAMES.index(name)]:.3f}"
     best = max(out.detections, key=lambda d: d.score)
@@ -59,14 +66,28 @@ def test_a_larger_input_runs_on_its_own_network() -> None:
     """The "hires" absence view reads the photo at 600 px. One OpenCV network fed 600 px and then 300 px
     gave other 300-px scores than before (coco128 000000000138: oven 0.13 → 0.55), so each side has its
     own network and the 300-px scores must not move."""
-    if not COCO.is_dir():
-        pytest.skip(f"{COCO} not present (the shared dev data sits beside the checkout)")
-    with Image.open(COCO / "images" / "000000000138.jpg") as im:
-        photo = im.convert("RGB")
-    det = CocoDetector()
+    photo = _photo("000000000138")
+    det = CocoDetector(runtime="opencv")
     before = det.detect(photo).scores
     big = det.detect(photo, 600)
     after = det.detect(photo).scores
     assert (before == after).all()
     assert big.scores.shape == before.shape and not (big.scores == before).all()
     assert set(det._nets) == {300, 600}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [300, 600])
+def test_onnx_runtime_agrees_with_opencv(size: int) -> None:
+    """The network rebuilt for ONNX Runtime gives OpenCV's scores and boxes (so a store perceived with
+    one runtime stays valid under the other): every class score within 1e-4, the same detections."""
+    onnx, cv = CocoDetector(runtime="onnxruntime"), CocoDetector(runtime="opencv")
+    for image_id in ("000000000138", "000000000308", "000000000370"):  # kitchen, street, table scene
+        photo = _photo(image_id)
+        a, b = onnx.detect(photo, size), cv.detect(photo, size)
+        assert np.abs(a.scores - b.scores).max() < 1e-4
+        assert [d.concept for d in a.detections] == [d.concept for d in b.detections]
+        for x, y in zip(a.detections, b.detections, strict=True):
+            assert abs(x.score - y.score) < 1e-4
+            assert np.abs(np.subtract(x.box, y.box)).max() < 0.5, (x, y)  # pixels
+    assert onnx.detect(photo, size, boxes=False).detections == []

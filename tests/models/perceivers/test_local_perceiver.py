@@ -41,7 +41,11 @@ def test_factory_builds_a_lazy_local_perceiver() -> None:
     p = make_perceiver(cfg)
     assert isinstance(p, LocalPerceiver) and isinstance(p, Perceiver)
     assert p.options.tta == ("identity", "tiles") and p.options.ocr is False
-    assert not p.detector._nets and p.classifier._interp is None  # nothing loaded yet
+    assert not p.detector._nets and p.detector._onnx is None and p.classifier._interp is None  # nothing loaded yet
+    assert p.detector.runtime == "onnxruntime"
+    assert make_perceiver(cfg.with_overrides({"models.detector_runtime": "opencv"})).detector.runtime == "opencv"
+    with pytest.raises(ConfigError, match="detector_runtime"):
+        make_perceiver(cfg.with_overrides({"models.detector_runtime": "tensorflow"}))
     split = cfg.polar.partition_for(p.name)  # the partition rules its scores need
     assert split.absence == "unanimous" and split.kappa == cfg.polar.local_kappa
     default = make_perceiver(Config())
@@ -70,14 +74,19 @@ def test_missing_model_files_raise_model_unavailable(tmp_path) -> None:
         p.perceive(Image.new("RGB", (32, 32)))
 
 
-def test_corrupt_model_file_is_reported(tmp_path) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "opencv"])
+def test_corrupt_model_file_is_reported(tmp_path, runtime: str) -> None:
     pytest.importorskip("cv2")
     bad = tmp_path / "bad.pb"
     bad.write_bytes(b"not a graph")
     cfg = tmp_path / "bad.pbtxt"
     cfg.write_text("garbage {")
-    with pytest.raises(ModelUnavailableError, match="cannot load"):
-        CocoDetector(graph=bad, config=cfg).load()
+    with pytest.raises(ModelUnavailableError, match="cannot (load|rebuild)"):
+        CocoDetector(graph=bad, config=cfg, runtime=runtime).load()
+    # a readable text graph over a corrupt frozen graph: the constants cannot be read
+    real_config = CocoDetector()._files()[1]
+    with pytest.raises(ModelUnavailableError, match="cannot (load|rebuild)"):
+        CocoDetector(graph=bad, config=real_config, runtime=runtime).load()
 
 
 def test_bad_input_and_options() -> None:

@@ -147,7 +147,8 @@ class LocalPerceiver:
                 ocr=bool(config.ingest.ocr),
                 score_power=float(config.polar.local_score_power),
             ),
-            detector=CocoDetector(models.detector_graph or None, models.detector_config or None),
+            detector=CocoDetector(models.detector_graph or None, models.detector_config or None,
+                                  models.detector_runtime),
         )
 
     def check(self) -> list[tuple[str, str]]:
@@ -256,7 +257,7 @@ class LocalPerceiver:
         for a, aug in enumerate(augmentations):
             views = augmented_views(rgb, aug)
             for view in views:
-                out = self.detector.detect(view, detector_side(aug))
+                out = self.detector.detect(view, detector_side(aug), boxes=aug == "identity")
                 det[a] = np.maximum(det[a], out.scores)
                 if aug == "identity":
                     identity_boxes = out.detections
