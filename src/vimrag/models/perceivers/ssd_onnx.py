@@ -206,13 +206,16 @@ def decode(encodings: np.ndarray, priors: np.ndarray, variances: np.ndarray) -> 
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
 
-def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    w = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = w * h
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return np.where(inter > 0, inter / np.maximum(area + areas - inter, 1e-12), 0.0)
+def _pairwise_iou(boxes: np.ndarray) -> np.ndarray:
+    """IoU of every pair of boxes [n, 4] (normalized coordinates, no +1 as OpenCV for normalized boxes)."""
+    x0 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    y0 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    x1 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+    y1 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area[:, None] + area[None, :] - inter
+    return np.where(inter > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def detections(scores: np.ndarray, boxes: np.ndarray, post: PostSpec) -> np.ndarray:
@@ -225,14 +228,12 @@ def detections(scores: np.ndarray, boxes: np.ndarray, post: PostSpec) -> np.ndar
     for col in np.flatnonzero((scores[:, 1:] > post.confidence_threshold).any(axis=0)) + 1:
         cand = np.flatnonzero(scores[:, col] > post.confidence_threshold)
         cand = cand[np.argsort(-scores[cand, col], kind="stable")][: post.top_k]
+        overlap = _pairwise_iou(boxes[cand]) > post.nms_threshold
         alive = np.ones(len(cand), dtype=bool)
         for i in range(len(cand)):
-            if not alive[i]:
-                continue
-            rows.append((int(col), float(scores[cand[i], col]), int(cand[i])))
-            rest = np.flatnonzero(alive[i + 1:]) + i + 1
-            if len(rest):
-                alive[rest[_iou(boxes[cand[i]], boxes[cand[rest]]) > post.nms_threshold]] = False
+            if alive[i]:  # kept: it suppresses the lower-scored boxes it overlaps
+                rows.append((int(col), float(scores[cand[i], col]), int(cand[i])))
+                alive[i + 1:] &= ~overlap[i, i + 1:]
     rows.sort(key=lambda r: -r[1])
     rows = rows[: post.keep_top_k]
     out = np.zeros((len(rows), 6), dtype=np.float32)
@@ -251,6 +252,9 @@ class OnnxSsd:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+        # Idle ORT threads spin by default and then slow the classifier (LiteRT) and the Python work
+        # between passes: a detector + classifier round took 0.241 s with spinning, 0.206 s without.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(self.spec.onnx, options, providers=["CPUExecutionProvider"])
         self._priors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
