@@ -106,3 +106,32 @@ def test_detections_are_per_class_nms() -> None:
     assert [(int(r[0]), round(float(r[1]), 2)) for r in rows] == [(1, 0.9), (1, 0.7), (5, 0.6)]
     assert rows[2, 2:] == pytest.approx(boxes[1])
     assert len(detections(scores, boxes, PostSpec(0.01, 0.6, 100, 2))) == 2  # keep_top_k overall
+
+
+def test_onnx_writer_builds_a_model_onnxruntime_runs() -> None:
+    """Every attribute kind the detector uses (ints, int, float, string) and a negative int, checked by
+    running the written model in ONNX Runtime against numpy."""
+    ort = pytest.importorskip("onnxruntime")
+    from vimrag.models.perceivers import onnx_proto as proto
+
+    bias = np.arange(6, dtype=np.float32).reshape(1, 2, 3)
+    nodes = [
+        proto.Node("Transpose", ["x"], ["t"], {"perm": [0, 2, 1]}),
+        proto.Node("LeakyRelu", ["t"], ["r"], {"alpha": 0.5}),
+        proto.Node("Add", ["r", "bias"], ["a"]),
+        proto.Node("Flatten", ["a"], ["y"], {"axis": -1}),
+        proto.Node("Conv", ["img", "w"], ["c"], {"auto_pad": "SAME_UPPER", "strides": [2, 2], "kernel_shape": [3, 3]}),
+    ]
+    weights = np.ones((1, 1, 3, 3), dtype=np.float32)
+    model = proto.model("t", nodes, [proto.tensor("bias", bias), proto.tensor("w", weights)],
+                        [proto.value_info("x", ["N", 3, 2]), proto.value_info("img", [1, 1, 4, 4])],
+                        [proto.value_info("y", ["N", "F"]), proto.value_info("c", [1, 1, 2, 2])])
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    x = np.array([[[1, -2], [-4, 8], [3, -6]]], dtype=np.float32)
+    img = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    y, c = session.run(None, {"x": x, "img": img})
+    t = x.transpose(0, 2, 1)
+    assert y == pytest.approx((np.where(t > 0, t, 0.5 * t) + bias).reshape(-1, 3))
+    # SAME_UPPER, stride 2 on 4×4: TF pads one row/column at the far side only
+    padded = np.pad(img[0, 0], ((0, 1), (0, 1)))
+    assert c[0, 0] == pytest.approx(np.array([[padded[i:i + 3, j:j + 3].sum() for j in (0, 2)] for i in (0, 2)]))

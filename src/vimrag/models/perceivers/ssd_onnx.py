@@ -17,11 +17,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from vimrag._extras import require
+from vimrag.models.perceivers import onnx_proto as proto
 from vimrag.models.perceivers.tf_graph import TextNode, TfGraphError, parse_text_graph, read_constants
 
 N_COLUMNS = 91  # background + 90 COCO category ids
@@ -68,8 +68,6 @@ def _conv_weights(op: str, w: np.ndarray) -> tuple[np.ndarray, int]:
 def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
     """ONNX graph ``image`` [N, 3, H, W] (RGB, 0–255) → ``scores`` [N, anchors·91] (sigmoid) and
     ``boxes`` [N, anchors·4] (TF's encodings), from the text graph's layers and the frozen constants."""
-    onnx = require("onnx", "local", "onnx")
-    helper, numpy_helper = onnx.helper, onnx.numpy_helper
     nodes = parse_text_graph(config)
     produced = {n.name for n in nodes}
     wanted = {i for n in nodes for i in n.inputs if i not in produced}
@@ -80,8 +78,8 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
             raise TfGraphError(f"{graph}: constant {name} not found")
         return consts[name]
 
-    inits: list[Any] = []
-    layers: list[Any] = []
+    inits: list[bytes] = []
+    layers: list[proto.Node] = []
     tensor: dict[str, str] = {}  # TF node → ONNX tensor
     strides: dict[str, tuple[int, ...]] = {}  # TF node → strides from the input
     biases: dict[str, str] = {}  # conv output → the BiasAdd constant that follows it
@@ -90,7 +88,7 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
     post: PostSpec | None = None
 
     def init(name: str, value: np.ndarray | float) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        inits.append(proto.tensor(name, value))
         return name
 
     for n in nodes:
@@ -103,7 +101,7 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
             tensor[n.name], strides[n.name] = "image", ()
             continue
         elif n.op in ("Mul", "Sub"):  # the preprocessor: x · (2/255) − 1
-            layers.append(helper.make_node(n.op, [src, init(n.name + "/c", const(n.inputs[1]))], [n.name]))
+            layers.append(proto.Node(n.op, [src, init(n.name + "/c", const(n.inputs[1]))], [n.name]))
         elif n.op in ("Conv2D", "DepthwiseConv2dNative"):
             w, group = _conv_weights(n.op, const(n.inputs[1]))
             stride = n.ints("strides")[1:3]
@@ -111,24 +109,23 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
             if n.name in biases:
                 inputs.append(init(n.name + "/b", const(biases[n.name])))
             pad = "SAME_UPPER" if n.string("padding") == "SAME" else "VALID"  # TF pads the far side
-            layers.append(helper.make_node("Conv", inputs, [n.name], strides=stride, group=group,
-                                           auto_pad=pad, kernel_shape=list(w.shape[2:])))
+            layers.append(proto.Node("Conv", inputs, [n.name], {"strides": stride, "group": group,
+                                                                "auto_pad": pad, "kernel_shape": list(w.shape[2:])}))
             step = (*step, stride[0])
         elif n.op == "FusedBatchNorm":
             gamma, beta, mean, var = (init(f"{n.name}/{i}", const(x)) for i, x in enumerate(n.inputs[1:5]))
-            layers.append(helper.make_node("BatchNormalization", [src, gamma, beta, mean, var], [n.name],
-                                           epsilon=n.number("epsilon")))
+            layers.append(proto.Node("BatchNormalization", [src, gamma, beta, mean, var], [n.name],
+                                     {"epsilon": n.number("epsilon")}))
         elif n.op == "Relu6":
-            layers.append(helper.make_node("Clip", [src, init(n.name + "/lo", 0.0), init(n.name + "/hi", 6.0)],
-                                           [n.name]))
+            layers.append(proto.Node("Clip", [src, init(n.name + "/lo", 0.0), init(n.name + "/hi", 6.0)], [n.name]))
         elif n.op == "Add":
-            layers.append(helper.make_node("Add", [src, tensor[n.inputs[1]]], [n.name]))
+            layers.append(proto.Node("Add", [src, tensor[n.inputs[1]]], [n.name]))
         elif n.op in ("BiasAdd", "Identity"):  # biases are folded into their convolution above
             tensor[n.name], strides[n.name] = src, step
             continue
         elif n.op == "Flatten":  # TF flattens NHWC: anchors vary fastest within a cell
-            layers.append(helper.make_node("Transpose", [src], [n.name + "/nhwc"], perm=[0, 2, 3, 1]))
-            layers.append(helper.make_node("Flatten", [n.name + "/nhwc"], [n.name], axis=1))
+            layers.append(proto.Node("Transpose", [src], [n.name + "/nhwc"], {"perm": [0, 2, 3, 1]}))
+            layers.append(proto.Node("Flatten", [n.name + "/nhwc"], [n.name], {"axis": 1}))
             heads[next(h for h in heads if h in n.name)].append(n.name)
         elif n.op == "PriorBox":
             priors.append(_prior_spec(n, step))
@@ -144,19 +141,12 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
         tensor[n.name], strides[n.name] = n.name, step
     if post is None or not priors or not heads["ClassPredictor"]:
         raise TfGraphError(f"{config}: not an SSD text graph (no PriorBox / DetectionOutput / ClassPredictor)")
-    layers.append(helper.make_node("Concat", heads["ClassPredictor"], ["logits"], axis=1))
-    layers.append(helper.make_node("Sigmoid", ["logits"], ["scores"]))
-    layers.append(helper.make_node("Concat", heads["BoxEncodingPredictor"], ["boxes"], axis=1))
-    float_t = onnx.TensorProto.FLOAT
-    model = helper.make_model(
-        helper.make_graph(
-            layers, "ssd_mobilenet_v2_coco", [helper.make_tensor_value_info("image", float_t, ["N", 3, "H", "W"])],
-            [helper.make_tensor_value_info("scores", float_t, ["N", "S"]),
-             helper.make_tensor_value_info("boxes", float_t, ["N", "B"])], inits),
-        opset_imports=[helper.make_opsetid("", 17)],
-    )
-    model.ir_version = 8  # what onnxruntime ≥ 1.14 reads
-    return SsdGraph(model.SerializeToString(), priors, post)
+    layers.append(proto.Node("Concat", heads["ClassPredictor"], ["logits"], {"axis": 1}))
+    layers.append(proto.Node("Sigmoid", ["logits"], ["scores"]))
+    layers.append(proto.Node("Concat", heads["BoxEncodingPredictor"], ["boxes"], {"axis": 1}))
+    model = proto.model("ssd_mobilenet_v2_coco", layers, inits, [proto.value_info("image", ["N", 3, "H", "W"])],
+                        [proto.value_info("scores", ["N", "S"]), proto.value_info("boxes", ["N", "B"])])
+    return SsdGraph(model, priors, post)
 
 
 def _prior_spec(n: TextNode, strides: tuple[int, ...]) -> PriorSpec:
