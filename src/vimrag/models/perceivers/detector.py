@@ -16,6 +16,10 @@ so a store perceived with one stays valid under the other.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,12 +74,19 @@ class CocoDetector:
     name = "ssd-mobilenet-v2-coco"
 
     def __init__(self, graph: str | Path | None = None, config: str | Path | None = None,
-                 runtime: str = "onnxruntime") -> None:
+                 runtime: str = "onnxruntime", workers: int = 0) -> None:
+        """``workers``: threads that run a photo's views at once on ONNX Runtime (0 = every core this
+        process may use), each pass on one thread (see :meth:`detect_many`)."""
         if runtime not in RUNTIMES:
             raise ConfigError(f"models.detector_runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        if workers < 0:
+            raise ConfigError(f"detector workers must be ≥ 0 (0 = every core), got {workers}")
         self._graph, self._config, self.runtime = graph, config, runtime
+        self.workers = workers or len(os.sched_getaffinity(0))
         self._nets: dict[int, Any] = {}  # OpenCV: one network per input side (see detect)
         self._onnx: OnnxSsd | None = None  # ONNX Runtime: one session for every side
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self.calls = 0  # forward passes, for cost reporting
 
     def _files(self) -> tuple[Path, Path]:
@@ -121,8 +132,8 @@ class CocoDetector:
     def _load_onnx(self) -> OnnxSsd:
         if self._onnx is None:
             graph, config = self._files()
-            try:
-                self._onnx = OnnxSsd(graph, config)
+            try:  # with several workers each pass runs on one thread; alone it gets them all
+                self._onnx = OnnxSsd(graph, config, threads=1 if self.workers > 1 else 0)
             except (TfGraphError, OSError) as exc:
                 raise ModelUnavailableError(
                     f"COCO detector: cannot rebuild {graph} for ONNX Runtime ({exc}). Reinstall it with: "
@@ -152,7 +163,8 @@ class CocoDetector:
             net.setInput(blob)
             det, sig = net.forward([_DETECTIONS, _SIGMOID])
             rows = np.asarray(det, dtype=np.float32).reshape(-1, 7)[:, 1:]
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
         per_column = np.asarray(sig, dtype=np.float32).reshape(-1, _N_COLUMNS).max(axis=0)
         scores = np.clip(per_column[_COLUMNS], 0.0, 1.0).astype(np.float32)
         detections: list[Detection] = []
@@ -163,6 +175,19 @@ class CocoDetector:
             x0, y0, x1, y1 = (float(np.clip(v, 0.0, 1.0)) for v in row[2:6])
             detections.append(Detection(_ID_TO_NAME[cid], float(row[1]), (x0 * w, y0 * h, x1 * w, y1 * h)))
         return DetectorOutput(scores=scores, detections=detections)
+
+
+    def detect_many(self, jobs: Sequence[tuple[Image.Image, int, bool]]) -> list[DetectorOutput]:
+        """:meth:`detect` for each ``(image, size, boxes)``, in order. On ONNX Runtime the passes run on
+        :attr:`workers` threads at once, one intra-op thread each (ORT releases the GIL, and a session may
+        be run from several threads): 0.029 s a view instead of 0.039 with one pass at a time on two
+        threads, on a 2-core machine (a photo's identity, flip and 9 tiles). OpenCV runs them in turn."""
+        if self.runtime != "onnxruntime" or self.workers < 2 or len(jobs) < 2:
+            return [self.detect(image, size, boxes) for image, size, boxes in jobs]
+        self._load_onnx()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vimrag-detector")
+        return list(self._pool.map(lambda job: self.detect(*job), jobs))
 
 
 _ID_TO_NAME = dict(zip(COCO_IDS_90, COCO_NAMES, strict=True))
