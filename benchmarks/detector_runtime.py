@@ -6,7 +6,7 @@ photo ingestion end to end
 through ``vimrag.Memory`` (shipped defaults, models loaded before timing, as
 ``benchmarks/ingest_throughput.py`` measures it).
 
-Output: ``benchmarks/results/detector_runtime.json`` and ``.md``. ``--photos N`` (default 32).
+Output: ``benchmarks/results/detector_runtime.json`` and ``.md``. ``--photos N`` (default 32), ``--quick`` (8).
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--photos", type=int, default=32)
+    ap.add_argument("--quick", action="store_true", help="8 photos")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "detector_runtime.json"))
     args = ap.parse_args(argv)
-    photos = sorted((Path(args.data) / "coco128-train" / "images").glob("*.jpg"))[: args.photos]
+    photos = sorted((Path(args.data) / "coco128-train" / "images").glob("*.jpg"))[: 8 if args.quick else args.photos]
     if not photos:
         print(f"no coco128-train photos under {args.data}; pass --data", file=sys.stderr)
         return 2
