@@ -135,3 +135,21 @@ def test_onnx_writer_builds_a_model_onnxruntime_runs() -> None:
     # SAME_UPPER, stride 2 on 4×4: TF pads one row/column at the far side only
     padded = np.pad(img[0, 0], ((0, 1), (0, 1)))
     assert c[0, 0] == pytest.approx(np.array([[padded[i:i + 3, j:j + 3].sum() for j in (0, 2)] for i in (0, 2)]))
+
+
+def test_a_graph_outside_the_builders_scope_is_a_clear_error(tmp_path: Path) -> None:
+    from vimrag.models.perceivers.ssd_onnx import build_model
+
+    graph = tmp_path / "g.pb"
+    graph.write_bytes(_field(1, _const("w", np.ones((3, 3, 3, 8), dtype=np.float32))))
+    text = tmp_path / "g.pbtxt"
+    text.write_text('node { name: "x" op: "Placeholder" }\n'
+                    'node { name: "c" op: "Conv2D" input: "x" input: "w" }\n')  # no strides, no padding
+    with pytest.raises(TfGraphError, match="not the SSD text graph"):
+        build_model(graph, text)
+    text.write_text('node { name: "x" op: "Placeholder" }\nnode { name: "s" op: "Softmax" input: "x" }\n')
+    with pytest.raises(TfGraphError, match="does not know"):
+        build_model(graph, text)
+    text.write_text('node { name: "x" op: "Placeholder" }\n')
+    with pytest.raises(TfGraphError, match="not an SSD"):
+        build_model(graph, text)

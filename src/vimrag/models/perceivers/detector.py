@@ -76,7 +76,8 @@ class CocoDetector:
     def __init__(self, graph: str | Path | None = None, config: str | Path | None = None,
                  runtime: str = "onnxruntime", workers: int = 0) -> None:
         """``workers``: threads that run a photo's views at once on ONNX Runtime (0 = every core this
-        process may use), each pass on one thread (see :meth:`detect_many`)."""
+        process may use), each pass on one thread (see :meth:`detect_many`); so with several workers a
+        lone pass (a PDF figure's single view) also runs on one core, 0.054 s instead of 0.033."""
         if runtime not in RUNTIMES:
             raise ConfigError(f"models.detector_runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         if workers < 0:
@@ -175,7 +176,6 @@ class CocoDetector:
             x0, y0, x1, y1 = (float(np.clip(v, 0.0, 1.0)) for v in row[2:6])
             detections.append(Detection(_ID_TO_NAME[cid], float(row[1]), (x0 * w, y0 * h, x1 * w, y1 * h)))
         return DetectorOutput(scores=scores, detections=detections)
-
 
     def detect_many(self, jobs: Sequence[tuple[Image.Image, int, bool]]) -> list[DetectorOutput]:
         """:meth:`detect` for each ``(image, size, boxes)``, in order. On ONNX Runtime the passes run on

@@ -246,8 +246,7 @@ class LocalPerceiver:
         return concepts, text_like
 
     def _view_scores(
-        self, rgb: Image.Image, augmentations: tuple[str, ...], classify: bool = True,
-        also: tuple[str, ...] = (),
+        self, rgb: Image.Image, augmentations: tuple[str, ...], also: tuple[str, ...] = ()
     ) -> tuple[np.ndarray, list[np.ndarray], list[Detection], np.ndarray]:
         """Per augmentation: the detector's per-class max over its views, the classifier's probabilities
         (max over views), the identity view's boxes; and the same detector maxima for ``also`` (the
@@ -265,7 +264,7 @@ class LocalPerceiver:
                 det[a] = np.maximum(det[a], out.scores)
                 if aug == "identity":
                     identity_boxes = out.detections
-            if self.options.classifier and classify and a < len(augmentations):
+            if self.options.classifier and a < len(augmentations):
                 probs.append(np.max([self.classifier.probabilities(v) for v in views], axis=0))
         n = len(augmentations)
         return det[:n], probs, identity_boxes, det[n:]

@@ -67,7 +67,17 @@ def _conv_weights(op: str, w: np.ndarray) -> tuple[np.ndarray, int]:
 
 def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
     """ONNX graph ``image`` [N, 3, H, W] (RGB, 0–255) → ``scores`` [N, anchors·91] (sigmoid) and
-    ``boxes`` [N, anchors·4] (TF's encodings), from the text graph's layers and the frozen constants."""
+    ``boxes`` [N, anchors·4] (TF's encodings), from the text graph's layers and the frozen constants.
+
+    A graph that does not fit (a missing attribute, a weight of the wrong shape) is a :class:`TfGraphError`.
+    """
+    try:
+        return _build(graph, config)
+    except (KeyError, IndexError, ValueError, StopIteration) as exc:
+        raise TfGraphError(f"{config}: not the SSD text graph this builder reads ({exc!r})") from exc
+
+
+def _build(graph: str | Path, config: str | Path) -> SsdGraph:
     nodes = parse_text_graph(config)
     produced = {n.name for n in nodes}
     wanted = {i for n in nodes for i in n.inputs if i not in produced}
@@ -107,7 +117,7 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
             stride = n.ints("strides")[1:3]
             inputs = [src, init(n.name + "/w", w)]
             if n.name in biases:
-                inputs.append(init(n.name + "/b", const(biases[n.name])))
+                inputs.append(init(n.name + "/b", const(biases.pop(n.name))))
             pad = "SAME_UPPER" if n.string("padding") == "SAME" else "VALID"  # TF pads the far side
             layers.append(proto.Node("Conv", inputs, [n.name], {"strides": stride, "group": group,
                                                                 "auto_pad": pad, "kernel_shape": list(w.shape[2:])}))
@@ -139,6 +149,8 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
         else:
             raise TfGraphError(f"{config}: layer {n.name} has op {n.op}, which this builder does not know")
         tensor[n.name], strides[n.name] = n.name, step
+    if biases:
+        raise TfGraphError(f"{config}: BiasAdd after a non-convolution ({', '.join(sorted(biases))})")
     if post is None or not priors or not heads["ClassPredictor"]:
         raise TfGraphError(f"{config}: not an SSD text graph (no PriorBox / DetectionOutput / ClassPredictor)")
     layers.append(proto.Node("Concat", heads["ClassPredictor"], ["logits"], {"axis": 1}))
@@ -245,7 +257,10 @@ class OnnxSsd:
         # Idle ORT threads spin by default and then slow the classifier (LiteRT) and the Python work
         # between passes: a detector + classifier round took 0.241 s with spinning, 0.206 s without.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(self.spec.onnx, options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(self.spec.onnx, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT's Fail / InvalidGraph / … share no base class below Exception
+            raise TfGraphError(f"ONNX Runtime refused the rebuilt detector graph: {exc}") from exc
         self._priors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
