@@ -91,3 +91,21 @@ def test_onnx_runtime_agrees_with_opencv(size: int) -> None:
             assert abs(x.score - y.score) < 1e-4
             assert np.abs(np.subtract(x.box, y.box)).max() < 0.5, (x, y)  # pixels
     assert onnx.detect(photo, size, boxes=False).detections == []
+
+
+@pytest.mark.slow
+def test_views_run_side_by_side_give_the_passes_in_order() -> None:
+    """detect_many on two worker threads returns each job's own output, in job order, as one-by-one
+    passes would (boxes only where asked)."""
+    from vimrag.models.perceivers.base import augmented_views
+
+    photo = _photo("000000000138")
+    jobs = [(v, 300, a == "identity") for a in ("identity", "hflip", "tiles3") for v in augmented_views(photo, a)]
+    many = list(CocoDetector(workers=2).detect_many(jobs))
+    alone = CocoDetector(workers=1)
+    assert len(many) == len(jobs) == 11
+    for (view, size, boxes), got in zip(jobs, many, strict=True):
+        want = alone.detect(view, size, boxes)
+        assert np.abs(got.scores - want.scores).max() < 1e-5
+        assert [d.concept for d in got.detections] == [d.concept for d in want.detections]
+        assert bool(got.detections) == boxes or not want.detections
