@@ -68,6 +68,9 @@ def test_parse_text_graph(tmp_path: Path) -> None:
     text.write_text('node { name: "c1" op: "Conv2D" ')
     with pytest.raises(TfGraphError, match="unclosed"):
         parse_text_graph(text)
+    text.write_text('node { name: "c1" op: "Conv2D" } } node { name: "c2" op: "Relu6" }')
+    with pytest.raises(TfGraphError, match="unbalanced"):
+        parse_text_graph(text)
     text.write_text("library { }")
     with pytest.raises(TfGraphError, match="no graph nodes"):
         parse_text_graph(text)

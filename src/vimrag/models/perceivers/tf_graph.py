@@ -98,8 +98,11 @@ def parse_text_graph(path: str | Path) -> list[TextNode]:
             out.append((key, value))
         return out
 
+    top = message()
+    if pos < len(tokens):
+        raise TfGraphError(f"{path}: unbalanced '}}' at token {pos}")
     nodes: list[TextNode] = []
-    for key, value in message():
+    for key, value in top:
         if key != "node":
             continue
         node = TextNode(name=str(_one(value, "name")), op=str(_one(value, "op")))
