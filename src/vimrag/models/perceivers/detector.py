@@ -36,13 +36,12 @@ from vimrag.models.perceivers.base import (
     to_bgr_array,
 )
 from vimrag.models.perceivers.labels import COCO_IDS_90, COCO_NAMES
-from vimrag.models.perceivers.ssd_onnx import OnnxSsd
+from vimrag.models.perceivers.ssd_onnx import N_COLUMNS, OnnxSsd
 from vimrag.models.perceivers.tf_graph import TfGraphError
 
 _SIGMOID = "ClassPredictor/concat/sigmoid"
 _DETECTIONS = "detection_out"
 _INPUT = 300
-_N_COLUMNS = 91  # background + 90 COCO category ids
 RUNTIMES = ("onnxruntime", "opencv")
 _COLUMNS = np.asarray(COCO_IDS_90, dtype=np.int64)
 
@@ -166,7 +165,7 @@ class CocoDetector:
             rows = np.asarray(det, dtype=np.float32).reshape(-1, 7)[:, 1:]
         with self._lock:
             self.calls += 1
-        per_column = np.asarray(sig, dtype=np.float32).reshape(-1, _N_COLUMNS).max(axis=0)
+        per_column = np.asarray(sig, dtype=np.float32).reshape(-1, N_COLUMNS).max(axis=0)
         scores = np.clip(per_column[_COLUMNS], 0.0, 1.0).astype(np.float32)
         detections: list[Detection] = []
         for row in rows:

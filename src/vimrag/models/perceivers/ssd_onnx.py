@@ -249,7 +249,9 @@ class OnnxSsd:
 
     def __init__(self, graph: str | Path, config: str | Path, threads: int = 0) -> None:
         ort = require("onnxruntime", "local", "onnxruntime")
-        self.spec = build_model(graph, config)
+        spec = build_model(graph, config)
+        # keep what the post-processing needs, not the 67 MB of serialized graph once ORT holds it
+        self.prior_specs, self.post = spec.priors, spec.post
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -258,7 +260,7 @@ class OnnxSsd:
         # between passes: a detector + classifier round took 0.241 s with spinning, 0.206 s without.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(self.spec.onnx, options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(spec.onnx, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT's Fail / InvalidGraph / … share no base class below Exception
             raise TfGraphError(f"ONNX Runtime refused the rebuilt detector graph: {exc}") from exc
         self._priors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -272,8 +274,8 @@ class OnnxSsd:
     def detect(self, scores: np.ndarray, encodings: np.ndarray, height: int, width: int) -> np.ndarray:
         """One image's detections (rows of :func:`detections`), boxes relative to the input."""
         if (height, width) not in self._priors:
-            self._priors[(height, width)] = prior_boxes(self.spec.priors, height, width)
+            self._priors[(height, width)] = prior_boxes(self.prior_specs, height, width)
         priors, variances = self._priors[(height, width)]
         if len(priors) != len(encodings):
             raise TfGraphError(f"{len(encodings)} anchors from the network, {len(priors)} priors computed")
-        return detections(scores, decode(encodings, priors, variances), self.spec.post)
+        return detections(scores, decode(encodings, priors, variances), self.post)
