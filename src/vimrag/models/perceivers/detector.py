@@ -29,6 +29,7 @@ from PIL import Image
 
 from vimrag._extras import require
 from vimrag.errors import ConfigError, ModelUnavailableError
+from vimrag.models.perceivers import ssd_cache
 from vimrag.models.perceivers.base import (
     DETECT_MODELS_PACKAGE,
     detect_models_file,
@@ -73,15 +74,18 @@ class CocoDetector:
     name = "ssd-mobilenet-v2-coco"
 
     def __init__(self, graph: str | Path | None = None, config: str | Path | None = None,
-                 runtime: str = "onnxruntime", workers: int = 0) -> None:
+                 runtime: str = "onnxruntime", workers: int = 0, cache: bool | Path = True) -> None:
         """``workers``: threads that run a photo's views at once on ONNX Runtime (0 = every core this
         process may use), each pass on one thread (see :meth:`detect_many`); so with several workers a
-        lone pass (a PDF figure's single view) also runs on one core, 0.054 s instead of 0.033."""
+        lone pass (a PDF figure's single view) also runs on one core, 0.054 s instead of 0.033.
+        ``cache``: keep the graph rebuilt for ONNX Runtime on disk (:mod:`.ssd_cache`; True = its default
+        folder, a path = that folder, False = rebuild at every start)."""
         if runtime not in RUNTIMES:
             raise ConfigError(f"models.detector_runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         if workers < 0:
             raise ConfigError(f"detector workers must be ≥ 0 (0 = every core), got {workers}")
         self._graph, self._config, self.runtime = graph, config, runtime
+        self._cache = (ssd_cache.default_folder() if cache is True else Path(cache)) if cache is not False else None
         self.workers = workers or len(os.sched_getaffinity(0))
         self._nets: dict[int, Any] = {}  # OpenCV: one network per input side (see detect)
         self._onnx: OnnxSsd | None = None  # ONNX Runtime: one session for every side
@@ -133,7 +137,7 @@ class CocoDetector:
         if self._onnx is None:
             graph, config = self._files()
             try:  # with several workers each pass runs on one thread; alone it gets them all
-                self._onnx = OnnxSsd(graph, config, threads=1 if self.workers > 1 else 0)
+                self._onnx = ssd_cache.open_model(graph, config, self._cache, threads=1 if self.workers > 1 else 0)
             except (TfGraphError, OSError) as exc:
                 raise ModelUnavailableError(
                     f"COCO detector: cannot rebuild {graph} for ONNX Runtime ({exc}). Reinstall it with: "

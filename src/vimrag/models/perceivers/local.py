@@ -148,7 +148,7 @@ class LocalPerceiver:
                 score_power=float(config.polar.local_score_power),
             ),
             detector=CocoDetector(models.detector_graph or None, models.detector_config or None,
-                                  models.detector_runtime),
+                                  models.detector_runtime, cache=bool(models.detector_cache)),
         )
 
     def check(self) -> list[tuple[str, str]]:

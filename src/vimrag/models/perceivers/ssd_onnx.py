@@ -245,13 +245,12 @@ def detections(scores: np.ndarray, boxes: np.ndarray, post: PostSpec) -> np.ndar
 
 
 class OnnxSsd:
-    """An ONNX Runtime session over :func:`build_model`'s graph; priors cached per input size."""
+    """An ONNX Runtime session over :func:`build_model`'s graph (its bytes, or a file holding them, such as
+    :mod:`~vimrag.models.perceivers.ssd_cache`'s entry); priors cached per input size."""
 
-    def __init__(self, graph: str | Path, config: str | Path, threads: int = 0) -> None:
+    def __init__(self, model: bytes | str | Path, priors: list[PriorSpec], post: PostSpec, threads: int = 0) -> None:
         ort = require("onnxruntime", "local", "onnxruntime")
-        spec = build_model(graph, config)
-        # keep what the post-processing needs, not the 67 MB of serialized graph once ORT holds it
-        self.prior_specs, self.post = spec.priors, spec.post
+        self.prior_specs, self.post = priors, post  # not the 67 MB graph: ORT holds it
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -259,11 +258,18 @@ class OnnxSsd:
         # Idle ORT threads spin by default and then slow the classifier (LiteRT) and the Python work
         # between passes: a detector + classifier round took 0.241 s with spinning, 0.206 s without.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        source = model if isinstance(model, bytes) else str(model)
         try:
-            self._session = ort.InferenceSession(spec.onnx, options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT's Fail / InvalidGraph / … share no base class below Exception
             raise TfGraphError(f"ONNX Runtime refused the rebuilt detector graph: {exc}") from exc
         self._priors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    @classmethod
+    def build(cls, graph: str | Path, config: str | Path, threads: int = 0) -> OnnxSsd:
+        """Build the graph from the TF files (:func:`build_model`) and open a session on it."""
+        spec = build_model(graph, config)
+        return cls(spec.onnx, spec.priors, spec.post, threads)
 
     def run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``blob`` [N, 3, H, W] → per-anchor class scores [N, A, 91] and encodings [N, A, 4]."""

