@@ -17,4 +17,5 @@ if [ -z "${VIMRAG_TEST_PG_URI:-}" ] && [ -x scripts/pg_ci.sh ]; then
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# --durations: the slowest tests in every CI log, to keep the suite within its 20 minutes
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=30 "$@"
