@@ -283,6 +283,10 @@ class AgentConfig:
     # nothing, and cited when the answer cites nothing (an unscored item counts as the middle, 3)
     relevant_score: int = 3
     max_citations: int = 5  # citations returned with an answer
+    # the answer rule says what to answer when the evidence lacks it ("Not answerable", the phrase
+    # MMLongBench-Doc scores), and other wordings of it are mapped onto that phrase, with no citation
+    # (vimrag.agent.prompts.ABSTAIN_RULE). Not in either paper; chosen by measurement (design notes, "Abstention").
+    abstain: bool = False
     # cite the items that hold every word the answer adds to the question (vimrag.agent.citations), before
     # the policy's own cites; off = the policy's cites as written. Not in the paper (its answers cite nothing).
     attribute_citations: bool = True

@@ -398,3 +398,20 @@ def test_question_first_searches_the_question_as_node_1_for_every_agent(corpus, 
     assert text.count(f"Question: {q}") == 1
     assert "Spielberg" in text
     assert res.answer == "United States"
+
+
+@pytest.mark.parametrize("method", ["rag", "vimrag"])
+def test_abstention_is_the_one_phrase_and_cites_nothing(corpus, config, scripted, method):
+    """With ``agent.abstain`` an answer that says the evidence lacks it comes back as "Not answerable",
+    with no citation; the policy was told the phrase."""
+    cfg = config.with_overrides({"agent.abstain": True, "agent.question_first": True})
+    replies = [J(action="answer", answer="The results do not say.", cite=["1.1"])]
+    if method == "vimrag":
+        replies.insert(0, J(action="memorize", summary="Nothing about the budget.", keep=[], scores={"1": 1}))
+    llm = scripted(replies)
+    res = Agent(llm, corpus, cfg).ask("What was the 2031 budget of the shark survey?", method=method)
+    assert res.answer == prompts.NOT_ANSWERABLE and res.citations == []
+    assert prompts.ABSTAIN_RULE in llm.calls[-1][0].content
+    kept = Agent(scripted([J(action="answer", answer="The results do not say.", cite=["1.1"])]), corpus,
+                 config.with_overrides({"agent.question_first": True})).ask("What was the 2031 budget?", method="rag")
+    assert kept.answer == "The results do not say."  # off: the model's words, as before

@@ -85,3 +85,26 @@ def test_a_question_that_asks_two_things_gets_both_named() -> None:
     # one question with "and" inside it stays one
     for one in ("Were Scott Derrickson and Ed Wood of the same nationality?", "Which photo shows a cat and a dog?"):
         assert prompts.question_parts(one) == [one.rstrip("?")] and "things" not in prompts.answer_rule(one)
+
+
+@pytest.mark.parametrize("method", ["rag", "react", "summary", "vimrag"])
+def test_abstain_rule_only_when_asked(method: str) -> None:
+    q = "Who directed Jaws?"
+    on, off = make_method(method).system_prompt(q, abstain=True), make_method(method).system_prompt(q)
+    assert prompts.ABSTAIN_RULE in on and prompts.ABSTAIN_RULE not in off
+    assert "{no_answer}" not in on + off  # rag's own "say so" sentence is filled in or dropped
+    assert ("say so in a few words" in off) == (method == "rag") and "say so in a few words" not in on
+    assert prompts.force_answer(q, abstain=True).endswith(prompts.ABSTAIN_RULE)
+
+
+@pytest.mark.parametrize("said", ["Not answerable", "not answerable.", "Unanswerable", "Unknown",
+                                  "The results do not contain the answer.", "The evidence does not say who",
+                                  "No information about the 2020 survey", '"Not answerable"', "Not mentioned"])
+def test_abstentions_become_the_one_phrase(said: str) -> None:
+    assert prompts.canonical_answer(said) == prompts.NOT_ANSWERABLE
+
+
+@pytest.mark.parametrize("answer", ["Steven Spielberg", "No", "Unknown Pleasures", "not guilty", "No Doubt",
+                                    "The results were published in 2019"])
+def test_answers_stay_answers(answer: str) -> None:
+    assert prompts.canonical_answer(answer) == answer

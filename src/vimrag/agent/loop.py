@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vimrag.agent import prompts
 from vimrag.agent.actions import Answer, Retrieve
 from vimrag.agent.candidates import select_answer
 from vimrag.agent.citations import citations_for
@@ -173,8 +174,13 @@ class AgentLoop:
             impl.on_retrieved(ep, node)
             feed()
         agent_cfg = self.config.agent
-        citations, answer_node = citations_for(ep.graph, cite, agent_cfg.max_citations, agent_cfg.relevant_score,
-                                               answer, agent_cfg.attribute_citations)
+        if agent_cfg.abstain:
+            answer = prompts.canonical_answer(answer)
+        citations: list[dict[str, Any]] = []  # an abstention cites nothing: nothing holds its answer
+        answer_node: int | None = None
+        if not (agent_cfg.abstain and answer == prompts.NOT_ANSWERABLE):
+            citations, answer_node = citations_for(ep.graph, cite, agent_cfg.max_citations, agent_cfg.relevant_score,
+                                                   answer, agent_cfg.attribute_citations)
         if ep.steps and ep.steps[-1].action == "answer":
             ep.steps[-1].node = answer_node
         traj = Trajectory(

@@ -45,6 +45,26 @@ _TIME_QUESTION = re.compile(
 _SECOND_PART = re.compile(r",?\s+and\s+(?=(?:what|who|whom|whose|which|when|where|why|how)\b)", re.IGNORECASE)
 PARTS_RULE = 'The question asks {n} things: {parts}. The answer gives each of them, separated by "; ".'
 
+# Abstention (``agent.abstain``). A memory need not hold the answer: MMLongBench-Doc marks one question in
+# five "Not answerable", and told only to answer, the 1.5B answered every such question with a made-up
+# value (77 of 77 predictions on mmlongbench-doc-short9 named a value). The rule names one fixed phrase, so
+# a caller can tell an abstention from an answer; :func:`canonical_answer` maps the model's other wordings
+# onto it.
+NOT_ANSWERABLE = "Not answerable"
+ABSTAIN_RULE = f'If the evidence does not hold the answer, the answer is "{NOT_ANSWERABLE}".'
+_ABSTENTION = re.compile(
+    r"(?:not answerable|unanswerable|cannot be (?:answered|determined)|no answer|unknown|not (?:found|known|"
+    r"mentioned|stated|given|available)|(?:the )?(?:results?|evidence|graph|memory|documents?|context) (?:does|do)"
+    r" not (?:contain|say|hold|mention|give|state|include)\b.*|no (?:information|result|evidence)\b.*)[.!]?",
+    re.IGNORECASE,
+)
+
+
+def canonical_answer(answer: str) -> str:
+    """``NOT_ANSWERABLE`` for an answer that says the evidence lacks it ("Unknown", "The results do not say
+    …"), else the answer unchanged."""
+    return NOT_ANSWERABLE if _ABSTENTION.fullmatch(answer.strip().strip('"')) else answer
+
 
 def question_parts(question: str) -> list[str]:
     """The questions a question asks: one, or several joined by "…, and what/who/how …"."""
@@ -62,28 +82,30 @@ def asks_for_time(question: str) -> bool:
     return bool(_TIME_QUESTION.search(question))
 
 
-def answer_rule(question: str) -> str:
-    """The rule(s) for the final answer: file name, time, both, or the fact itself; and every part of a
-    question that asks several things."""
+def answer_rule(question: str, abstain: bool = False) -> str:
+    """The rule(s) for the final answer: file name, time, both, or the fact itself; every part of a
+    question that asks several things; and, with ``abstain``, the one phrase for "the evidence lacks it"."""
     rules = [r for r, on in ((SOURCE_RULE, asks_for_source(question)), (TIME_RULE, asks_for_time(question))) if on]
     rules = rules or [FACT_RULE]
     parts = question_parts(question)
     if len(parts) > 1:
         rules.append(PARTS_RULE.format(n=len(parts), parts=" and ".join(f'({i}) "{p}"' for i, p in enumerate(parts, 1))))
+    if abstain:
+        rules.append(ABSTAIN_RULE)
     return " ".join(rules)
 
 
-def decide_prompt(template: str, source_example: str, question: str) -> str:
+def decide_prompt(template: str, source_example: str, question: str, abstain: bool = False) -> str:
     """A method's decision system prompt for this question: its template with the answer rule that fits
     the question, and its worked file-name example only for questions that ask for a source."""
-    return template.replace("{answer_rule}", answer_rule(question)).replace(
+    return template.replace("{answer_rule}", answer_rule(question, abstain)).replace(
         "{source_example}", source_example if asks_for_source(question) else ""
     )
 
 
-def force_answer(question: str) -> str:
+def force_answer(question: str, abstain: bool = False) -> str:
     """The forced-answer instruction, with the answer rule that fits the question."""
-    return f"{FORCE_ANSWER} {answer_rule(question)}"
+    return f"{FORCE_ANSWER} {answer_rule(question, abstain)}"
 
 
 CORRECTION = (

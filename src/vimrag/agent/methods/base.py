@@ -30,7 +30,7 @@ class AgentMethod(Protocol):
     search_question_first: ClassVar[bool]
     max_decisions: ClassVar[int]
 
-    def system_prompt(self, question: str) -> str: ...
+    def system_prompt(self, question: str, abstain: bool = False) -> str: ...
 
     def decide_messages(self, ep: Episode, forced: bool) -> list[Message]: ...
 
@@ -53,8 +53,8 @@ class MethodBase:
     search_question_first: ClassVar[bool] = False
     max_decisions: ClassVar[int] = 0
 
-    def system_prompt(self, question: str) -> str:
-        return prompts.decide_prompt(self.decide_template, self.source_example, question)
+    def system_prompt(self, question: str, abstain: bool = False) -> str:
+        return prompts.decide_prompt(self.decide_template, self.source_example, question, abstain)
 
     def after_decision(self, ep: Episode, action: Action | None, record: StepRecord) -> None:
         return None
@@ -70,8 +70,9 @@ def decide_with_notes(method: MethodBase, ep: Episode, forced: bool, parts: list
     if ep.note:
         parts = [*parts, ep.note]
         ep.note = None
-    parts = [*parts, prompts.force_answer(ep.question) if forced else "Reply:"]
-    return [Message("system", method.system_prompt(ep.question)), Message("user", "\n".join(parts), images or [])]
+    abstain = ep.config.agent.abstain
+    parts = [*parts, prompts.force_answer(ep.question, abstain) if forced else "Reply:"]
+    return [Message("system", method.system_prompt(ep.question, abstain)), Message("user", "\n".join(parts), images or [])]
 
 
 def raw_results(ep: Episode, node: MemoryNode, label_node: bool = False) -> tuple[str, list[ImageInput]]:

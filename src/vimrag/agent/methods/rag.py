@@ -17,7 +17,7 @@ from vimrag.models.base import ImageInput, Message
 DECIDE = """You answer a question from search results of a memory.
 Reply with ONE JSON object and nothing else:
 {"action": "answer", "answer": "<a few words>", "cite": ["<result number>", ...]}
-Cite the results [1.n] the answer comes from. If the results do not contain the answer, say so in a few words.
+Cite the results [1.n] the answer comes from.{no_answer}
 {answer_rule}
 
 Example
@@ -47,9 +47,16 @@ class RagMethod(MethodBase):
         self.results = "No results."
         self.images: list[ImageInput] = []
 
+    def system_prompt(self, question: str, abstain: bool = False) -> str:
+        """The template's prompt; without ``agent.abstain`` the model may say in its own words that the
+        results lack the answer (with it, the answer rule names the one phrase)."""
+        no_answer = "" if abstain else " If the results do not contain the answer, say so in a few words."
+        return super().system_prompt(question, abstain).replace("{no_answer}", no_answer)
+
     def decide_messages(self, ep: Episode, forced: bool) -> list[Message]:
         user = f"Question: {ep.question}\nResults:\n{self.results}\nReply:"
-        return [Message("system", self.system_prompt(ep.question)), Message("user", user, self.images)]
+        return [Message("system", self.system_prompt(ep.question, ep.config.agent.abstain)),
+                Message("user", user, self.images)]
 
     def on_retrieved(self, ep: Episode, node: MemoryNode) -> None:
         self.results, self.images = raw_results(ep, node, label_node=True)

@@ -48,9 +48,9 @@ class ReActMethod(MethodBase):
     def decide_messages(self, ep: Episode, forced: bool) -> list[Message]:
         if not self.history:
             self.history.append(Message("user", f"Question: {ep.question}"))
-        msgs = [Message("system", self.system_prompt(ep.question)), *self.history]
+        msgs = [Message("system", self.system_prompt(ep.question, ep.config.agent.abstain)), *self.history]
         last = msgs[-1]
-        suffix = prompts.force_answer(ep.question) if forced else "Reply:"
+        suffix = prompts.force_answer(ep.question, ep.config.agent.abstain) if forced else "Reply:"
         msgs[-1] = Message(last.role, f"{last.content}\n{suffix}", list(last.images))
         return msgs
 
