@@ -47,7 +47,7 @@ PARTS_RULE = 'The question asks {n} things: {parts}. The answer gives each of th
 
 # Abstention (``agent.abstain``). A memory need not hold the answer: MMLongBench-Doc marks one question in
 # five "Not answerable", and told only to answer, the 1.5B answered every such question with a made-up
-# value (77 of 77 predictions on mmlongbench-doc-short9 named a value). The rule names one fixed phrase, so
+# value (130 of 130 rag and vimrag predictions on mmlongbench-doc-short9 named a value). The rule names one fixed phrase, so
 # a caller can tell an abstention from an answer; :func:`canonical_answer` maps the model's other wordings
 # onto it.
 NOT_ANSWERABLE = "Not answerable"
