@@ -377,8 +377,13 @@ def hit_at_k(hits: Sequence[int], k: int) -> float:
     return float(any(h >= 0 for h in hits[:k]))
 
 
+def found_at_k(hits: Sequence[int], k: int) -> int:
+    """How many distinct gold units the top k hold."""
+    return sum(_gains(hits, k))
+
+
 def recall_at_k(hits: Sequence[int], n_gold: int, k: int) -> float:
-    return sum(_gains(hits, k)) / n_gold if n_gold else 0.0
+    return found_at_k(hits, k) / n_gold if n_gold else 0.0
 
 
 def ndcg_at_k(hits: Sequence[int], n_gold: int, k: int) -> float:

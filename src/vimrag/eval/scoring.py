@@ -41,8 +41,7 @@ def _retrieval_scores(ex: Example, pred: Prediction, prefix: str = "") -> dict[s
         out[f"{prefix}precision@{k}"] = sum(h >= 0 for h in doc_hits[:k]) / k
         # capped P@k: distinct gold documents in the top k over min(k, gold), so 1.0 is reachable on every
         # query and never exceeded (three pages of one gold PDF are one hit, not three)
-        found = len({h for h in doc_hits[:k] if h >= 0})
-        out[f"{prefix}capped_precision@{k}"] = found / min(k, len(doc_gold))
+        out[f"{prefix}capped_precision@{k}"] = M.found_at_k(doc_hits, k) / min(k, len(doc_gold))
         out[f"{prefix}doc_hit@{k}"] = M.hit_at_k(doc_hits, k)
         out[f"{prefix}doc_recall@{k}"] = M.recall_at_k(doc_hits, len(doc_gold), k)
         out[f"{prefix}ndcg@{k}"] = M.ndcg_at_k(doc_hits, len(doc_gold), k)

@@ -85,7 +85,7 @@ class CocoDetector:
         if workers < 0:
             raise ConfigError(f"detector workers must be ≥ 0 (0 = every core), got {workers}")
         self._graph, self._config, self.runtime = graph, config, runtime
-        self._cache = (ssd_cache.default_folder() if cache is True else Path(cache)) if cache is not False else None
+        self._cache = None if cache is False else ssd_cache.default_folder() if cache is True else Path(cache)
         self.workers = workers or len(os.sched_getaffinity(0))
         self._nets: dict[int, Any] = {}  # OpenCV: one network per input side (see detect)
         self._onnx: OnnxSsd | None = None  # ONNX Runtime: one session for every side

@@ -85,21 +85,25 @@ def load(folder: Path, key: str) -> CachedModel | None:
 def save(folder: Path, key: str, spec: SsdGraph) -> Path | None:
     """Write the entry; its graph's path, or None when the folder cannot be written (a warning says why)."""
     onnx, meta = _paths(folder, key)
-    tag = f".{os.getpid()}.tmp"
+    side = {"bytes": len(spec.onnx), "priors": [asdict(p) for p in spec.priors], "post": asdict(spec.post)}
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = onnx.with_name(onnx.name + tag)
-        tmp.write_bytes(spec.onnx)
-        tmp.replace(onnx)
-        side = {"bytes": len(spec.onnx), "priors": [asdict(p) for p in spec.priors], "post": asdict(spec.post)}
-        tmp = meta.with_name(meta.name + tag)
-        tmp.write_text(json.dumps(side))
-        tmp.replace(meta)  # last: an entry is whole once its sidecar exists
+        _put(onnx, spec.onnx)
+        _put(meta, json.dumps(side).encode())  # last: an entry is whole once its sidecar exists
     except OSError as exc:
         log.warning("cannot keep the built detector in %s (%s); it is built again at each start", folder, exc)
-        _remove(onnx.with_name(onnx.name + tag), meta.with_name(meta.name + tag))
         return None
     return onnx
+
+
+def _put(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary name of this process, then a rename."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        _remove(tmp)  # only left when the write or the rename failed
 
 
 def discard(folder: Path, key: str) -> None:
