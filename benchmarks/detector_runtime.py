@@ -36,7 +36,7 @@ def passes(runtime: str, photos: list[Path], reference: dict[tuple[str, int], An
     det.detect(images[0])  # load and warm up
     diff, views, t0 = 0.0, 0, time.perf_counter()
     for path, image in zip(photos, images, strict=True):
-        jobs = [(v, 300, a == "identity") for a in ("identity", "hflip", "tiles3") for v in augmented_views(image, a)]
+        jobs = [(v, 300, a == "identity", False) for a in ("identity", "hflip", "tiles3") for v in augmented_views(image, a)]
         for k, out in enumerate(det.detect_many(jobs)):
             key = (path.name, k)
             reference.setdefault(key, out.scores)

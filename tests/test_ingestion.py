@@ -12,6 +12,11 @@ def test_stale_perception_by_record() -> None:
     fp = perception_fingerprint(load_config(env={}))
     assert perception_fingerprint(load_config(overrides={"polar.tta": "identity"}, env={})) != fp
     assert perception_fingerprint(load_config(overrides={"polar.similarity": "dense"}, env={})) == fp  # search only
+    # the int8 close-ups change verdicts a little: a store perceived with float close-ups is perceived again
+    float_views = perception_fingerprint(load_config(overrides={"models.detector_int8_absence": "false"}, env={}))
+    assert float_views != fp
+    assert perception_fingerprint(load_config(overrides={"models.detector_int8_absence": "false",
+                                                         "models.detector_runtime": "opencv"}, env={})) == float_views
 
     def rec(**meta: object) -> SourceRecord:
         return SourceRecord("x", "h", 1, dict(meta))

@@ -116,6 +116,8 @@ def perception_fingerprint(config: Config) -> str:
             "polar": {k: getattr(config.polar, k) for k in _PERCEPTION_KEYS},
             "ocr": config.ingest.ocr, "max_side": config.ingest.image_max_side,
             "figures": config.ingest.pdf_figures, "slides": config.ingest.office_render}
+    if m.perceiver == "local" and m.detector_runtime == "onnxruntime" and m.detector_int8_absence and config.polar.absence_views:
+        what["absence_int8"] = True  # only when on, so stores perceived without it keep their fingerprint
     return hashlib.sha1(repr(what).encode()).hexdigest()[:16]
 
 

@@ -96,16 +96,16 @@ def test_onnx_runtime_agrees_with_opencv(size: int) -> None:
 @pytest.mark.slow
 def test_views_run_side_by_side_give_the_passes_in_order() -> None:
     """detect_many on two worker threads returns each job's own output, in job order, as one-by-one
-    passes would (boxes only where asked)."""
+    passes would (boxes only where asked; the close-ups on the int8 copy, as the perceiver runs them)."""
     from vimrag.models.perceivers.base import augmented_views
 
     photo = _photo("000000000138")
-    jobs = [(v, 300, a == "identity") for a in ("identity", "hflip", "tiles3") for v in augmented_views(photo, a)]
+    jobs = [(v, 300, a == "identity", a == "tiles3") for a in ("identity", "hflip", "tiles3") for v in augmented_views(photo, a)]
     many = list(CocoDetector(workers=2).detect_many(jobs))
     alone = CocoDetector(workers=1)
     assert len(many) == len(jobs) == 11
-    for (view, size, boxes), got in zip(jobs, many, strict=True):
-        want = alone.detect(view, size, boxes)
+    for (view, size, boxes, int8), got in zip(jobs, many, strict=True):
+        want = alone.detect(view, size, boxes, int8)
         assert np.abs(got.scores - want.scores).max() < 1e-5
         assert [d.concept for d in got.detections] == [d.concept for d in want.detections]
         assert bool(got.detections) == boxes or not want.detections

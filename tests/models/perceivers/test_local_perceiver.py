@@ -156,6 +156,25 @@ def test_all_80_classes_scored_once_per_augmentation(chelsea: Image.Image) -> No
 
 
 @pytest.mark.slow
+def test_absence_views_run_on_the_int8_copy_and_only_they(chelsea: Image.Image) -> None:
+    """With ``int8_absence`` (the default) the 9 close-ups run on the int8 detector: the ensemble scores
+    are the float network's to the last digit, the veto scores close to it; off, all is float."""
+    _models_or_skip()
+    detector = CocoDetector()
+    on, off = (LocalPerceiver(LocalPerceiverOptions(ocr=False, classifier=False, int8_absence=flag), detector=detector)
+               for flag in (True, False))
+    a, b = on.perceive(chelsea), off.perceive(chelsea)
+    assert a.meta["absence_int8"] and not b.meta["absence_int8"]
+    assert a.meta["model_calls"] == b.meta["model_calls"]
+    da, db = ([c for c in p.concepts if c.origin == "detector"] for p in (a, b))
+    assert all(x.scores == y.scores for x, y in zip(da, db, strict=True))
+    veto = np.array([[x.veto[0], y.veto[0]] for x, y in zip(da, db, strict=True)])
+    assert 0 < np.abs(veto[:, 0] - veto[:, 1]).max() < 0.2
+    cat = COCO_NAMES.index("cat")
+    assert veto[cat, 0] > 0.8  # the cat fills the photo: every close-up still sees it
+
+
+@pytest.mark.slow
 def test_page_layout_scores_table_high(perceiver: LocalPerceiver, table_page, text_page) -> None:
     perc = perceiver.perceive(table_page, kind="page")
     assert [c.concept for c in perc.concepts] == [c.replace("_", " ") for c in CDLA_CLASSES]

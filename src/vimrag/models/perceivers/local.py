@@ -78,6 +78,8 @@ class LocalPerceiverOptions:
     # PolarConfig.absence_views: augmentations whose scores may only veto NOT_HAS (ConceptScore.veto), not
     # enter the ensemble mean — close-up tiles see small objects, but their max over crops also hallucinates.
     absence_views: tuple[str, ...] = ("tiles3",)
+    # ModelsConfig.detector_int8_absence: the absence views on the detector's int8 copy (ssd_int8; ONNX Runtime)
+    int8_absence: bool = True
     classifier: bool = True  # run the ImageNet classifier on photos
     classifier_top_k: int = 5  # ImageNet classes proposed per photo
     classifier_min_prob: float = 0.02  # below this a top-k class is noise, not a proposal
@@ -146,6 +148,7 @@ class LocalPerceiver:
                 absence_views=tuple(config.polar.absence_views),
                 ocr=bool(config.ingest.ocr),
                 score_power=float(config.polar.local_score_power),
+                int8_absence=bool(models.detector_int8_absence),
             ),
             detector=CocoDetector(models.detector_graph or None, models.detector_config or None,
                                   models.detector_runtime, cache=bool(models.detector_cache)),
@@ -206,6 +209,7 @@ class LocalPerceiver:
             "kind": kind,
             "tta": list(tta) if photo else ["identity"],
             "absence_views": list(absence) if photo else [],
+            "absence_int8": bool(absence) and photo and o.int8_absence and self.detector.runtime == "onnxruntime",
             "model_calls": calls,
             "seconds": round(time.perf_counter() - t0, 4),
         }
@@ -251,9 +255,12 @@ class LocalPerceiver:
         """Per augmentation: the detector's per-class max over its views, the classifier's probabilities
         (max over views), the identity view's boxes; and the same detector maxima for ``also`` (the
         absence views, never classified). Every detector pass of the photo goes to the detector at once,
-        so it can run them side by side (:meth:`CocoDetector.detect_many`)."""
+        so it can run them side by side (:meth:`CocoDetector.detect_many`); the absence views on its int8
+        copy when ``int8_absence`` is on."""
         groups = [(a, augmented_views(rgb, a)) for a in (*augmentations, *also)]
-        jobs = [(view, detector_side(a), a == "identity") for a, views in groups for view in views]
+        int8 = self.options.int8_absence
+        jobs = [(view, detector_side(a), a == "identity", int8 and k >= len(augmentations))
+                for k, (a, views) in enumerate(groups) for view in views]
         outputs = iter(self.detector.detect_many(jobs))
         det = np.zeros((len(groups), len(COCO_NAMES)), dtype=np.float32)
         probs: list[np.ndarray] = []

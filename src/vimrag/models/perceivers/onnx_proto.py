@@ -1,4 +1,5 @@
-"""A minimal ONNX ``ModelProto`` writer (protobuf wire format), enough for a plain float32 graph.
+"""A minimal ONNX ``ModelProto`` writer (protobuf wire format), enough for the detector's graphs: float32,
+and the int8 QDQ copy of :mod:`vimrag.models.perceivers.ssd_int8` (uint8 / int8 / int32 constants).
 
 :mod:`vimrag.models.perceivers.ssd_onnx` rebuilds the COCO detector for ONNX Runtime at load time. The
 ``onnx`` package could write the model, but importing it costs ~1.4 s on a 2-core machine — more than the
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _FLOAT = 1  # TensorProto.DataType.FLOAT
+_DTYPES = {np.dtype("<f4"): _FLOAT, np.dtype("u1"): 2, np.dtype("i1"): 3, np.dtype("<i4"): 6}  # FLOAT UINT8 INT8 INT32
 _ATTR_FLOAT, _ATTR_INT, _ATTR_STRING, _ATTR_INTS = 1, 2, 3, 7  # AttributeProto.AttributeType
 
 
@@ -80,15 +82,20 @@ def _attribute(name: str, value: AttrValue) -> bytes:
 
 
 def tensor(name: str, value: np.ndarray | float) -> bytes:
-    """A float32 initializer (raw little-endian data)."""
-    arr = np.asarray(value, dtype="<f4")
-    return b"".join(_int(1, d) for d in arr.shape) + _int(2, _FLOAT) + _str(8, name) + _bytes(9, arr.tobytes())
+    """An initializer (raw little-endian data): uint8, int8 and int32 arrays keep their type, anything
+    else is written as float32."""
+    arr = np.asarray(value)
+    arr = arr.astype("<i4" if arr.dtype == np.int32 else arr.dtype if arr.dtype in _DTYPES else "<f4")
+    return (b"".join(_int(1, d) for d in arr.shape) + _int(2, _DTYPES[arr.dtype]) + _str(8, name)
+            + _bytes(9, arr.tobytes()))
 
 
-def value_info(name: str, dims: Sequence[int | str]) -> bytes:
-    """A float32 graph input or output; a str dimension is symbolic (e.g. the batch)."""
-    shape = b"".join(_bytes(1, _str(2, d) if isinstance(d, str) else _int(1, d)) for d in dims)
-    tensor_type = _int(1, _FLOAT) + _bytes(2, shape)
+def value_info(name: str, dims: Sequence[int | str] | None) -> bytes:
+    """A float32 graph input or output; a str dimension is symbolic (e.g. the batch), ``None`` leaves
+    the shape unstated (an intermediate tensor exposed for calibration)."""
+    tensor_type = _int(1, _FLOAT)
+    if dims is not None:
+        tensor_type += _bytes(2, b"".join(_bytes(1, _str(2, d) if isinstance(d, str) else _int(1, d)) for d in dims))
     return _str(1, name) + _bytes(2, _bytes(1, tensor_type))
 
 

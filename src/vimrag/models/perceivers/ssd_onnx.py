@@ -57,6 +57,26 @@ class SsdGraph:
     post: PostSpec
 
 
+@dataclass
+class SsdNet:
+    """The network before serialization: ONNX nodes in order and their constants by name, so that
+    :mod:`~vimrag.models.perceivers.ssd_int8` can rewrite it (fold, quantize) before :meth:`encode`."""
+
+    nodes: list[proto.Node]
+    constants: dict[str, np.ndarray]
+    priors: list[PriorSpec]
+    post: PostSpec
+    outputs: tuple[str, ...] = ("scores", "boxes")
+
+    def encode(self, extra_outputs: tuple[str, ...] = ()) -> SsdGraph:
+        """The serialized graph; ``extra_outputs`` also exposes those intermediate tensors (calibration)."""
+        shapes = {"scores": ["N", "S"], "boxes": ["N", "B"]}
+        outputs = [proto.value_info(o, shapes.get(o)) for o in (*self.outputs, *extra_outputs)]
+        model = proto.model("ssd_mobilenet_v2_coco", self.nodes, [proto.tensor(k, v) for k, v in self.constants.items()],
+                            [proto.value_info("image", ["N", 3, "H", "W"])], outputs)
+        return SsdGraph(model, self.priors, self.post)
+
+
 def _conv_weights(op: str, w: np.ndarray) -> tuple[np.ndarray, int]:
     """TF filter layout → ONNX OIHW, and the group count (depthwise: one group per input channel)."""
     if op == "DepthwiseConv2dNative":  # [H, W, C, multiplier] → [C·m, 1, H, W]
@@ -71,13 +91,18 @@ def build_model(graph: str | Path, config: str | Path) -> SsdGraph:
 
     A graph that does not fit (a missing attribute, a weight of the wrong shape) is a :class:`TfGraphError`.
     """
+    return build_net(graph, config).encode()
+
+
+def build_net(graph: str | Path, config: str | Path) -> SsdNet:
+    """:func:`build_model`'s network before serialization."""
     try:
         return _build(graph, config)
     except (KeyError, IndexError, ValueError, StopIteration) as exc:
         raise TfGraphError(f"{config}: not the SSD text graph this builder reads ({exc!r})") from exc
 
 
-def _build(graph: str | Path, config: str | Path) -> SsdGraph:
+def _build(graph: str | Path, config: str | Path) -> SsdNet:
     nodes = parse_text_graph(config)
     produced = {n.name for n in nodes}
     wanted = {i for n in nodes for i in n.inputs if i not in produced}
@@ -88,7 +113,7 @@ def _build(graph: str | Path, config: str | Path) -> SsdGraph:
             raise TfGraphError(f"{graph}: constant {name} not found")
         return consts[name]
 
-    inits: list[bytes] = []
+    inits: dict[str, np.ndarray] = {}
     layers: list[proto.Node] = []
     tensor: dict[str, str] = {}  # TF node → ONNX tensor
     strides: dict[str, tuple[int, ...]] = {}  # TF node → strides from the input
@@ -98,7 +123,7 @@ def _build(graph: str | Path, config: str | Path) -> SsdGraph:
     post: PostSpec | None = None
 
     def init(name: str, value: np.ndarray | float) -> str:
-        inits.append(proto.tensor(name, value))
+        inits[name] = np.asarray(value, dtype=np.float32)
         return name
 
     for n in nodes:
@@ -156,9 +181,7 @@ def _build(graph: str | Path, config: str | Path) -> SsdGraph:
     layers.append(proto.Node("Concat", heads["ClassPredictor"], ["logits"], {"axis": 1}))
     layers.append(proto.Node("Sigmoid", ["logits"], ["scores"]))
     layers.append(proto.Node("Concat", heads["BoxEncodingPredictor"], ["boxes"], {"axis": 1}))
-    model = proto.model("ssd_mobilenet_v2_coco", layers, inits, [proto.value_info("image", ["N", 3, "H", "W"])],
-                        [proto.value_info("scores", ["N", "S"]), proto.value_info("boxes", ["N", "B"])])
-    return SsdGraph(model, priors, post)
+    return SsdNet(layers, inits, priors, post)
 
 
 def _prior_spec(n: TextNode, strides: tuple[int, ...]) -> PriorSpec:
