@@ -50,6 +50,9 @@ class ModelsConfig:
     # keep the graph rebuilt for ONNX Runtime under $VIMRAG_CACHE_DIR/models/ssd-onnx (67 MB): 0.65 s less at
     # every process start (vimrag.models.perceivers.ssd_cache)
     detector_cache: bool = True
+    # entries of that cache unused this many days are removed when a new one is written (every new virtualenv
+    # or reinstall makes one: the key holds the model files' paths); 0 = never
+    detector_cache_days: float = 30
     # run the absence views (polar.absence_views: 9 close-up tiles a photo) on an int8 copy of the detector
     # (ONNX Runtime only; vimrag.models.perceivers.ssd_int8): ~1.7x faster a pass, the verdicts on coco128
     # within 0.3 points (absent -> NOT_HAS) and present -> NOT_HAS unchanged; false = the float network

@@ -86,3 +86,45 @@ def test_unwritable_folder_only_costs_the_rebuild(tmp_path: Path, caplog: pytest
         assert ssd_cache.save(blocker / "sub", "k", spec) is None
     assert "built again at each start" in caplog.text
     assert ssd_cache.load(blocker / "sub", "k") is None
+
+
+def test_prune_removes_unused_entries_and_leftovers_only(tmp_path: Path) -> None:
+    """Entries unused for the given days go (graph and sidecar); the kept key, recently used entries and a
+    writer's files younger than a day stay; ``days=0`` keeps every whole entry."""
+    import os
+    import time
+
+    now = time.time()
+
+    def put(name: str, age_days: float) -> Path:
+        f = tmp_path / name
+        f.write_bytes(b"x")
+        os.utime(f, (now - age_days * 86400, now - age_days * 86400))
+        return f
+
+    for key, age in (("old", 40), ("recent", 2), ("mine", 90)):
+        put(f"{key}.onnx", age), put(f"{key}.json", age)
+    put("torn.onnx", 3)  # a killed writer's graph without its sidecar
+    put("fresh.onnx", 0.01)  # a writer that is still writing its sidecar
+    put("old.onnx.123.tmp", 5)
+    assert sorted(ssd_cache.prune(tmp_path, keep="mine", days=0, now=now)) == ["old.onnx.123.tmp", "torn.onnx"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["fresh.onnx", "mine.json", "mine.onnx", "old.json", "old.onnx", "recent.json", "recent.onnx"]
+    assert ssd_cache.prune(tmp_path, keep="mine", days=30, now=now) == ["old"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["fresh.onnx", "mine.json", "mine.onnx", "recent.json", "recent.onnx"]
+
+
+def test_reading_an_entry_marks_it_used(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from vimrag.models.perceivers.ssd_onnx import PostSpec, SsdGraph
+
+    spec = SsdGraph(b"graph", [], PostSpec(0.01, 0.6, 100, 100))
+    ssd_cache.save(tmp_path, "k", spec)
+    meta = tmp_path / "k.json"
+    month_ago = time.time() - 30 * 86400
+    os.utime(meta, (month_ago, month_ago))
+    assert ssd_cache.load(tmp_path, "k") is not None
+    assert meta.stat().st_mtime > month_ago + 29 * 86400

@@ -74,18 +74,21 @@ class CocoDetector:
     name = "ssd-mobilenet-v2-coco"
 
     def __init__(self, graph: str | Path | None = None, config: str | Path | None = None,
-                 runtime: str = "onnxruntime", workers: int = 0, cache: bool | Path = True) -> None:
+                 runtime: str = "onnxruntime", workers: int = 0, cache: bool | Path = True,
+                 cache_days: float = 30) -> None:
         """``workers``: threads that run a photo's views at once on ONNX Runtime (0 = every core this
         process may use), each pass on one thread (see :meth:`detect_many`); so with several workers a
         lone pass (a PDF figure's single view) also runs on one core, 0.054 s instead of 0.033.
         ``cache``: keep the graph rebuilt for ONNX Runtime on disk (:mod:`.ssd_cache`; True = its default
-        folder, a path = that folder, False = rebuild at every start)."""
+        folder, a path = that folder, False = rebuild at every start); ``cache_days``: entries unused that
+        long are removed when a new one is written (0 = never)."""
         if runtime not in RUNTIMES:
             raise ConfigError(f"models.detector_runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         if workers < 0:
             raise ConfigError(f"detector workers must be ≥ 0 (0 = every core), got {workers}")
         self._graph, self._config, self.runtime = graph, config, runtime
         self._cache = None if cache is False else ssd_cache.default_folder() if cache is True else Path(cache)
+        self._cache_days = cache_days
         self.workers = workers or len(os.sched_getaffinity(0))
         self._nets: dict[int, Any] = {}  # OpenCV: one network per input side (see detect)
         self._onnx: OnnxSsd | None = None  # ONNX Runtime: one session for every side
@@ -141,7 +144,8 @@ class CocoDetector:
                 graph, config = self._files()
                 ranges = ssd_int8.load_ranges() if int8 else None
                 try:  # with several workers each pass runs on one thread; alone it gets them all
-                    model = ssd_cache.open_model(graph, config, self._cache, 1 if self.workers > 1 else 0, ranges)
+                    model = ssd_cache.open_model(graph, config, self._cache, 1 if self.workers > 1 else 0, ranges,
+                                                 self._cache_days)
                 except (TfGraphError, OSError) as exc:
                     raise ModelUnavailableError(
                         f"COCO detector: cannot rebuild {graph} for ONNX Runtime ({exc}). Reinstall it with: "

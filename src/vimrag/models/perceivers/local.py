@@ -44,6 +44,7 @@ with the classifier fused there too (9 more passes, 0.2 s a photo) the figures w
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +152,8 @@ class LocalPerceiver:
                 int8_absence=bool(models.detector_int8_absence),
             ),
             detector=CocoDetector(models.detector_graph or None, models.detector_config or None,
-                                  models.detector_runtime, cache=bool(models.detector_cache)),
+                                  models.detector_runtime, cache=bool(models.detector_cache),
+                                  cache_days=float(models.detector_cache_days)),
         )
 
     def check(self) -> list[tuple[str, str]]:
@@ -256,14 +258,19 @@ class LocalPerceiver:
         (max over views), the identity view's boxes; and the same detector maxima for ``also`` (the
         absence views, never classified). Every detector pass of the photo goes to the detector at once,
         so it can run them side by side (:meth:`CocoDetector.detect_many`); the absence views on its int8
-        copy when ``int8_absence`` is on."""
+        copy when ``int8_absence`` is on. The classifier runs meanwhile: 11 passes on two workers leave one
+        core idle at the end, and the classifier fills it (32 coco128 photos, 4 interleaved runs each:
+        0.453 → 0.431 s a photo end to end)."""
         groups = [(a, augmented_views(rgb, a)) for a in (*augmentations, *also)]
         int8 = self.options.int8_absence
         jobs = [(view, detector_side(a), a == "identity", int8 and k >= len(augmentations))
                 for k, (a, views) in enumerate(groups) for view in views]
-        outputs = iter(self.detector.detect_many(jobs))
+        with ThreadPoolExecutor(1, thread_name_prefix="vimrag-views") as side:
+            pending = side.submit(self.detector.detect_many, jobs)
+            probs = [np.max([self.classifier.probabilities(v) for v in views], axis=0)
+                     for _, views in groups[: len(augmentations)]] if self.options.classifier else []
+            outputs = iter(pending.result())
         det = np.zeros((len(groups), len(COCO_NAMES)), dtype=np.float32)
-        probs: list[np.ndarray] = []
         identity_boxes: list[Detection] = []
         for a, (aug, views) in enumerate(groups):
             for _ in views:
@@ -271,8 +278,6 @@ class LocalPerceiver:
                 det[a] = np.maximum(det[a], out.scores)
                 if aug == "identity":
                     identity_boxes = out.detections
-            if self.options.classifier and a < len(augmentations):
-                probs.append(np.max([self.classifier.probabilities(v) for v in views], axis=0))
         n = len(augmentations)
         return det[:n], probs, identity_boxes, det[n:]
 

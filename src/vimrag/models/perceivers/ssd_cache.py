@@ -13,6 +13,11 @@ sidecar last, so a killed writer or two processes building at once leave either 
 entry that does not read back whole, or that ONNX Runtime refuses, is removed and the model is built again
 (:class:`~vimrag.models.perceivers.ssd_onnx.OnnxSsd`). A cache folder that cannot be written (read-only
 home, full disk) costs only the rebuild, with a warning.
+
+Every new virtualenv or reinstall of the model package makes a new key (the path and mtime change), so old
+entries would pile up at 67 MB each. Reading an entry marks it used (its sidecar's mtime); writing a new
+one removes the entries nobody has used for ``prune_days`` (``models.detector_cache_days``), and leftovers
+of killed writers (a graph without its sidecar, a temporary file) older than a day.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,7 +88,39 @@ def load(folder: Path, key: str) -> CachedModel | None:
         log.warning("detector cache entry %s is incomplete; building the model again", onnx)
         discard(folder, key)
         return None
+    try:
+        os.utime(meta)  # used now: prune keeps it
+    except OSError as exc:  # a read-only cache still serves; it just cannot record the use
+        log.debug("cannot mark %s used (%s)", meta, exc)
     return CachedModel(onnx, priors, post)
+
+
+def prune(folder: Path, keep: str, days: float, now: float | None = None) -> list[str]:
+    """Remove the entries (other than ``keep``) unused for ``days`` (0 = keep all), and a killed writer's
+    leftovers older than a day; the names removed."""
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        files = list(folder.iterdir())
+    except OSError as exc:
+        log.warning("cannot list the detector cache %s (%s)", folder, exc)
+        return removed
+    for f in files:
+        try:
+            age = now - f.stat().st_mtime
+        except OSError:  # removed by another process meanwhile
+            continue
+        stale_entry = days > 0 and f.suffix == ".json" and f.stem != keep and age > days * 86400
+        leftover = age > 86400 and (f.suffix == ".tmp" or (f.suffix == ".onnx" and not f.with_suffix(".json").exists()))
+        if stale_entry:
+            discard(folder, f.stem)
+            removed.append(f.stem)
+        elif leftover and f.stem != keep:
+            _remove(f)
+            removed.append(f.name)
+    if removed:
+        log.info("detector cache: removed %d unused entries from %s", len(removed), folder)
+    return removed
 
 
 def save(folder: Path, key: str, spec: SsdGraph) -> Path | None:
@@ -125,10 +163,10 @@ def _remove(*paths: Path) -> None:
 
 
 def open_model(graph: str | Path, config: str | Path, folder: Path | None, threads: int = 0,
-               ranges: Ranges | None = None) -> OnnxSsd:
+               ranges: Ranges | None = None, prune_days: float = 30) -> OnnxSsd:
     """The detector's session (with ``ranges``: its int8 copy): from ``folder``'s whole entry for these
-    files, else built and kept there (``folder=None``: built, nothing kept). An entry ONNX Runtime refuses
-    is removed and rebuilt."""
+    files, else built and kept there (``folder=None``: built, nothing kept), removing entries unused for
+    ``prune_days`` (:func:`prune`). An entry ONNX Runtime refuses is removed and rebuilt."""
     if folder is None:
         spec = _build(graph, config, ranges)
         return OnnxSsd(spec.onnx, spec.priors, spec.post, threads)
@@ -141,7 +179,8 @@ def open_model(graph: str | Path, config: str | Path, folder: Path | None, threa
             log.warning("detector cache entry %s refused (%s); building the model again", cached.path, exc)
             discard(folder, key)
     spec = _build(graph, config, ranges)
-    save(folder, key, spec)
+    if save(folder, key, spec) is not None:
+        prune(folder, key, prune_days)
     return OnnxSsd(spec.onnx, spec.priors, spec.post, threads)
 
 
