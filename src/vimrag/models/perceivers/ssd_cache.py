@@ -37,7 +37,7 @@ from vimrag.models.perceivers.tf_graph import TfGraphError
 
 log = logging.getLogger(__name__)
 
-#: Bump when build_model writes a different graph for the same source files.
+#: Bump when build_model (or ssd_int8, for the int8 copy) writes a different graph for the same source files.
 BUILD_VERSION = 1
 
 

@@ -192,7 +192,8 @@ def _quantized_conv(inputs: list[str], x: str, consts: dict[str, np.ndarray],
     if len(inputs) > 2:
         b_name = inputs[2]
         b_scale = (qparams[x][0] * w_scale).astype(np.float32)
-        consts[f"{b_name}/q"] = np.round(consts.pop(b_name) / b_scale).astype(np.int32)
+        i32 = np.iinfo(np.int32)  # a bias far beyond its scale saturates instead of wrapping around
+        consts[f"{b_name}/q"] = np.clip(np.round(consts.pop(b_name) / b_scale), i32.min, i32.max).astype(np.int32)
         consts[f"{b_name}/s"], consts[f"{b_name}/zp"] = b_scale, np.zeros(len(w), np.int32)
         nodes.append(proto.Node("DequantizeLinear", [f"{b_name}/q", f"{b_name}/s", f"{b_name}/zp"], [f"{b_name}/dq"], {"axis": 0}))
         out.append(f"{b_name}/dq")
