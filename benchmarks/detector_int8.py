@@ -124,6 +124,13 @@ def verdict_metrics(got: dict[str, Any], truth: np.ndarray, kind: str) -> dict[s
             for name, sl in (("fit half", slice(0, half)), ("held-out half", slice(half, n)))}
 
 
+def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (close-ups, half), for ``run_all.py``'s summary."""
+    return [{"close_ups": kind, "half": half, "s_per_close_up_view": result["close_up_s_per_view"][kind],
+             "ingest_s_per_photo": result["ingest"][kind]["s_per_photo"], **m}
+            for kind, halves in result["verdicts"].items() for half, m in halves.items()]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(DATA / "coco128-train"))
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
               "close_up_score_diff": {"mean": round(float(diff.mean()), 5), "p99": round(float(np.quantile(diff, 0.99)), 4),
                                       "max": round(float(diff.max()), 4)},
               "verdicts": quality, "ingest": ingest, "ingest_failed": failed}  # fmt: skip
+    result["rows"] = table_rows(result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
