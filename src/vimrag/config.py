@@ -55,7 +55,7 @@ class ModelsConfig:
     detector_cache_days: float = 30
     # run the absence views (polar.absence_views: 9 close-up tiles a photo) on an int8 copy of the detector
     # (ONNX Runtime only; vimrag.models.perceivers.ssd_int8): ~1.7x faster a pass, the verdicts on coco128
-    # within 0.3 points (absent -> NOT_HAS) and present -> NOT_HAS unchanged; false = the float network
+    # within half a point (absent -> NOT_HAS) and present -> NOT_HAS unchanged; false = the float network
     detector_int8_absence: bool = True
 
 

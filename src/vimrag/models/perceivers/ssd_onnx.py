@@ -288,12 +288,6 @@ class OnnxSsd:
             raise TfGraphError(f"ONNX Runtime refused the rebuilt detector graph: {exc}") from exc
         self._priors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    @classmethod
-    def build(cls, graph: str | Path, config: str | Path, threads: int = 0) -> OnnxSsd:
-        """Build the graph from the TF files (:func:`build_model`) and open a session on it."""
-        spec = build_model(graph, config)
-        return cls(spec.onnx, spec.priors, spec.post, threads)
-
     def run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``blob`` [N, 3, H, W] → per-anchor class scores [N, A, 91] and encodings [N, A, 4]."""
         scores, boxes = self._session.run(None, {"image": np.ascontiguousarray(blob, dtype=np.float32)})
