@@ -89,6 +89,20 @@ def test_corrupt_model_file_is_reported(tmp_path, runtime: str) -> None:
         CocoDetector(graph=bad, config=real_config, runtime=runtime).load()
 
 
+@pytest.mark.slow
+def test_check_reports_the_int8_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vimrag models list`` loads the close-ups' int8 copy too: a missing ranges asset is one line with its
+    reason, and switching the copy off makes the detector fine again."""
+    _models_or_skip()
+    from vimrag.models.perceivers import ssd_int8
+
+    monkeypatch.setattr(ssd_int8, "RANGES_ASSET", "missing_ranges.json")
+    rows = dict(LocalPerceiver(LocalPerceiverOptions(ocr=False)).check())
+    assert "activation ranges" in rows[CocoDetector.name] and "detector_int8_absence=false" in rows[CocoDetector.name]
+    rows = dict(LocalPerceiver(LocalPerceiverOptions(ocr=False, int8_absence=False)).check())
+    assert rows[CocoDetector.name] == ""
+
+
 def test_bad_input_and_options() -> None:
     p = LocalPerceiver()
     with pytest.raises(VimragError, match="empty image"):

@@ -108,10 +108,10 @@ class CocoDetector:
         )
         return graph, config
 
-    def load(self, size: int = _INPUT) -> Any:
-        """The network for ``size``-pixel input, read on first use."""
+    def load(self, size: int = _INPUT, int8: bool = False) -> Any:
+        """The network for ``size``-pixel input (``int8``: its int8 copy, ONNX Runtime only), read on first use."""
         if self.runtime == "onnxruntime":
-            return self._load_onnx()
+            return self._load_onnx(int8)
         if size not in self._nets:
             cv2 = require("cv2", "local", "opencv-python-headless")
             graph, config = self._files()

@@ -166,6 +166,8 @@ class LocalPerceiver:
         for part in (self.detector, self.classifier, self.layout):
             try:
                 part.load()
+                if part is self.detector and self.options.int8_absence and self.detector.runtime == "onnxruntime":
+                    self.detector.load(int8=True)  # the close-ups' copy: a broken ranges asset shows here too
                 rows.append((part.name, ""))
             except (ModelUnavailableError, MissingExtraError) as exc:
                 rows.append((part.name, str(exc)))
