@@ -100,14 +100,13 @@ def verdict_metrics(got: dict[str, Any], truth: np.ndarray, kind: str) -> dict[s
     """The shipped verdicts with the close-ups from ``kind`` (float / int8), per half."""
     import coco_perception as cp
 
+    from vimrag.models.perceivers.labels import COCO_NAMES
     from vimrag.models.perceivers.local import LocalPerceiver, LocalPerceiverOptions
 
     n, augs = len(truth), cp.AUGS
     raw = {"det": np.zeros((n, len(augs), truth.shape[1]), np.float32), "cls": np.zeros((n, len(augs), truth.shape[1]), np.float32),
            "probs": []}  # fmt: skip
     perceiver = LocalPerceiver(LocalPerceiverOptions(ocr=False, score_power=0.33), classifier=got["classifier"])
-    from vimrag.models.perceivers.labels import COCO_NAMES
-
     for i in range(n):
         per_aug = [np.zeros_like(got["probs"][i][0]) for _ in augs]
         for j, aug in enumerate(("identity", "hflip")):

@@ -41,7 +41,7 @@ def test_factory_builds_a_lazy_local_perceiver() -> None:
     p = make_perceiver(cfg)
     assert isinstance(p, LocalPerceiver) and isinstance(p, Perceiver)
     assert p.options.tta == ("identity", "tiles") and p.options.ocr is False
-    assert not p.detector._nets and p.detector._onnx is None and p.classifier._interp is None  # nothing loaded yet
+    assert not p.detector._nets and not p.detector._sessions and p.classifier._interp is None  # nothing loaded yet
     assert p.detector.runtime == "onnxruntime"
     assert make_perceiver(cfg.with_overrides({"models.detector_runtime": "opencv"})).detector.runtime == "opencv"
     with pytest.raises(ConfigError, match="detector_runtime"):

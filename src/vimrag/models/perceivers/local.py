@@ -156,6 +156,12 @@ class LocalPerceiver:
                                   cache_days=float(models.detector_cache_days)),
         )
 
+    @property
+    def int8_absence(self) -> bool:
+        """Whether the absence views run on the detector's int8 copy: asked for, and on ONNX Runtime (OpenCV
+        has no int8 copy and runs them on the network)."""
+        return self.options.int8_absence and self.detector.runtime == "onnxruntime"
+
     def check(self) -> list[tuple[str, str]]:
         """Load each closed-set model now: ``(model name, "")`` when it works, else ``(name, reason)``.
 
@@ -166,7 +172,7 @@ class LocalPerceiver:
         for part in (self.detector, self.classifier, self.layout):
             try:
                 part.load()
-                if part is self.detector and self.options.int8_absence and self.detector.runtime == "onnxruntime":
+                if part is self.detector and self.int8_absence:
                     self.detector.load(int8=True)  # the close-ups' copy: a broken ranges asset shows here too
                 rows.append((part.name, ""))
             except (ModelUnavailableError, MissingExtraError) as exc:
@@ -213,7 +219,7 @@ class LocalPerceiver:
             "kind": kind,
             "tta": list(tta) if photo else ["identity"],
             "absence_views": list(absence) if photo else [],
-            "absence_int8": bool(absence) and photo and o.int8_absence and self.detector.runtime == "onnxruntime",
+            "absence_int8": bool(absence) and photo and self.int8_absence,
             "model_calls": calls,
             "seconds": round(time.perf_counter() - t0, 4),
         }

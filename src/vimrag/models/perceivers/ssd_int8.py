@@ -81,24 +81,25 @@ def load_ranges(path: str | Path | None = None) -> Ranges:
 def fold(net: SsdNet) -> SsdNet:
     """Each ``BatchNormalization`` folded into the convolution before it: w·γ/√(σ²+ε), β − μ·γ/√(σ²+ε)."""
     consts = dict(net.constants)
-    producer = {n.outputs[0]: n for n in net.nodes}
     nodes: list[proto.Node] = []
+    position: dict[str, int] = {}  # a tensor → the index in ``nodes`` of the node that writes it
     for n in net.nodes:
         if n.op_type != "BatchNormalization":
+            position[n.outputs[0]] = len(nodes)
             nodes.append(n)
             continue
-        conv = producer.get(n.inputs[0])
-        if conv is None or conv.op_type != "Conv" or len(conv.inputs) != 2:
+        at = position.get(n.inputs[0])
+        if at is None or nodes[at].op_type != "Conv" or len(nodes[at].inputs) != 2:
             raise ValueError(f"batch norm {n.outputs[0]} does not follow a convolution without bias")
+        conv = nodes[at]
         gamma, beta, mean, var = (consts.pop(i) for i in n.inputs[1:5])
         eps = float(n.attrs.get("epsilon", 1e-5))  # type: ignore[arg-type]
         k = gamma / np.sqrt(var + eps)
-        w = conv.inputs[1]
+        w, b = conv.inputs[1], f"{conv.outputs[0]}/b"
         consts[w] = (consts[w] * k.reshape(-1, 1, 1, 1)).astype(np.float32)
-        consts[w[:-2] + "/b"] = (beta - mean * k).astype(np.float32)
-        folded = proto.Node("Conv", [conv.inputs[0], w, w[:-2] + "/b"], n.outputs, conv.attrs)
-        nodes[nodes.index(conv)] = folded
-        producer[n.outputs[0]] = folded
+        consts[b] = (beta - mean * k).astype(np.float32)
+        nodes[at] = proto.Node("Conv", [conv.inputs[0], w, b], n.outputs, conv.attrs)
+        position[n.outputs[0]] = at
     return replace(net, nodes=nodes, constants=consts)
 
 

@@ -66,12 +66,11 @@ class SsdNet:
     constants: dict[str, np.ndarray]
     priors: list[PriorSpec]
     post: PostSpec
-    outputs: tuple[str, ...] = ("scores", "boxes")
 
     def encode(self, extra_outputs: tuple[str, ...] = ()) -> SsdGraph:
         """The serialized graph; ``extra_outputs`` also exposes those intermediate tensors (calibration)."""
-        shapes = {"scores": ["N", "S"], "boxes": ["N", "B"]}
-        outputs = [proto.value_info(o, shapes.get(o)) for o in (*self.outputs, *extra_outputs)]
+        outputs = [proto.value_info("scores", ["N", "S"]), proto.value_info("boxes", ["N", "B"])]
+        outputs += [proto.value_info(o, None) for o in extra_outputs]
         model = proto.model("ssd_mobilenet_v2_coco", self.nodes, [proto.tensor(k, v) for k, v in self.constants.items()],
                             [proto.value_info("image", ["N", 3, "H", "W"])], outputs)
         return SsdGraph(model, self.priors, self.post)
