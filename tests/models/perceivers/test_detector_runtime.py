@@ -109,3 +109,7 @@ def test_views_run_side_by_side_give_the_passes_in_order() -> None:
         assert np.abs(got.scores - want.scores).max() < 1e-5
         assert [d.concept for d in got.detections] == [d.concept for d in want.detections]
         assert bool(got.detections) == boxes or not want.detections
+    # jobs written before the int8 copy (image, size, boxes) still run, on the float network
+    float_jobs = [job[:3] for job in jobs]
+    for got, (view, size, boxes) in zip(CocoDetector(workers=2).detect_many(float_jobs), float_jobs, strict=True):
+        assert np.abs(got.scores - alone.detect(view, size, boxes).scores).max() < 1e-5
