@@ -160,3 +160,16 @@ def test_a_video_segment_keeps_what_is_said_and_what_is_shown(perceiver, bag_emb
     assert video.text == "On screen: Voltaris Energy passed its audit\nSaid: The second battery supply of Voltaire's energy"
     assert video.meta["text_origin"] == "speech+ocr"
     assert page.text == "the page's own text layer" and "text_origin" not in page.meta
+
+
+def test_a_concept_both_wanted_and_unwanted_stays_wanted(store, bag_embedder) -> None:
+    from vimrag.polar.concepts import ConceptMatcher
+    from vimrag.polar.query import parse_rules
+    from vimrag.polar.retrieval import PolarRetriever
+
+    r = PolarRetriever(store, bag_embedder, Config())
+    r._matcher = ConceptMatcher(["dog", "cat", "bird", "person"], None)
+    lq = r.logic_query(parse_rules("a dog and no other animals"))  # "animals" reaches dog too
+    assert lq.positive == ("dog",) and set(lq.negative) == {"cat", "bird"}
+    lq = r.logic_query(parse_rules("a man but no woman"))  # one closed-set concept: the absence is unverifiable
+    assert lq.positive == ("person",) and lq.negative == ()

@@ -72,7 +72,20 @@ def test_everyday_words_reach_the_closed_vocabulary_without_an_embedder(word: st
     assert m.match(word) == [(want, 1.0)]
 
 
-def test_a_word_that_is_itself_a_memory_concept_is_not_rewritten() -> None:
-    m = ConceptMatcher(["table", "dining table", "plant", "potted plant"], None)
-    assert m.match("table") == [("table", 1.0)] and m.match("plant") == [("plant", 1.0)]
+def test_a_word_that_is_itself_a_memory_concept_keeps_it_and_also_reaches_its_synonym() -> None:
+    m = ConceptMatcher(["table", "dining table", "plant", "potted plant", "television", "tv"], None)
+    assert m.match("table") == [("table", 1.0)]  # no synonym: only itself
+    assert m.match("plant") == [("plant", 1.0), ("potted plant", 1.0)]
+    # the classifier's ImageNet "television" and the detector's COCO "tv": a photo with either is wanted
+    assert m.match("televisions") == [("television", 1.0), ("tv", 1.0)]
     assert ConceptMatcher(["dog"], None).match("sofa") == []  # its synonym is not in memory: nothing
+
+
+@pytest.mark.parametrize(("word", "want"), [
+    ("vehicles", ["car", "truck", "bus", "motorcycle"]), ("cutlery", ["fork", "knife", "spoon"]),
+    ("pets", ["dog", "cat"]), ("riders", ["person"]), ("taxis", ["car"]),
+])
+def test_category_words_reach_every_member_in_memory(word: str, want: list[str]) -> None:
+    vocab = ["car", "truck", "bus", "motorcycle", "fork", "knife", "spoon", "dog", "cat", "person", "bicycle"]
+    assert [c for c, _ in ConceptMatcher(vocab, None).match(word)] == want
+    assert [c for c, _ in ConceptMatcher(["bus", "dog"], None).match("vehicle")] == ["bus"]  # members in memory only

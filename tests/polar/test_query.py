@@ -26,6 +26,15 @@ CASES = [
     ("photos of birds other than pigeons", ["bird"], ["pigeon"]),
     ("a living room without a tv but with a couch", ["living room", "couch"], ["tv"]),
     ("traffic lights which don't have cars near them", ["traffic light"], ["car"]),
+    ("a mug with no one around", ["mug"], ["person"]),
+    ("a bicycle but nobody riding it", ["bicycle"], ["person"]),
+    ("a boat on the lake, nobody aboard", ["boat", "lake"], ["person"]),
+    ("a bench with no-one on it and a dog", ["bench", "dog"], ["person"]),
+    ("a street with cars but no pedestrians in sight", ["street", "car"], ["pedestrian"]),
+    ("a car-free street", ["street"], ["car"]),
+    ("dog -person", ["dog"], ["person"]),
+    ("dog NOT person", ["dog"], ["person"]),
+    ("a dog w/o people, absolutely no cats", ["dog"], ["person", "cat"]),
     ("a cup", ["cup"], []),
     ("an image showing a cat", ["cat"], []),
 ]
@@ -36,6 +45,12 @@ def test_rule_parser(query: str, pos: list[str], neg: list[str]) -> None:
     p = parse_rules(query)
     assert p.positive == pos
     assert p.negative == neg
+
+
+def test_embed_text_drops_a_minus_word_but_keeps_a_free_compound() -> None:
+    assert parse_rules("dog -person").embed_text == "dog"
+    assert parse_rules("a car-free street").embed_text == "a car-free street"
+    assert parse_rules("1990 - 1995 films").negative == []  # a dash between words negates nothing
 
 
 def test_embed_text_drops_the_negated_span() -> None:

@@ -31,6 +31,7 @@ _IRREGULAR = {
     "matrices": "matrix", "vertices": "vertex", "cacti": "cactus", "fungi": "fungus", "criteria": "criterion",
     "phenomena": "phenomenon", "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero", "echoes": "echo", "mangoes": "mango",
     "wine glasses": "wine glass", "eyeglasses": "eyeglasses", "sunglasses": "sunglasses", "skis": "ski",
+    "taxis": "taxi", "bikinis": "bikini", "kiwis": "kiwi",
 }
 
 
@@ -41,7 +42,11 @@ SYNONYMS = {
     **dict.fromkeys(("puppy", "pup", "doggy", "doggie", "hound", "canine"), "dog"),
     **dict.fromkeys(("kitten", "kitty", "feline", "tomcat"), "cat"),
     **dict.fromkeys(("person", "man", "woman", "boy", "girl", "child", "kid", "guy", "lady", "pedestrian",
-                     "human", "adult", "baby", "toddler", "player", "someone", "somebody"), "person"),
+                     "human", "adult", "baby", "toddler", "player", "someone", "somebody", "anyone", "anybody", "rider", "cyclist",
+                     "biker", "skier", "surfer", "skater", "skateboarder", "snowboarder", "driver", "passenger",
+                     "crowd", "tourist", "spectator", "athlete", "worker", "chef", "student", "teenager", "teen",
+                     "gentleman", "policeman", "police officer", "soldier", "customer", "shopper", "traveler",
+                     "traveller", "passerby", "bystander"), "person"),
     **dict.fromkeys(("mug", "teacup", "coffee cup", "coffee mug"), "cup"),
     **dict.fromkeys(("motorbike", "scooter", "moped"), "motorcycle"),
     **dict.fromkeys(("television", "telly", "tv set", "television set"), "tv"),
@@ -73,6 +78,23 @@ SYNONYMS = {
     **dict.fromkeys(("chart", "graph", "plot", "diagram", "illustration", "bar chart", "pie chart", "line chart",
                      "bar graph", "line graph", "histogram", "scatter plot", "flowchart"), "figure"),
     **dict.fromkeys(("heading", "headline"), "title"),
+}
+
+
+#: Everyday words for a *group* of vocabulary concepts ("no vehicles" excludes cars, buses, trucks…), consulted
+#: after SYNONYMS. A wanted group is satisfied by any member and an unwanted one is violated by any member,
+#: which is how the retriever reads several concepts reached by one query word.
+CATEGORIES = {
+    **dict.fromkeys(("vehicle", "motor vehicle", "traffic"), ("car", "truck", "bus", "motorcycle")),
+    **dict.fromkeys(("animal", "wildlife", "creature"), ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant",
+                                                         "bear", "zebra", "giraffe")),
+    **dict.fromkeys(("pet",), ("dog", "cat")),
+    **dict.fromkeys(("livestock", "farm animal"), ("horse", "sheep", "cow")),
+    **dict.fromkeys(("cutlery", "utensil", "silverware", "flatware"), ("fork", "knife", "spoon")),
+    **dict.fromkeys(("furniture",), ("chair", "couch", "bed", "dining table")),
+    **dict.fromkeys(("seat", "seating"), ("chair", "couch", "bench")),
+    **dict.fromkeys(("luggage", "baggage"), ("suitcase", "backpack", "handbag")),
+    **dict.fromkeys(("appliance", "kitchen appliance"), ("microwave", "oven", "toaster", "refrigerator", "sink")),
 }
 
 
@@ -161,11 +183,12 @@ class ConceptMatcher:
         norm = normalize_concept(concept)
         if not norm:
             return []
-        if norm in self._norm:
-            return [(c, 1.0) for c in self._norm[norm]]
-        syn = SYNONYMS.get(norm)
-        if syn is not None and syn in self._norm:
-            return [(c, 1.0) for c in self._norm[syn]]
+        # the word's own concept, its synonym's and its category's, together: "television" is an ImageNet
+        # concept of the classifier and COCO's "tv" of the detector, and a photo verified to have either has one
+        named = [*self._norm.get(norm, []), *self._norm.get(SYNONYMS.get(norm, ""), []),
+                 *(c for member in CATEGORIES.get(norm, ()) for c in self._norm.get(member, []))]
+        if named:
+            return [(c, 1.0) for c in dict.fromkeys(named)]
         if self.embedder is None or not self._names:
             return []
         if self._emb is None:

@@ -33,15 +33,21 @@ _SCHEMA = {
     "required": ["positive", "negative"],
 }
 
+# "Nobody" and "no one" negate a person and carry no noun of their own: the words after them up to the
+# clause boundary say what the absent person would do ("nobody riding it", "no one around"), not further
+# unwanted things, so the negated span of such a cue is just "person".
+_NO_PERSON = r"(?:(?:with|and|but) )?(?:nobody|no[- ]?one)"  # longer than "with no": "with no one around"
+_NO_PERSON_RE = re.compile(_NO_PERSON + r"$")
 # Cues that open a negated span; the span runs to the next positive cue / clause boundary.
 _NEG_CUES = [
+    _NO_PERSON,
     r"that (?:does|do|did) ?n[o']t (?:have|contain|show|include|feature)",
     r"which (?:does|do|did) ?n[o']t (?:have|contain|show|include|feature)",
     r"(?:does|do|did) ?n[o']t (?:have|contain|show|include|feature)",
     r"(?:is|are) not", r"(?:isn't|aren't)", r"with no", r"with ?out", r"but not", r"and not", r"but no",
     r"and no", r"except(?: for)?", r"excluding", r"exclude", r"free of", r"other than", r"apart from",
     r"minus", r"lacking", r"absent", r"no longer", r"not", r"never", r"no", r"none of", r"neither", r"nor",
-    r"without any", r"sans",
+    r"without any", r"sans", r"w/o",
 ]
 _NEG_RE = re.compile(r"\b(?:" + "|".join(sorted(_NEG_CUES, key=len, reverse=True)) + r")\b")
 _BOUNDARY_RE = re.compile(r"\s*(?:[,;.?!()]|\bbut\b(?! not| no)|\bwhile\b|\bwhere\b|\bthat (?:has|have|shows?|contains?)\b|"
@@ -59,7 +65,8 @@ _STOP = {
     "his", "her", "them", "they", "he", "she", "us", "as", "like", "up", "out", "then", "than", "so", "too",
     "return", "retrieve", "display", "list", "frame", "frames", "scene", "scenes", "shot", "view", "page",
     "pages", "document", "slide", "slides", "video", "clip", "people's", "somewhere", "sitting", "standing",
-    "lying", "kind", "type", "sort",
+    "lying", "kind", "type", "sort", "around", "aboard", "nearby", "sight", "anywhere", "whatsoever",
+    "absolutely", "definitely", "really", "certainly", "clearly", "preferably", "ideally", "strictly",
 }
 # Words kept as concepts even though they name the medium ("slide", "page"...) when they are the only noun.
 _SPLIT_RE = re.compile(
@@ -100,17 +107,38 @@ def _quoted_ranges(text: str) -> list[tuple[int, int]]:
 
 def _is_title_word(text: str, at: int, quoted: list[tuple[int, int]]) -> bool:
     """A cue inside quotes or capitalised inside the sentence names something ("Never Cry Wolf", "A Man
-    Without Love"); it negates nothing. Measured on HotpotQA: such cues turned titles into unwanted concepts."""
+    Without Love"); it negates nothing. Measured on HotpotQA: such cues turned titles into unwanted concepts.
+    A cue in capitals ("dog NOT person") is an operator, not a title word."""
     if any(a <= at < b for a, b in quoted):
         return True
+    word = re.match(r"[A-Za-z]+", text[at:])
+    if word and len(word.group(0)) > 1 and word.group(0).isupper():  # "dog NOT person": an operator
+        return False
     before = text[:at].rstrip()
     return text[at : at + 1].isupper() and bool(before) and before[-1] not in ".!?:;"
+
+
+# Negations written on the word itself: "a car-free street", "dog -person" (search-engine syntax).
+_ATTACHED_NEG_RE = re.compile(r"\b([a-z][a-z0-9']*)-free\b|(?<!\S)-([a-z][a-z0-9']*)")
+
+
+def _attached_negations(text: str, low: str) -> tuple[str, str, list[str]]:
+    """The words negated by an attached "-free" or a leading "-": ``low`` with those spans blanked (same
+    length, so positions still match ``text``), ``text`` with the "-word" spans blanked (what may be
+    embedded: "-person" would embed a person; "car-free street" embeds as the compound it is), the words."""
+    words: list[str] = []
+    shown = list(text)
+    for m in _ATTACHED_NEG_RE.finditer(low):
+        words.append(m.group(1) or m.group(2))
+        if m.group(2):
+            shown[m.start() : m.end()] = " " * (m.end() - m.start())
+    return _ATTACHED_NEG_RE.sub(lambda m: " " * len(m.group(0)), low), "".join(shown), words
 
 
 def parse_rules(query: str) -> ParsedQuery:
     """Rule-based Q+/Q− split. Each negation cue negates the span up to the next clause boundary."""
     text = " ".join(query.strip().split())
-    low = text.lower().replace("’", "'")
+    low, shown, attached = _attached_negations(text, text.lower().replace("’", "'"))
     pos_spans: list[str] = []
     neg_spans: list[str] = []
     i = 0
@@ -120,24 +148,24 @@ def parse_rules(query: str) -> ParsedQuery:
         if m.start() < i or _is_title_word(text, m.start(), quoted):
             continue
         pos_spans.append(low[i : m.start()])
-        keep.append(text[i : m.start()])
+        keep.append(shown[i : m.start()])
         rest = low[m.end() :]
         b = _BOUNDARY_RE.search(rest)
         end = m.end() + (b.start() if b else len(rest))
-        neg_spans.append(low[m.end() : end])
+        neg_spans.append("person" if _NO_PERSON_RE.match(m.group(0)) else low[m.end() : end])
         i = end
     pos_spans.append(low[i:])
-    keep.append(text[i:])
+    keep.append(shown[i:])
     positive: list[str] = []
     for s in pos_spans:
         positive += [p for p in _phrases(s) if p not in positive]
     negative: list[str] = []
-    for s in neg_spans:
+    for s in [*attached, *neg_spans]:
         negative += [p for p in _phrases(s) if p not in negative]
     positive = [p for p in positive if p not in negative]
     # With no negated span this is the query itself, casing and punctuation kept: the embedder sees what a
     # plain dense search would (lower-casing and cutting the final "." cost recall on HotpotQA).
-    embed = text if len(keep) == 1 else " ".join(s.strip(" ,;") for s in keep if s.strip(" ,;.")) or text
+    embed = (" ".join(shown.split()) if len(keep) == 1 else " ".join(s.strip(" ,;") for s in keep if s.strip(" ,;."))) or text
     return ParsedQuery(text, positive, negative, embed, "rules")
 
 

@@ -81,7 +81,11 @@ class PolarRetriever:
         self.last_matches = m.match_all(parsed.positive + parsed.negative)
         pos = [c for p in parsed.positive for c in self.last_matches.get(p, [])]
         neg = [c for n in parsed.negative for c in self.last_matches.get(n, [])]
-        pos = list(dict.fromkeys(c for c in pos if c not in set(neg)))
+        # a concept both wanted and unwanted stays wanted: "a dog and no other animals" excludes the other
+        # animals, and "a man but no woman" (one closed-set concept, person) cannot verify the absence
+        wanted = set(pos)
+        neg = [c for c in neg if c not in wanted]
+        pos = list(dict.fromkeys(pos))
         strict = bool(getattr(self.polar, "strict_negation", False))
         return LogicQuery(tuple(pos), tuple(dict.fromkeys(neg)), strict)
 
