@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vimrag.config import load_config
 from vimrag.ingestion import _stale_perception
+from vimrag.models.chart_reading import CHART_READING_VERSION
 from vimrag.polar.build import perception_fingerprint
 from vimrag.store.base import SourceRecord
 
@@ -26,3 +27,9 @@ def test_stale_perception_by_record() -> None:
     assert _stale_perception(rec(loader="pdf"), fp)  # a page written before fingerprints: perceive again
     assert not _stale_perception(rec(loader="markdown"), fp)  # text was never perceived
     assert not _stale_perception(rec(loader="markdown", embed_format=3), fp)
+    # a PDF's figures read before their charts' values were: read once more, then never again
+    assert _stale_perception(rec(loader="pdf", embed_format=3, perceiver=fp), fp)
+    assert not _stale_perception(rec(loader="pdf", embed_format=3, perceiver=fp, chart_reading=CHART_READING_VERSION), fp)
+    assert _stale_perception(rec(loader="pdf", embed_format=3, perceiver=fp, chart_reading="junk"), fp)
+    assert _stale_perception(rec(loader="pptx", embed_format=3, perceiver=fp), fp)  # slides' native charts
+    assert not _stale_perception(rec(loader="image", embed_format=3, perceiver=fp), fp)  # photos hold no charts

@@ -221,7 +221,7 @@ class IngestConfig:
     transcribe: bool = True
     ocr: bool = True
     pdf_dpi: int = 110
-    pdf_tables: bool = True  # ruled tables of a PDF's text layer also become table items (page + box)
+    pdf_tables: bool = True  # ruled tables of a PDF's text layer also become table items (page + box); charts and unruled tables drawn in the text layer are read by row and column into the page text
     pdf_figures: bool = True  # embedded pictures (charts, photos) also become figure items (page + box)
     # PPTX slides drawn by LibreOffice when installed ("auto") or never: a picture per slide (ingest/office_render)
     office_render: str = "auto"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from vimrag.config import Config
 from vimrag.errors import IngestError, MissingExtraError, ModelUnavailableError, StoreError
 from vimrag.models.base import Perceiver, TextEmbedder
+from vimrag.models.chart_reading import CHART_READING_VERSION
 from vimrag.progress import ProgressBar, ProgressCallback
 from vimrag.store.base import SourceRecord, VectorStore
 from vimrag.store.media import MediaBase
@@ -249,6 +250,8 @@ def prepare_file(config: Config, models: IngestModels, work: FileWork, cache: An
         meta: dict[str, Any] = {"loader": loader.name, **work.embedded_by}
         if any(r.image is not None for r in raw):
             meta["perceiver"] = work.perceived_by
+        if loader.name in _CHART_LOADERS:
+            meta["chart_reading"] = CHART_READING_VERSION
         return Prepared(work, items, media, meta)
     except IngestError as exc:
         return Prepared(work, failed=FileOutcome(work.source, "failed", reason=exc.reason))
@@ -301,9 +304,18 @@ def _embedded_by(previous: SourceRecord) -> dict[str, Any]:
 _VISUAL_LOADERS = frozenset({"image", "pdf", "video", "docx", "pptx"})
 
 
+#: Loaders whose files hold charts, whose text gains the charts' values (a PDF's figures through
+#: ``models.chart_reading``, a slide's native charts from their data).
+_CHART_LOADERS = frozenset({"pdf", "pptx"})
+
+
 def _stale_perception(previous: SourceRecord, fingerprint: str) -> bool:
     """Whether a committed source's concepts came from other perception settings than ``fingerprint``
-    (``perception_fingerprint``): recorded ones differ, or a visual file was written before they were."""
+    (``perception_fingerprint``): recorded ones differ, or a visual file was written before they were; or its
+    charts were read by an older chart reading (one read of each such file after an upgrade)."""
+    read_by = previous.meta.get("chart_reading", 0)
+    if previous.meta.get("loader") in _CHART_LOADERS and (not isinstance(read_by, int) or read_by < CHART_READING_VERSION):
+        return True
     if "perceiver" in previous.meta:
         return previous.meta["perceiver"] != fingerprint
     return "embed_format" not in previous.meta and previous.meta.get("loader") in _VISUAL_LOADERS

@@ -202,6 +202,35 @@ def test_pptx_slides_tables_notes_and_pictures(tmp_path: Path) -> None:
     assert all(i.modality == Modality.TEXT and i.image is None and i.meta["render"].startswith("none") for i in text_only)
 
 
+def test_pptx_native_chart_is_read_from_its_data(tmp_path: Path) -> None:
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    s = prs.slides.add_slide(prs.slide_layouts[5])
+    s.shapes.title.text = "Revenue 2026"
+    data = CategoryChartData()
+    data.categories = ["Q1", "Q2", "Q3", "Q4"]
+    data.add_series("Revenue", (1.8, 2.4, 3.1, 2.7))
+    data.add_series("Costs", (1.5, 1.6, None, 2.0))
+    chart = s.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(2), Inches(8), Inches(4), data).chart
+    chart.has_title = True
+    chart.chart_title.text_frame.text = "Revenue by quarter (million euros)"
+    path = tmp_path / "charts.pptx"
+    prs.save(str(path))
+    items = list(iter_items(path, IngestConfig(ocr=False, office_render="never")))
+    item = next(i for i in items if i.meta.get("kind") == "chart")
+    assert item.modality == Modality.TEXT and item.locator.page == 1 and item.locator.box[0] == pytest.approx(100, abs=0.2)
+    lines = item.text.splitlines()
+    assert lines[0] == "Slide 1: Revenue 2026 › Chart 1"
+    assert lines[1] == "Chart: Revenue by quarter (million euros) (column clustered)"
+    assert lines[2] == "Revenue: Q1 = 1.8; Q2 = 2.4; Q3 = 3.1; Q4 = 2.7 (highest Q3, 3.1; lowest Q1, 1.8)"
+    assert lines[3] == "Costs: Q1 = 1.5; Q2 = 1.6; Q4 = 2 (highest Q4, 2; lowest Q1, 1.5)"  # a missing point is left out
+    slide = next(i for i in items if i.meta.get("kind") == "slide")
+    assert "Revenue: Q1 = 1.8" in slide.text  # the slide says it too
+
+
 def test_pptx_slides_drawn_by_libreoffice(tmp_path: Path) -> None:
     """With LibreOffice installed (CI installs it) each slide is a PAGE with its picture, same text; the
     picture shows the slide (its dark title bar drawn where python-pptx put it)."""

@@ -56,3 +56,18 @@ def test_a_chunk_carries_the_headings_above_it_to_the_model_the_index_and_the_em
     assert evidence_text(chunk, None).startswith("text visit.html: [Lakeside depot] ## Getting there")
     assert set(tokenize("Lakeside")) <= set(tokenize(item_document(chunk)))  # a query for the page finds it
     assert serialize_for_embedding(chunk).startswith("text: Lakeside depot: ## Getting there")
+
+
+def test_a_page_names_the_chart_cells_its_question_points_at() -> None:
+    # a chart read by row and column from a PDF's text layer (ingest.pdf_matrices): in the page's text its
+    # numbers are a jumble a small model misreads ("28%"), the named cell leads the evidence
+    matrix = [["", "Major reason", "Minor reason", "NOT a reason"], ["Not enough timely testing", "49", "31", "19"],
+              ["Unclear instructions", "40", "32", "28"]]
+    page = Item("p8", "/d/report.pdf", "h", Modality.PAGE, text="Just 28% say it is not possible. " * 40,
+                meta={"matrices": [matrix]})
+    q = "How many percent cite not enough timely testing as a major reason?"
+    line = evidence_text(page, LogicState.UNCERTAIN, 200, q)
+    assert "cells the question names: Not enough timely testing × Major reason = 49 | text: " in line
+    assert "cells the question names" not in evidence_text(page, LogicState.UNCERTAIN, 200, "What did the report find?")
+    broken = Item("p9", "/d/report.pdf", "h", Modality.PAGE, text="x", meta={"matrices": "not a list"})
+    assert "cells" not in evidence_text(broken, None, 200, q)  # a damaged meta field names nothing

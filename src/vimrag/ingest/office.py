@@ -5,9 +5,9 @@
   IMAGE item that the perceiver verifies like a photo. Locators number the items (``chunk``): a DOCX has
   no pages until it is laid out.
 * **PPTX**: one item per slide (``page`` = slide number) with its title, text in reading order (top to
-  bottom, left to right), tables and speaker notes; each table again as its own item and each picture as
-  an IMAGE item, both with the shape's ``box`` on the slide (0–1000) and a ``chunk`` number that keeps
-  their ids apart. With LibreOffice installed each slide is also **drawn** (:mod:`vimrag.ingest.office_render`)
+  bottom, left to right), tables, native charts (their own data, one line per series) and speaker notes;
+  each table and chart again as its own item and each picture as an IMAGE item, all with the shape's
+  ``box`` on the slide (0–1000) and a ``chunk`` number that keeps their ids apart. With LibreOffice installed each slide is also **drawn** (:mod:`vimrag.ingest.office_render`)
   and its item is a PAGE with that picture; without it the slides are **layout-free text items** (each says
   which in ``meta["render"]``), and a picture on a slide is still seen through its own item.
 """
@@ -145,6 +145,30 @@ def _shapes(shapes: Any) -> Iterator[Any]:
     yield from sorted(flat, key=lambda s: ((s.top or 0) // 100_000, s.left or 0))
 
 
+def _chart_text(chart: Any, path: Path) -> str:
+    """A slide's native chart by its own data: "Chart: <title> (column clustered)" and one line per series,
+    "Revenue: Q1 = 1.8; Q2 = 2.4 …" (``models.chart_reading.values_text``). Exact where a rendering would
+    need OCR and pairing, and there even without LibreOffice. A chart python-pptx cannot read is skipped
+    with a warning, the slide's other shapes still go in."""
+    from vimrag.models.chart_reading import values_text
+
+    try:
+        title = chart.chart_title.text_frame.text.strip() if chart.has_title else ""
+        kind = getattr(chart.chart_type, "name", str(chart.chart_type)).lower().replace("_", " ")
+        series = []
+        for plot in chart.plots:
+            cats = [" ".join(str(c).split()) for c in plot.categories]
+            for k, ser in enumerate(plot.series, 1):
+                pairs = [(c or str(i + 1), f"{v:g}") for i, (c, v) in enumerate(zip(cats, ser.values, strict=False))
+                         if v is not None]
+                if pairs:
+                    series.append(values_text(pairs, ser.name or f"Series {k}"))
+    except (AttributeError, KeyError, ValueError, TypeError, NotImplementedError) as exc:
+        log.warning("%s: a chart is skipped: %s", path, exc)
+        return ""
+    return "\n".join([f"Chart{': ' + title if title else ''} ({kind})", *series]) if series else ""
+
+
 class PptxLoader:
     """PowerPoint decks (see the module doc)."""
 
@@ -167,7 +191,7 @@ class PptxLoader:
             title_id = title_shape.shape_id if title_shape is not None else None
             lines: list[str] = []
             extra: list[RawItem] = []
-            n_tables = 0
+            n_tables = n_charts = 0
             for s in _shapes(slide.shapes):
                 box = norm_box(s.left or 0, s.top or 0, (s.left or 0) + (s.width or 0), (s.top or 0) + (s.height or 0), w, h)
                 if getattr(s, "has_table", False) and s.has_table:
@@ -178,6 +202,15 @@ class PptxLoader:
                         lines.append(table_text(rows))
                         extra += _table_items(rows, ttl, {"page": no, "box": box, "chunk": len(extra)},
                                               {"format": "pptx", "slide": no, "table": n_tables}, config, len(extra))
+                elif getattr(s, "has_chart", False) and s.has_chart:
+                    text = _chart_text(s.chart, path)
+                    if text:
+                        n_charts += 1
+                        lines.append(text)
+                        ttl = f"Slide {no}{': ' + title if title else ''} › Chart {n_charts}"
+                        extra.append(RawItem(Modality.TEXT, Locator(page=no, box=box, chunk=len(extra)),
+                                             text=f"{ttl}\n{text}",
+                                             meta={"format": "pptx", "kind": "chart", "slide": no, "chart": n_charts}))
                 elif getattr(s, "shape_type", None) == 13:  # MSO_SHAPE_TYPE.PICTURE
                     img = _picture(s.image.blob, "." + s.image.ext, path, config)
                     if img is not None:

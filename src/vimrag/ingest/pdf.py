@@ -66,6 +66,12 @@ class PdfLoader:
                 if found is not None and found.tables and config.pdf_tables:
                     item.text = found.text
                     item.meta["text_source"] = "text_layer+tables"
+                if found is not None and found.matrices and config.pdf_tables:
+                    # a chart's numbers with their row and column, after the text that has them unpaired; the
+                    # rows also in the meta, where the evidence finds the cells a question names
+                    sentences = [line for m in found.matrices for line in m.sentences()]
+                    item.text = "\n".join([item.text, "Read by row and column.", *sentences])
+                    item.meta["matrices"] = [m.table() for m in found.matrices]
                 yield item
                 if found is not None and config.pdf_tables:
                     yield from table_items(i + 1, found, config)

@@ -25,6 +25,7 @@ from vimrag._extras import require
 from vimrag.config import IngestConfig
 from vimrag.ingest.base import RawItem
 from vimrag.ingest.pdf_figures import PageFigure, page_figures, text_lines
+from vimrag.ingest.pdf_matrices import Matrix, read_matrices
 from vimrag.ingest.tables import norm_box, normalize, row_blocks, table_text
 from vimrag.types import Locator, Modality
 
@@ -46,6 +47,7 @@ class PageTables:
     tables: list[tuple[tuple[float, float, float, float], list[list[str]], str]]  # (0–1000 box, rows, caption)
     text: str  # the text layer in reading bands, each table written as named rows ("" without tables)
     figures: list[PageFigure] = field(default_factory=list)
+    matrices: list[Matrix] = field(default_factory=list)  # charts and unruled tables of the text layer
 
 
 def _band_text(page: Any, top: float, bottom: float, boxes: list[tuple[float, float, float, float]]) -> str:
@@ -85,7 +87,8 @@ def _page_tables(page: Any) -> PageTables | None:
 
 def read_tables(path: Path, figures: bool = False) -> dict[int, PageTables]:
     """Pages (1-based) that hold ruled tables → their tables and their text with the tables as named rows;
-    with ``figures``, also the pages that hold figures (:func:`~vimrag.ingest.pdf_figures.page_figures`).
+    with ``figures``, also the pages that hold figures (:func:`~vimrag.ingest.pdf_figures.page_figures`);
+    and the pages whose text layer draws a chart or an unruled table (:mod:`vimrag.ingest.pdf_matrices`).
 
     A page (or a document) pdfplumber cannot parse is logged and left out: its page items keep pdfium's
     text layer, so a table that cannot be extracted costs structure, not content.
@@ -110,9 +113,15 @@ def read_tables(path: Path, figures: bool = False) -> dict[int, PageTables]:
                     except Exception as exc:  # as above: the page keeps its text and rendering
                         log.warning("%s page %d: figures not extracted (%s: %s)", path, number,
                                     type(exc).__name__, exc)
-                if tables is not None or found:
+                try:
+                    rows = read_matrices(page.extract_words())
+                except Exception as exc:  # as above
+                    log.warning("%s page %d: charts not read (%s: %s)", path, number, type(exc).__name__, exc)
+                    rows = []
+                if tables is not None or found or rows:
                     out[number] = tables or PageTables([], "")
                     out[number].figures = found
+                    out[number].matrices = rows
     except Exception as exc:  # a document pdfium reads but pdfminer does not: pages keep pdfium's text
         log.warning("%s: tables not extracted (%s: %s)", path, type(exc).__name__, exc)
     return out

