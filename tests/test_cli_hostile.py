@@ -113,10 +113,10 @@ def test_a_full_disk_during_ingest_reports_and_loses_nothing_committed(tmp_path:
     first = _run("ingest", str(corpus / "first.md"), "--store", str(store), "--json", cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     for i in range(30):
-        words = " ".join(f"word{i}_{j}" for j in range(1500))
+        words = " ".join(f"word{i}_{j}" for j in range(400))  # a few kB each: the disk fills, the embedder stays quick
         (corpus / f"note{i:03d}.md").write_text(f"# Note {i}\n\n{words}\n", encoding="utf-8")
     free = shutil.disk_usage(small_disk).free
-    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 400_000))  # leave ~400 kB: a few batches
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 150_000))  # leave ~150 kB: a few batches
     res = _run("--set", "ingest.write_batch_files=4", "ingest", str(corpus), "--store", str(store), "--json",
                cwd=tmp_path, timeout=600)
     assert "Traceback" not in res.stderr, res.stderr[-2000:]

@@ -102,3 +102,18 @@ def test_a_pdf_chart_drawn_as_vectors_reaches_the_page_text(tmp_path: Path) -> N
     assert page.meta["matrices"][0][3] == ["Not enough timely testing", "49", "31", "19"]
     plain = next(iter(iter_items(path, IngestConfig(ocr=False, pdf_tables=False))))
     assert "Read by row and column" not in plain.text
+
+
+def test_a_ruled_table_is_written_once_not_read_again_as_a_matrix(tmp_path: Path) -> None:
+    """The demo report's page-2 table is a ruled table (named rows); its words are not a second matrix."""
+    pytest.importorskip("fpdf")
+    pytest.importorskip("pdfplumber")
+    from vimrag.config import IngestConfig
+    from vimrag.demo.corpus import build_report
+    from vimrag.ingest.registry import iter_items
+
+    path = tmp_path / "report.pdf"
+    build_report(path)
+    page = next(i for i in iter_items(path, IngestConfig(ocr=False)) if i.locator.page == 2 and i.meta.get("kind") is None)
+    assert "North: Q1 = 980; Q2 = 1,105" in page.text  # the table, as named rows
+    assert "Read by row and column" not in page.text and "matrices" not in page.meta

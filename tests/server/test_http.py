@@ -131,7 +131,11 @@ def test_oversized_upload_is_413_and_nothing_is_kept(server: Server) -> None:
     assert not list(uploads.rglob("big.md"))
 
 
-def test_ask_is_the_cli_json_and_the_stream_ends_with_the_answer(server: Server) -> None:
+@pytest.mark.integration
+def test_ask_is_the_cli_json_and_the_stream_ends_with_the_answer(lance_server: Server) -> None:
+    """On the embedded store only: the answer path is the same over both stores (their search, which it
+    calls, is checked on both above), and each run costs a minute and a half of the suite's 20 on a slow CPU."""
+    server = lance_server
     q = "What is the astronaut wearing?"
     with server.client() as c:
         r = c.post("/ask", json={"question": q, "method": "rag"})

@@ -104,17 +104,18 @@ def read_tables(path: Path, figures: bool = False) -> dict[int, PageTables]:
                     log.warning("%s page %d: tables not extracted (%s: %s)", path, number, type(exc).__name__, exc)
                     tables = None
                 found: list[PageFigure] = []
+                pw, ph = float(page.width), float(page.height)
+                in_pt = [(a * pw / 1000, b * ph / 1000, c * pw / 1000, d * ph / 1000)
+                         for (a, b, c, d), _, _ in (tables.tables if tables else [])]
                 if figures:
                     try:
-                        pw, ph = float(page.width), float(page.height)
-                        in_pt = [(a * pw / 1000, b * ph / 1000, c * pw / 1000, d * ph / 1000)
-                                 for (a, b, c, d), _, _ in (tables.tables if tables else [])]
                         found = page_figures(page, in_pt)
                     except Exception as exc:  # as above: the page keeps its text and rendering
                         log.warning("%s page %d: figures not extracted (%s: %s)", path, number,
                                     type(exc).__name__, exc)
                 try:
-                    rows = read_matrices(page.extract_words())
+                    # a ruled table is already written as named rows: its words are not read a second time
+                    rows = read_matrices([w for w in page.extract_words() if not _inside(w, in_pt)])
                 except Exception as exc:  # as above
                     log.warning("%s page %d: charts not read (%s: %s)", path, number, type(exc).__name__, exc)
                     rows = []
@@ -125,6 +126,12 @@ def read_tables(path: Path, figures: bool = False) -> dict[int, PageTables]:
     except Exception as exc:  # a document pdfium reads but pdfminer does not: pages keep pdfium's text
         log.warning("%s: tables not extracted (%s: %s)", path, type(exc).__name__, exc)
     return out
+
+
+def _inside(word: dict[str, Any], boxes: list[tuple[float, float, float, float]]) -> bool:
+    """Whether a pdfplumber word's centre lies in one of ``boxes`` (page points)."""
+    x, y = (float(word["x0"]) + float(word["x1"])) / 2, (float(word["top"]) + float(word["bottom"])) / 2
+    return any(a <= x <= c and b <= y <= d for a, b, c, d in boxes)
 
 
 def table_items(number: int, page: PageTables, config: IngestConfig) -> Iterator[RawItem]:

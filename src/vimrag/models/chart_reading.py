@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the module is imported by ingest planning, which must not load numpy and PIL for it
     from vimrag.models.ocr import OcrBox
 
-#: Bump when what :func:`read_chart` reads changes: sources with figures are read again by the next ingest.
-CHART_READING_VERSION = 1
+#: Bump when what :func:`read_chart` (or :mod:`vimrag.ingest.pdf_matrices`) reads changes: sources with
+#: figures are read again by the next ingest. 2: a PDF's ruled tables are no longer read a second time as
+#: matrices.
+CHART_READING_VERSION = 2
 
 _NUMBER = re.compile(r"^[-+−]?[$€£¥]?\s?\d[\d,]*(?:\.\d+)?\s?(?:%|[kKmMbB]n?)?$")
 _MAX_LABEL_CHARS = 24
