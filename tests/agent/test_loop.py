@@ -296,7 +296,7 @@ def test_text_only_policy_sees_concept_state(corpus, config, scripted):
         J(action="memorize", summary="cup", keep=[1], scores={"1": 5}),
         J(action="answer", answer="cup"),
     ])
-    Agent(llm, corpus, config).ask("What is on the table?", method="vimrag")
+    Agent(llm, corpus, config).ask("What is on the table? Is anybody there?", method="vimrag")
     memorize_prompt = llm.calls[1][-1].content
     assert "[1] [Fact Check: VERIFIED] image coffee.png (box 0,0,64,48): has cup, dining table; not person | text: CAFE" in memorize_prompt
     assert llm.calls[1][-1].images == []

@@ -32,7 +32,7 @@ def test_no_question_word_is_the_head_cut() -> None:
 def test_an_image_keeps_its_verified_state_first_and_focuses_its_text() -> None:
     img = Item("i1", "/p/sign.png", "h", Modality.IMAGE, text=PAGE,
                concepts=[ConceptEvidence("bus", Polarity.HAS, 0.9, "t"), ConceptEvidence("person", Polarity.NOT_HAS, 0.1, "t")])
-    line = evidence_text(img, LogicState.VERIFIED, 150, QUESTION)
+    line = evidence_text(img, LogicState.VERIFIED, 150, QUESTION + " Are there people?")
     assert line.startswith("[Fact Check: VERIFIED] image sign.png: has bus; not person | text: ")
     assert "number 14" in line
     assert len(line.split("sign.png: ", 1)[1]) <= 150  # the budget bounds what follows the name
@@ -71,3 +71,18 @@ def test_a_page_names_the_chart_cells_its_question_points_at() -> None:
     assert "cells the question names" not in evidence_text(page, LogicState.UNCERTAIN, 200, "What did the report find?")
     broken = Item("p9", "/d/report.pdf", "h", Modality.PAGE, text="x", meta={"matrices": "not a list"})
     assert "cells" not in evidence_text(broken, None, 200, q)  # a damaged meta field names nothing
+
+
+def test_absences_are_shown_for_the_concepts_the_question_names() -> None:
+    """What an item has is always shown; what it lacks or leaves uncertain only where the question asks."""
+    ev = [ConceptEvidence(n, Polarity.HAS, 0.9, "t") for n in ("cup", "laptop")]
+    ev += [ConceptEvidence(n, Polarity.NOT_HAS, 0.05, "t") for n in ("person", "wine glass", "truck", "dog")]
+    ev += [ConceptEvidence(n, Polarity.UNCERTAIN, 0.5, "t") for n in ("cat", "tv")]
+    img = Item("i2", "/p/desk.png", "h", Modality.IMAGE, text="", concepts=ev)
+    assert evidence_text(img, LogicState.VERIFIED, None, "Which photo shows a mug but nobody?") == (
+        "[Fact Check: VERIFIED] image desk.png: has cup, laptop; not person")
+    assert evidence_text(img, LogicState.VERIFIED, None, "a wine glass and no animals") == (
+        "[Fact Check: VERIFIED] image desk.png: has cup, laptop; not wine glass, dog; uncertain cat")
+    assert evidence_text(img, LogicState.VERIFIED, None, "what is on the desk?") == (
+        "[Fact Check: VERIFIED] image desk.png: has cup, laptop")
+    assert "not person, wine glass, truck, dog; uncertain cat, tv" in evidence_text(img, LogicState.VERIFIED)

@@ -34,14 +34,41 @@ def item_name(item: Item) -> str:
     return f"{name} ({loc})" if loc else name
 
 
-def concept_state(item: Item, max_each: int = 8) -> str:
-    """``has cup, dining table; not person; uncertain bottle`` — PolarMem's HAS / NOT_HAS / UNCERTAIN sets."""
+def concept_state(item: Item, max_each: int = 8, named: set[str] | None = None) -> str:
+    """``has cup, dining table; not person; uncertain bottle`` — PolarMem's HAS / NOT_HAS / UNCERTAIN sets.
+
+    With ``named`` (the concepts a question names, :func:`question_concepts`) the absences and the
+    uncertain concepts are those the question names only; what the item has is always shown. Why: an
+    item's NOT_HAS and UNCERTAIN sets run to dozens of closed-vocabulary names ("not wine glass, truck,
+    couch … (+34); uncertain crossword puzzle, tv …" on a bar chart), a fifth of a memorize prompt's
+    tokens over five document results, and no answer uses them unless the question asks about that
+    concept ("a cup but no person" still gets "not person"). The verification-status tag is unchanged.
+    """
     parts = []
     for label, names in (("has", item.has), ("not", item.not_has), ("uncertain", item.uncertain)):
+        if named is not None and label != "has":
+            names = [n for n in names if n in named]
         if names:
             more = f" (+{len(names) - max_each})" if len(names) > max_each else ""
             parts.append(f"{label} {', '.join(names[:max_each])}{more}")
     return "; ".join(parts)
+
+
+def question_concepts(question: str) -> set[str]:
+    """The concept names a question can mean: its words and word pairs, singular and lower case
+    (``normalize_concept``), its query phrases of either polarity (``parse_rules``: "nobody" → person), and
+    what they reach through the everyday ``SYNONYMS`` ("people" → person, "mug" → cup) and ``CATEGORIES``
+    ("animals" → dog, cat, …)."""
+    from vimrag.polar.concepts import CATEGORIES, SYNONYMS, normalize_concept
+    from vimrag.polar.query import parse_rules
+
+    words = [w for w in (normalize_concept(t) for t in re.findall(r"[\w'-]+", question.lower())) if w]
+    parsed = parse_rules(question)
+    names = {*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False)),
+             *(normalize_concept(p) for p in (*parsed.positive, *parsed.negative))}
+    names |= {SYNONYMS[n] for n in names if n in SYNONYMS}
+    names |= {m for n in list(names) for m in CATEGORIES.get(n, ())}
+    return {n for n in names if n}
 
 
 #: At most this many cells are pointed out for one table (more means the question names whole rows/columns).
@@ -114,7 +141,8 @@ def evidence_text(item: Item, state: LogicState | None, max_chars: int | None = 
     cells = question_cells(item, question)  # a table item's, or a page's charts read by row and column
     named = "cells the question names: " + "; ".join(cells) if cells else ""
     if item.modality != Modality.TEXT:
-        lead = " | ".join(x for x in (concept_state(item), named) if x)
+        concepts = concept_state(item, named=question_concepts(question) if question else None)
+        lead = " | ".join(x for x in (concepts, named) if x)
         label = ("transcript: " if item.modality == Modality.VIDEO else "text: ") if text else ""
     else:
         lead = named
