@@ -40,9 +40,10 @@ def concept_state(item: Item, max_each: int = 8, named: set[str] | None = None) 
     With ``named`` (the concepts a question names, :func:`question_concepts`) the absences and the
     uncertain concepts are those the question names only; what the item has is always shown. Why: an
     item's NOT_HAS and UNCERTAIN sets run to dozens of closed-vocabulary names ("not wine glass, truck,
-    couch … (+34); uncertain crossword puzzle, tv …" on a bar chart), a fifth of a memorize prompt's
-    tokens over five document results, and no answer uses them unless the question asks about that
-    concept ("a cup but no person" still gets "not person"). The verification-status tag is unchanged.
+    couch … (+34); uncertain crossword puzzle, tv …" on a bar chart) — 143 characters per image or page
+    result on the demo's searches, 24 with this filter — and no answer uses them unless the question asks
+    about that concept ("a cup but no person" still gets "not person"). The freed characters go to the
+    item's text within the same budget. The verification-status tag is unchanged.
     """
     parts = []
     for label, names in (("has", item.has), ("not", item.not_has), ("uncertain", item.uncertain)):
