@@ -151,11 +151,7 @@ def _read(labels: list[_Label]) -> tuple[list[tuple[str, str]], set[int]] | None
         gap = min(b.along - a.along for a, b in zip(cats, cats[1:], strict=False))
         if gap <= tol:
             continue
-        near = [la for la in labels if la.numeric and la.across < axis - tol and la not in line]
-        # the value axis's ticks: ≥ 3 numbers in line along the category axis's direction, outside its span
-        ticks = {id(la) for g in _lines(near, "along", tol) if len(g) >= 3 for la in g
-                 if la.along < lo - gap / 2 or la.along > hi + gap / 2}
-        values = [la for la in near if id(la) not in ticks]
+        values = _values(labels, line, axis, tol, (lo - gap / 2, hi + gap / 2))
         if not values:
             continue
         got: dict[int, list[_Label]] = {}
@@ -171,6 +167,16 @@ def _read(labels: list[_Label]) -> tuple[list[tuple[str, str]], set[int]] | None
     return None
 
 
+def _values(labels: list[_Label], line: list[_Label], axis: float, tol: float,
+            span: tuple[float, float]) -> list[_Label]:
+    """The numbers on the near side of a category line at ``axis``, less the value axis's ticks: ≥ 3
+    numbers in line along the category axis's direction, outside ``span`` (the categories' extent)."""
+    near = [la for la in labels if la.numeric and la.across < axis - tol and la not in line]
+    ticks = {id(la) for g in _lines(near, "along", tol) if len(g) >= 3 for la in g
+             if not span[0] <= la.along <= span[1]}
+    return [la for la in near if id(la) not in ticks]
+
+
 def _split_merged(line: list[_Label], labels: list[_Label], tol: float) -> list[list[_Label]]:
     """The line's labels, each as the categories it holds: OCR reads neighbouring category labels as one
     box now and then ("Reasoning Error Scoring Error" under two bars); a box with two or more value labels
@@ -179,9 +185,7 @@ def _split_merged(line: list[_Label], labels: list[_Label], tol: float) -> list[
     axis = sum(la.across for la in line) / len(line)
     lo = min(la.along - la.length / 2 for la in line)
     hi = max(la.along + la.length / 2 for la in line)
-    above = [la for la in labels if la.numeric and la.across < axis - tol and la not in line]
-    ticks = {id(la) for g in _lines(above, "along", tol) if len(g) >= 3 for la in g if not lo <= la.along <= hi}
-    values = sorted((la for la in above if id(la) not in ticks), key=lambda la: la.along)
+    values = sorted(_values(labels, line, axis, tol, (lo, hi)), key=lambda la: la.along)
     out = []
     for la in line:
         start = la.along - la.length / 2

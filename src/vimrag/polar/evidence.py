@@ -108,9 +108,8 @@ def question_cells(item: Item, question: str) -> list[str]:
 
     words = set(tokenize(question))
 
-    def named(label: str, among: set[str]) -> bool:
-        toks = set(tokenize(label))
-        return bool(toks) and toks <= among
+    def named(toks: set[str]) -> bool:
+        return bool(toks) and toks <= words
 
     cells: list[str] = []
     for rows in tables:
@@ -118,10 +117,10 @@ def question_cells(item: Item, question: str) -> list[str]:
             continue
         header, body = [str(c) for c in rows[0]], rows[1:]
         toks = {j: set(tokenize(header[j])) for j in range(1, len(header))}
-        cols = [j for j in toks if named(header[j], words)]
+        cols = [j for j in toks if named(toks[j])]
         # the most specific head wins: "a major reason" names "Major reason", not also "NOT a reason" ({reason})
         cols = [j for j in cols if not any(toks[j] < toks[k] for k in cols)]
-        for r in ([str(c) for c in row] for row in body if row and named(str(row[0]), words)):
+        for r in ([str(c) for c in row] for row in body if row and named(set(tokenize(str(row[0]))))):
             cells += [f"{r[0]} × {header[j]} = {r[j]}" for j in cols if j < len(r) and r[j]]
     return cells if len(cells) <= MAX_QUESTION_CELLS else []
 
