@@ -145,6 +145,37 @@ def test_vimrag_memorizes_only_new_evidence(corpus, config, scripted):
     assert "n3 <-" not in llm.calls[-1][-1].content  # an empty node is not shown (its summary got copied)
 
 
+def test_a_search_whose_summary_only_repeats_an_ancestor_forces_the_answer(corpus, config, scripted):
+    """The demo's re-search: n2 finds new items, but its memorize summary says only what n1 said; that is
+    an invalid retrieval (``agent.max_repeats`` = 1 by default), so the next decision must answer."""
+    llm = scripted([
+        J(action="retrieve", query="Jaws film directed", parents=[0]),
+        J(action="memorize", summary="Jaws was directed by Steven Spielberg.", keep=[1], scores={"1": 5}),
+        J(action="retrieve", query="Steven Spielberg Cincinnati", parents=[1]),  # t2 is new
+        J(action="memorize", summary="Steven Spielberg directed Jaws.", keep=[1], scores={"1": 3}),
+        J(action="answer", answer="Steven Spielberg", cite=["1.1"]),
+    ])
+    res = Agent(llm, corpus, config).ask("Who directed Jaws?", method="vimrag")
+    tr = res.record
+    assert [s.action for s in tr.steps] == ["retrieve", "memorize", "retrieve", "memorize", "answer"]
+    assert tr.invalid_retrievals == 1 and res.answer == "Steven Spielberg"
+    last = llm.calls[-1][-1].content
+    assert "search n2 found nothing that n1 did not already say" in last and "You must answer now" in last
+
+
+def test_a_summary_with_a_new_fact_is_progress(corpus, config, scripted):
+    llm = scripted([
+        J(action="retrieve", query="Jaws film directed", parents=[0]),
+        J(action="memorize", summary="Jaws was directed by Steven Spielberg.", keep=[1], scores={"1": 5}),
+        J(action="retrieve", query="Steven Spielberg Cincinnati", parents=[1]),
+        J(action="memorize", summary="Steven Spielberg was born in Cincinnati.", keep=[1], scores={"1": 5}),
+        J(action="answer", answer="United States", cite=["2.1"]),
+    ])
+    res = Agent(llm, corpus, config).ask("In which country was the director of Jaws born?", method="vimrag")
+    assert res.record.invalid_retrievals == 0
+    assert "You must answer now" not in llm.calls[-1][-1].content
+
+
 def test_repeat_detection_with_embedder(corpus, config, scripted, bag_embedder):
     llm = scripted([
         J(action="retrieve", query="film Jaws director"),

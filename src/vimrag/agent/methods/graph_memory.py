@@ -32,7 +32,6 @@ Reply with ONE JSON object and nothing else:
 {"action": "retrieve", "query": "<short search for ONE missing fact>", "parents": [<ids of the nodes this search builds on>]}
 {"action": "answer", "answer": "<a few words>", "cite": ["<node.item>", ...]}
 Never repeat a search that is already a node. Answer as soon as the graph holds the answer.
-{answer_rule}
 
 Example
 Question: In which country was the director of Jaws born?
@@ -48,7 +47,9 @@ Graph:
 n0: question
 n1 <- n0 search "Who directed Jaws?": Jaws (1975) was directed by Steven Spielberg.
   [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
-Reply: {"action": "answer", "answer": "Steven Spielberg", "cite": ["1.1"]}{source_example}"""
+Reply: {"action": "answer", "answer": "Steven Spielberg", "cite": ["1.1"]}{source_example}
+
+Rule for the answer: {answer_rule}"""
 
 SOURCE_EXAMPLE = """
 
@@ -154,9 +155,36 @@ class VimRAGMethod(MethodBase):
         user = f"Question: {ep.question}\n{known_line(ep, node)}Search: {node.query}\n{results}\nReply:"
         act = ep.memorize(node, [Message("system", MEMORIZE_NODE), Message("user", user, images)])
         node.summary = act.summary if act is not None else ""
+        echoed = echoed_node(ep, node)
+        if echoed is not None:
+            ep.invalid_retrievals += 1
+            ep.note = f"Note: search n{node.id} found nothing that n{echoed} did not already say."
 
     def on_repeat(self, ep: Episode, action: Retrieve, duplicate_of: int) -> None:
         ep.note = prompts.REPEAT_NOTE.format(query=action.query) + f" It is node n{duplicate_of}."
+
+
+def echoed_node(ep: Episode, node: MemoryNode) -> int | None:
+    """The ancestor whose findings the node's summary only repeats (every word of it is in that ancestor's
+    summary or the question), or None when the node says something new.
+
+    Not in the paper, whose policy is trusted to stop: on the demo the 1.5B searched again after n1's
+    summary held the whole answer ("Q3, with a revenue of 3.1 million euros"), memorized the same sentence
+    for the new node, then repeated that search before it answered — two decisions and a memorize step,
+    ~80 s a question on this CPU, for nothing. Such a search now counts as an invalid retrieval, like a
+    repeated query (``agent.max_repeats``), so by default the next decision answers from the graph.
+    """
+    from vimrag.index.lexical import tokenize
+
+    said = set(tokenize(node.summary or ""))
+    if not said:
+        return None
+    asked = set(tokenize(ep.question))
+    for a in sorted(ep.graph.ancestors(node.id), reverse=True):
+        anc = ep.graph.nodes[a]
+        if a > 0 and anc.bank and anc.summary and said <= set(tokenize(anc.summary)) | asked:
+            return a
+    return None
 
 
 def known_line(ep: Episode, node: MemoryNode) -> str:
