@@ -97,13 +97,7 @@ def answer_rule(question: str, abstain: bool = False) -> str:
 
 def decide_prompt(template: str, source_example: str, question: str, abstain: bool = False) -> str:
     """A method's decision system prompt for this question: its template with the answer rule that fits
-    the question, and its worked file-name example only for questions that ask for a source.
-
-    Both stand at the end of the templates, after the instructions and the worked examples, so every
-    question's system prompt starts with the same few hundred tokens and llama.cpp re-uses them from
-    its KV cache across questions. With the rule in the middle the demo re-evaluated ~350 of them on
-    each question whose rule differed from the previous one's (~25 s a question at 15 tokens/s prefill).
-    """
+    the question, and its worked file-name example only for questions that ask for a source."""
     return template.replace("{answer_rule}", answer_rule(question, abstain)).replace(
         "{source_example}", source_example if asks_for_source(question) else ""
     )

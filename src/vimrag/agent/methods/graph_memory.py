@@ -32,6 +32,7 @@ Reply with ONE JSON object and nothing else:
 {"action": "retrieve", "query": "<short search for ONE missing fact>", "parents": [<ids of the nodes this search builds on>]}
 {"action": "answer", "answer": "<a few words>", "cite": ["<node.item>", ...]}
 Never repeat a search that is already a node. Answer as soon as the graph holds the answer.
+{answer_rule}
 
 Example
 Question: In which country was the director of Jaws born?
@@ -47,9 +48,7 @@ Graph:
 n0: question
 n1 <- n0 search "Who directed Jaws?": Jaws (1975) was directed by Steven Spielberg.
   [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
-Reply: {"action": "answer", "answer": "Steven Spielberg", "cite": ["1.1"]}{source_example}
-
-Rule for the answer: {answer_rule}"""
+Reply: {"action": "answer", "answer": "Steven Spielberg", "cite": ["1.1"]}{source_example}"""
 
 SOURCE_EXAMPLE = """
 

@@ -18,15 +18,14 @@ DECIDE = """You answer a question from search results of a memory.
 Reply with ONE JSON object and nothing else:
 {"action": "answer", "answer": "<a few words>", "cite": ["<result number>", ...]}
 Cite the results [1.n] the answer comes from.{no_answer}
+{answer_rule}
 
 Example
 Question: Who directed Jaws?
 Results:
 [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 [1.2] [Fact Check: UNCERTAIN] text sharks.txt: Great white sharks live in all major oceans.
-Reply: {"action": "answer", "answer": "Steven Spielberg", "cite": ["1.1"]}{source_example}
-
-Rule for the answer: {answer_rule}"""
+Reply: {"action": "answer", "answer": "Steven Spielberg", "cite": ["1.1"]}{source_example}"""
 
 SOURCE_EXAMPLE = """
 

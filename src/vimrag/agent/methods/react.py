@@ -19,6 +19,7 @@ Each reply is ONE JSON object with a short thought and one action, nothing else:
 {"thought": "<what is missing>", "action": "retrieve", "query": "<short search for ONE missing fact>"}
 {"thought": "<why this is the answer>", "action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
 After each search you get an Observation with numbered results [step.result]. Answer as soon as you can.
+{answer_rule}
 
 Example
 Question: In which country was the director of Jaws born?
@@ -26,9 +27,7 @@ Reply: {"thought": "I need the director of Jaws.", "action": "retrieve", "query"
 Observation: [1.1] [Fact Check: VERIFIED] text jaws.txt: Jaws is a 1975 film directed by Steven Spielberg.
 Reply: {"thought": "Now where Spielberg was born.", "action": "retrieve", "query": "Steven Spielberg birthplace"}
 Observation: [2.1] [Fact Check: VERIFIED] text spielberg.txt: Spielberg was born in Cincinnati, Ohio.
-Reply: {"thought": "Cincinnati is in the United States.", "action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}
-
-Rule for the answer: {answer_rule}"""
+Reply: {"thought": "Cincinnati is in the United States.", "action": "answer", "answer": "United States", "cite": ["2.1"]}{source_example}"""
 
 SOURCE_EXAMPLE = """
 

@@ -20,13 +20,12 @@ Reply with ONE JSON object and nothing else:
 {"action": "retrieve", "query": "<short search for ONE missing fact>"}
 {"action": "answer", "answer": "<a few words>", "cite": ["<step.result>", ...]}
 Answer as soon as the notes hold the answer.
+{answer_rule}
 
 Example
 Question: In which country was the director of Jaws born?
 Notes: Jaws (1975) was directed by Steven Spielberg [1.1].
-Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace"}{source_example}
-
-Rule for the answer: {answer_rule}"""
+Reply: {"action": "retrieve", "query": "Steven Spielberg birthplace"}{source_example}"""
 
 SOURCE_EXAMPLE = """
 
