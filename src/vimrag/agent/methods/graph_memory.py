@@ -179,11 +179,16 @@ def echoed_node(ep: Episode, node: MemoryNode) -> int | None:
     if not said:
         return None
     asked = set(tokenize(ep.question))
-    for a in sorted(ep.graph.ancestors(node.id), reverse=True):
-        anc = ep.graph.nodes[a]
-        if a > 0 and anc.bank and anc.summary and said <= set(tokenize(anc.summary)) | asked:
-            return a
+    for anc in reversed(findings(ep, node)):  # the nearest ancestor first
+        if said <= set(tokenize(anc.summary)) | asked:
+            return anc.id
     return None
+
+
+def findings(ep: Episode, node: MemoryNode) -> list[MemoryNode]:
+    """The node's ancestors that established something (a search with results and a summary), oldest first."""
+    nodes = [ep.graph.nodes[n] for n in sorted(ep.graph.ancestors(node.id)) if n > 0]
+    return [a for a in nodes if a.bank and a.summary]
 
 
 def known_line(ep: Episode, node: MemoryNode) -> str:
@@ -195,8 +200,7 @@ def known_line(ep: Episode, node: MemoryNode) -> str:
     cited it. With the ancestors' findings in view a result that adds nothing is scored as such (second
     example of ``MEMORIZE_NODE``), and a second hop reads its results knowing the bridge entity.
     """
-    nodes = [ep.graph.nodes[n] for n in sorted(ep.graph.ancestors(node.id)) if n > 0]
-    known = [f"n{a.id}: {a.summary}" for a in nodes if a.bank and a.summary]
+    known = [f"n{a.id}: {a.summary}" for a in findings(ep, node)]
     return f"Known: {' '.join(known)}\n" if known else ""
 
 
