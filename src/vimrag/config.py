@@ -286,6 +286,10 @@ class AgentConfig:
     # Not in the paper: a small policy that repeats a search once tends to loop on it until max_steps.
     max_repeats: int = 1
     evidence_chars: int = 700  # characters of an item's text state in a raw observation (same for all methods)
+    # characters of each result's text state that VimRAG's memorize step reads, focused on the question and
+    # the node's search (0 = evidence_chars). Not in the paper; chosen by measurement (design notes, "What
+    # memorize reads"): the first memorize prompt was the largest prompt of a question
+    memorize_chars: int = 400
     # memorize relevance p (1-5) from which an item counts as relevant: kept when the policy's mask keeps
     # nothing, and cited when the answer cites nothing (an unscored item counts as the middle, 3)
     relevant_score: int = 3
@@ -343,7 +347,7 @@ class BudgetConfig:
     # text-only policy: token budget shared by Ω (0 = the visual budget S_total / patch_px²). Our choice, the
     # paper has no text-only policy: the memorize summaries already carry the findings, so the kept items'
     # text gets ~1,000 characters in all rather than S_total/28² ≈ 1,672 tokens (≈ 6,700 characters).
-    text_tokens: int = 256
+    text_tokens: int = 160
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from vimrag.agent.methods import make_method
 from vimrag.agent.methods.summary import MEMORIZE_SUMMARY
 from vimrag.agent.trajectory import Trajectory
 from vimrag.errors import ConfigError
+from vimrag.types import Item, Locator, Modality
 
 
 def J(**kw) -> str:
@@ -143,6 +144,31 @@ def test_vimrag_memorizes_only_new_evidence(corpus, config, scripted):
     assert tr.invalid_retrievals == 1
     assert "found nothing new" in llm.calls[-1][-1].content
     assert "n3 <-" not in llm.calls[-1][-1].content  # an empty node is not shown (its summary got copied)
+
+
+def test_memorize_reads_each_result_focused_within_its_own_budget(corpus, config, scripted):
+    """``agent.memorize_chars``: VimRAG's memorize step reads a long result cut to the sentences about the
+    question and the node's search; ReAct's observation keeps ``agent.evidence_chars`` (same for all methods)."""
+    filler = " ".join(f"The harbour town had {n} boats in its summer fleet." for n in range(20))
+    corpus.items.append(Item("t4", "docs/amity.txt", "h6", Modality.TEXT, Locator(chunk=0),
+                             text=f"{filler} The shark film Jaws was shot on Martha's Vineyard."))
+    cfg = config.with_overrides({"agent.memorize_chars": 200})
+    question = "Where was the film Jaws shot?"
+    llm = scripted([
+        J(action="retrieve", query="Jaws shot location", parents=[0]),
+        J(action="memorize", summary="Jaws was shot on Martha's Vineyard.", keep=[1], scores={"1": 5}),
+        J(action="answer", answer="Martha's Vineyard", cite=["1.1"]),
+    ])
+    Agent(llm, corpus, cfg).ask(question, method="vimrag")
+    seen = next(x for x in llm.calls[1][-1].content.splitlines() if "amity.txt" in x)
+    assert "Martha's Vineyard" in seen and "…" in seen and len(seen) < 300
+    react = scripted([
+        J(thought="look it up", action="retrieve", query="Jaws shot location"),
+        J(thought="done", action="answer", answer="Martha's Vineyard", cite=["1.1"]),
+    ])
+    Agent(react, corpus, cfg).ask(question, method="react")
+    observed = next(x for x in react.calls[1][-1].content.splitlines() if "amity.txt" in x)
+    assert "Martha's Vineyard" in observed and len(observed) > cfg.agent.evidence_chars
 
 
 def test_a_search_whose_summary_only_repeats_an_ancestor_forces_the_answer(corpus, config, scripted):

@@ -16,6 +16,7 @@ from vimrag.agent.episode import Episode
 from vimrag.agent.graph import MemoryNode
 from vimrag.agent.trajectory import StepRecord
 from vimrag.models.base import ImageInput, Message
+from vimrag.polar.evidence import evidence_text
 
 
 class AgentMethod(Protocol):
@@ -75,12 +76,18 @@ def decide_with_notes(method: MethodBase, ep: Episode, forced: bool, parts: list
     return [Message("system", method.system_prompt(ep.question, abstain)), Message("user", "\n".join(parts), images or [])]
 
 
-def raw_results(ep: Episode, node: MemoryNode, label_node: bool = False) -> tuple[str, list[ImageInput]]:
-    """The node's retrieved items as numbered evidence lines (+ images for a VLM), each shown once."""
+def raw_results(ep: Episode, node: MemoryNode, label_node: bool = False,
+                max_chars: int = 0) -> tuple[str, list[ImageInput]]:
+    """The node's retrieved items as numbered evidence lines (+ images for a VLM), each shown once.
+
+    ``max_chars`` > 0 (below ``agent.evidence_chars``) shows each item's text state focused on the question
+    and the node's search within that many characters (:func:`vimrag.polar.evidence.focus`)."""
     lines, images = [], []
+    focus_on = f"{ep.question} {node.query}"
     for i, e in enumerate(node.bank, start=1):
         tag = entry_label(node.id, i) if label_node else str(i)
-        lines.append(f"[{tag}] {e.text}")
+        text = evidence_text(e.item, e.state, max_chars, focus_on) if 0 < max_chars < len(e.text) else e.text
+        lines.append(f"[{tag}] {text}")
         if ep.vlm:
             images += ep.images(e, ep.raw_max_pixels(), entry_label(node.id, i))
     return ("\n".join(lines) if lines else prompts.OBSERVATION_EMPTY), images

@@ -150,7 +150,7 @@ class VimRAGMethod(MethodBase):
             return
         if ep.over_budget():  # no tokens left for perception: keep the items unscored
             return
-        results, images = raw_results(ep, node)
+        results, images = raw_results(ep, node, max_chars=ep.config.agent.memorize_chars)
         user = f"Question: {ep.question}\n{known_line(ep, node)}Search: {node.query}\n{results}\nReply:"
         act = ep.memorize(node, [Message("system", MEMORIZE_NODE), Message("user", user, images)])
         node.summary = act.summary if act is not None else ""
