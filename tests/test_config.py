@@ -51,6 +51,7 @@ def test_types_are_coerced() -> None:
         ({"ingest.ray_embed_gpus_per_worker": -1}, "ray_embed_gpus_per_worker ≥ 0"),
         ({"store.workspace": "../x"}, "store.workspace"),
         ({"polar.pg_search": "faiss"}, "pg_search must be index or sql"),
+        ({"agent.memorize_chars": -1}, "memorize_chars must be ≥ 0"),
     ],
 )
 def test_bad_overrides_are_clear_errors(overrides: dict, message: str) -> None:

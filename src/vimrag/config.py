@@ -323,6 +323,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.visual_memory not in VISUAL_MEMORY:
             raise ConfigError(f"agent.visual_memory must be one of {', '.join(VISUAL_MEMORY)}, not {self.visual_memory!r}")
+        if self.memorize_chars < 0:
+            raise ConfigError(f"agent.memorize_chars must be ≥ 0 (0 = agent.evidence_chars), not {self.memorize_chars}")
         if self.answer_candidates < 1 or not 0 < self.grounding_slice <= 1 or self.grounding_items < 0:
             raise ConfigError("agent.answer_candidates must be ≥ 1, grounding_slice in (0, 1], grounding_items ≥ 0")
 
@@ -346,7 +348,8 @@ class BudgetConfig:
     text_chars_per_token: int = 4  # text-only policy: characters of text state per allocated token
     # text-only policy: token budget shared by Ω (0 = the visual budget S_total / patch_px²). Our choice, the
     # paper has no text-only policy: the memorize summaries already carry the findings, so the kept items'
-    # text gets ~1,000 characters in all rather than S_total/28² ≈ 1,672 tokens (≈ 6,700 characters).
+    # text gets ~640 characters in all rather than S_total/28² ≈ 1,672 tokens (≈ 6,700 characters); 256 until
+    # measured with agent.memorize_chars (design notes, "What memorize reads")
     text_tokens: int = 160
 
 

@@ -154,11 +154,12 @@ def test_memorize_reads_each_result_focused_within_its_own_budget(corpus, config
                              text=f"{filler} The shark film Jaws was shot on Martha's Vineyard."))
     cfg = config.with_overrides({"agent.memorize_chars": 200})
     question = "Where was the film Jaws shot?"
-    llm = scripted([
+    replies = [
         J(action="retrieve", query="Jaws shot location", parents=[0]),
         J(action="memorize", summary="Jaws was shot on Martha's Vineyard.", keep=[1], scores={"1": 5}),
         J(action="answer", answer="Martha's Vineyard", cite=["1.1"]),
-    ])
+    ]
+    llm = scripted(list(replies))
     Agent(llm, corpus, cfg).ask(question, method="vimrag")
     seen = next(x for x in llm.calls[1][-1].content.splitlines() if "amity.txt" in x)
     assert "Martha's Vineyard" in seen and "…" in seen and len(seen) < 300
@@ -169,6 +170,9 @@ def test_memorize_reads_each_result_focused_within_its_own_budget(corpus, config
     Agent(react, corpus, cfg).ask(question, method="react")
     observed = next(x for x in react.calls[1][-1].content.splitlines() if "amity.txt" in x)
     assert "Martha's Vineyard" in observed and len(observed) > cfg.agent.evidence_chars
+    wide = scripted(list(replies))  # a budget above the raw observation's shows no more than it
+    Agent(wide, corpus, cfg.with_overrides({"agent.memorize_chars": 3000})).ask(question, method="vimrag")
+    assert max(len(x) for x in wide.calls[1][-1].content.splitlines()) <= len(observed)
 
 
 def test_a_search_whose_summary_only_repeats_an_ancestor_forces_the_answer(corpus, config, scripted):

@@ -80,13 +80,15 @@ def raw_results(ep: Episode, node: MemoryNode, label_node: bool = False,
                 max_chars: int = 0) -> tuple[str, list[ImageInput]]:
     """The node's retrieved items as numbered evidence lines (+ images for a VLM), each shown once.
 
-    ``max_chars`` > 0 (below ``agent.evidence_chars``) shows each item's text state focused on the question
-    and the node's search within that many characters (:func:`vimrag.polar.evidence.focus`)."""
+    ``max_chars`` below ``agent.evidence_chars`` (and > 0) shows each item's text state focused on the
+    question and the node's search within that many characters (:func:`vimrag.polar.evidence.focus`); a
+    larger one never shows more than the raw observation."""
     lines, images = [], []
     focus_on = f"{ep.question} {node.query}"
+    narrower = 0 < max_chars < ep.config.agent.evidence_chars
     for i, e in enumerate(node.bank, start=1):
         tag = entry_label(node.id, i) if label_node else str(i)
-        text = evidence_text(e.item, e.state, max_chars, focus_on) if 0 < max_chars < len(e.text) else e.text
+        text = evidence_text(e.item, e.state, max_chars, focus_on) if narrower else e.text
         lines.append(f"[{tag}] {text}")
         if ep.vlm:
             images += ep.images(e, ep.raw_max_pixels(), entry_label(node.id, i))
