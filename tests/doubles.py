@@ -31,12 +31,14 @@ class ScriptedLLM:
         self.script = script
         self.supports_images = supports_images
         self.calls: list[list[Message]] = []
+        self.biases: list[dict[str, float] | None] = []  # each generate call's logit_bias
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, messages, *, max_tokens=256, temperature=0.0, stop=None, seed=None) -> Completion:
+    def generate(self, messages, *, max_tokens=256, temperature=0.0, stop=None, seed=None, logit_bias=None) -> Completion:
         self.calls.append(list(messages))
+        self.biases.append(logit_bias)
         if callable(self.script):
             text = self.script(messages)
         else:

@@ -52,6 +52,7 @@ def test_types_are_coerced() -> None:
         ({"store.workspace": "../x"}, "store.workspace"),
         ({"polar.pg_search": "faiss"}, "pg_search must be index or sql"),
         ({"agent.memorize_chars": -1}, "memorize_chars must be ≥ 0"),
+        ({"agent.answer_bias": float("nan")}, "answer_bias must be a finite number"),
     ],
 )
 def test_bad_overrides_are_clear_errors(overrides: dict, message: str) -> None:

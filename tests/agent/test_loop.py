@@ -175,6 +175,30 @@ def test_memorize_reads_each_result_focused_within_its_own_budget(corpus, config
     assert max(len(x) for x in wide.calls[1][-1].content.splitlines()) <= len(observed)
 
 
+def test_answer_bias_reaches_only_the_decisions_that_may_retrieve(corpus, config, scripted):
+    """``agent.answer_bias`` goes with every decision that may retrieve or answer, as a logit bias on the
+    token "answer", in every method; memorize steps and forced answers are decoded as they are; 0 sends none."""
+    replies = [
+        J(action="retrieve", query="director of Jaws", parents=[0]),
+        J(action="memorize", summary="Jaws was directed by Steven Spielberg.", keep=[1], scores={"1": 5}),
+        J(action="answer", answer="Steven Spielberg", cite=["1.1"]),
+    ]
+    biased = config.with_overrides({"agent.answer_bias": 0.5})
+    llm = scripted(list(replies))
+    assert Agent(llm, corpus, biased).ask("Who directed Jaws?", method="vimrag").answer == "Steven Spielberg"
+    assert llm.biases == [{"answer": 0.5}, None, {"answer": 0.5}]
+    forced = scripted(list(replies))  # two rounds: the second decision must answer
+    Agent(forced, corpus, biased.with_overrides({"agent.max_steps": 2})).ask("Who directed Jaws?", method="vimrag")
+    assert forced.biases == [{"answer": 0.5}, None, None]
+    react = scripted([J(thought="look", action="retrieve", query="director of Jaws"),
+                      J(thought="done", action="answer", answer="Steven Spielberg", cite=["1.1"])])
+    Agent(react, corpus, biased).ask("Who directed Jaws?", method="react")
+    assert react.biases == [{"answer": 0.5}, {"answer": 0.5}]
+    plain = scripted(list(replies))
+    Agent(plain, corpus, config.with_overrides({"agent.answer_bias": 0.0})).ask("Who directed Jaws?", method="vimrag")
+    assert plain.biases == [None, None, None]
+
+
 def test_a_search_whose_summary_only_repeats_an_ancestor_forces_the_answer(corpus, config, scripted):
     """The demo's re-search: n2 finds new items, but its memorize summary says only what n1 said; that is
     an invalid retrieval (``agent.max_repeats`` = 1 by default), so the next decision must answer."""

@@ -66,6 +66,17 @@ def test_generate_and_count_tokens(qwen: LlamaCppLLM) -> None:
 
 
 @pytest.mark.slow
+def test_logit_bias_shifts_the_choice_of_a_token(qwen: LlamaCppLLM) -> None:
+    """``logit_bias`` keyed by text reaches llama.cpp as the text's token id: a large bias on "No" turns the
+    model's "Yes" into "No"; an empty or zero bias leaves the reply as it was."""
+    ask = [Message("user", "Is Paris the capital of France? Answer with one word, Yes or No.")]
+    plain = qwen.generate(ask, max_tokens=2).text.strip()
+    assert plain.startswith("Yes")
+    assert qwen.generate(ask, max_tokens=2, logit_bias={"No": 30.0}).text.strip().startswith("No")
+    assert qwen.generate(ask, max_tokens=2, logit_bias={"No": 0.0}).text.strip() == plain
+
+
+@pytest.mark.slow
 def test_generate_json_follows_schema(qwen: LlamaCppLLM) -> None:
     schema = {
         "type": "object",

@@ -108,10 +108,11 @@ class Episode:
         return [] if img is None else [img]
 
     def generate(self, messages: list[Message], record: StepRecord, *, temperature: float = 0.0,
-                 seed: int | None = None, max_tokens: int | None = None) -> str:
+                 seed: int | None = None, max_tokens: int | None = None,
+                 logit_bias: dict[str, float] | None = None) -> str:
         """One model call; its tokens (and cache re-use, prefill/decode phases) go to ``record``."""
         c = self.llm.generate(messages, max_tokens=max_tokens or self.config.agent.max_completion_tokens,
-                              temperature=temperature, seed=seed)
+                              temperature=temperature, seed=seed, logit_bias=logit_bias)
         pt = int(c.prompt_tokens or sum(self.llm.count_tokens(m.content) for m in messages))
         ct = int(c.completion_tokens or self.llm.count_tokens(c.text))
         record.prompt_tokens += pt
@@ -129,17 +130,23 @@ class Episode:
 
         The record keeps the exact prompt of the last attempt (with the correction exchange when there was
         one), the last completion, and the tokens and time of both attempts.
+
+        A decision that may retrieve or answer is decoded with ``agent.answer_bias`` added to the logit of
+        the token "answer" (``LanguageModel.generate``'s ``logit_bias``): a prior toward answering, as the
+        design notes say ("Answer bias"); not in the paper, whose trained policy needs none.
         """
         t0 = time.perf_counter()
         record = StepRecord(index=len(self.steps), action="invalid")
-        text = self.generate(messages, record)
+        bias = self.config.agent.answer_bias
+        choice = {"answer": bias} if bias and {"answer", "retrieve"} <= set(allowed) else None
+        text = self.generate(messages, record, logit_bias=choice)
         action: Action | None = None
         try:
             action = parse_action(text, allowed)
         except ActionError as exc:
             messages = [*messages, Message("assistant", text),
                         Message("user", prompts.CORRECTION.format(error=exc, example=example_for(allowed)))]
-            text = self.generate(messages, record)
+            text = self.generate(messages, record, logit_bias=choice)
             try:
                 action = parse_action(text, allowed)
             except ActionError as exc2:

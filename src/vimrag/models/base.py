@@ -86,6 +86,10 @@ class LanguageModel(Protocol):
 
     ``yes_probability`` returns P("Yes") normalized over the Yes/No answer tokens, read from the model's
     logits (llama.cpp) or ``top_logprobs`` (OpenAI-compatible servers): PolarMem's verification score.
+
+    ``generate``'s ``logit_bias`` maps a text to a bias added to the logit of its (first) token at every
+    position, e.g. ``{"answer": 0.5}``: the agent's ``agent.answer_bias``. A backend that cannot tell the
+    text's token (an OpenAI-compatible server whose tokenizer is unknown here) does not send it.
     """
 
     name: str
@@ -99,6 +103,7 @@ class LanguageModel(Protocol):
         temperature: float = 0.0,
         stop: list[str] | None = None,
         seed: int | None = None,
+        logit_bias: dict[str, float] | None = None,
     ) -> Completion: ...
 
     def generate_json(

@@ -157,9 +157,12 @@ class LlamaCppLLM:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         seed: int | None = None,
+        logit_bias: dict[str, float] | None = None,
     ) -> Completion:
         seed = None if seed is None else int(seed) & 0xFFFFFFFF  # None: _chat keeps the configured models.seed
-        return self._chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop or None, seed=seed)
+        bias = [[self._tokenize(text)[0], b] for text, b in (logit_bias or {}).items() if text and b]
+        return self._chat(messages, max_tokens=max_tokens, temperature=temperature, stop=stop or None, seed=seed,
+                          logit_bias=bias or None)
 
     def generate_json(
         self,
@@ -191,8 +194,10 @@ class LlamaCppLLM:
         return yes_probability_from_response(comp.raw)
 
     def count_tokens(self, text: str) -> int:
-        if not text:
-            return 0
+        return len(self._tokenize(text)) if text else 0
+
+    def _tokenize(self, text: str) -> list[int]:
+        """The model's token ids for ``text`` (no special tokens), from llama.cpp's ``/tokenize``."""
         with self._lock:
             self._server()
             try:
@@ -200,7 +205,7 @@ class LlamaCppLLM:
                 resp.raise_for_status()
             except httpx.HTTPError as exc:
                 raise VimragError(f"{self.name}: tokenizing failed ({exc})") from exc
-        return len(resp.json()["tokens"])
+        return [int(t) for t in resp.json()["tokens"]]
 
     # ------------------------------------------------------------------ internals
 

@@ -183,7 +183,11 @@ class OpenAICompatLLM:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         seed: int | None = None,
+        logit_bias: dict[str, float] | None = None,
     ) -> Completion:
+        """One chat completion. ``logit_bias`` is not sent: the API keys it by token id, and the server's
+        tokenizer is not known here (``count_tokens`` estimates), so a biased text could hit a wrong token;
+        the decisions are then the model's own."""
         data, secs = self._chat(  # seed None: _chat keeps the configured models.seed
             to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None, seed=seed
         )

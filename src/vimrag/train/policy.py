@@ -211,7 +211,10 @@ class TransformersPolicy:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         seed: int | None = None,
+        logit_bias: dict[str, float] | None = None,
     ) -> Completion:
+        """One completion. ``logit_bias`` is ignored on purpose: GGPO's rollouts must sample the policy's
+        own distribution (an inference-time prior on its actions would make the gradient off-policy)."""
         torch = require("torch", "train")
         if seed is not None:  # a sampled call that must differ from its siblings (candidate answers)
             torch.manual_seed(int(seed))

@@ -102,6 +102,7 @@ class ScriptedVLM:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         seed: int | None = None,
+        logit_bias: dict[str, float] | None = None,
     ) -> Completion:
         self.text_calls.append(messages)
         return Completion(self.text)
