@@ -37,8 +37,10 @@ class ModelsConfig:
     n_ctx: int = 8192  # llama.cpp context window (of each prompt-cache slot)
     # llama.cpp prompt-cache slots, each with its own KV cache of n_ctx tokens: an agent alternates two
     # prompt families (decisions, memorize steps) and one slot re-used only the shared chat-template head;
-    # llama.cpp sends each request to the slot whose cached prompt it shares most with
-    n_slots: int = 2
+    # llama.cpp sends each request to the slot whose cached prompt it shares most with. 4: an eval runs
+    # methods question by question (rag, react, VimRAG's two families), and with 2 slots each evicted the
+    # others' prefixes (~30 MB of KV cache per 1,000 tokens of the 1.5B)
+    n_slots: int = 4
     n_threads: int = 0  # 0 = all cores
     seed: int = 0
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the server's API key, if any

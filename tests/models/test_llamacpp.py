@@ -121,16 +121,22 @@ def test_a_shared_prefix_is_not_evaluated_again(qwen: LlamaCppLLM) -> None:
 
 
 @pytest.mark.slow
-def test_two_prompt_families_keep_their_own_cache(qwen: LlamaCppLLM) -> None:
-    """models.n_slots = 2 (the fixture's default): an agent alternates decision and memorize prompts; each
-    family returns to the slot that holds its prefix (with one slot, B evicted A's prefix)."""
-    a = "You decide the next step.\n" + "Graph: node 1 says the North region sold 1,240 bicycles. " * 15
-    b = "You summarise results.\n" + "Result: the South region sold 905 bicycles in Q3. " * 15
-    qwen.generate([Message("user", a + "\nReply:")], max_tokens=2)
-    qwen.generate([Message("user", b + "\nReply:")], max_tokens=2)
-    again_a = qwen.generate([Message("user", a + "\nnode 2 found nothing.\nReply:")], max_tokens=2)
-    again_b = qwen.generate([Message("user", b + "\nResult 2: nothing.\nReply:")], max_tokens=2)
-    assert again_a.cached_tokens > 150 and again_b.cached_tokens > 150
+def test_prompt_families_keep_their_own_cache(qwen: LlamaCppLLM) -> None:
+    """models.n_slots = 4 (the fixture's default): an agent alternates decision and memorize prompts, and an
+    eval runs methods question by question (rag's answer, ReAct's decision too); each family returns to the
+    slot that holds its prefix (with one slot, B evicted A's prefix; with two, the third evicted one).
+    llama.cpp sends a prompt to a slot whose cached prompt holds more than ``slot_prompt_similarity`` (0.1)
+    of it, else to the least recently used one: the families here share only the chat template's head
+    (~25 tokens of ~350), as the agent's do (4-18 of 600-900)."""
+    lines = ["Graph: node 1 says the North region sold 1,240 bicycles. ",
+             "Result: the South region sold 905 bicycles in Q3. ",
+             "Thought: the West region figure is still missing here. ",
+             "Evidence: the East region bought 77 tandem bicycles. "]
+    heads = [line * 25 for line in lines]
+    for head in heads:
+        qwen.generate([Message("user", head + "\nReply:")], max_tokens=2)
+    again = [qwen.generate([Message("user", head + "\nStep 2: nothing new.\nReply:")], max_tokens=2) for head in heads]
+    assert all(c.cached_tokens > 150 for c in again), [c.cached_tokens for c in again]
 
 
 @pytest.mark.slow

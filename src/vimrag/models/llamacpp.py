@@ -9,7 +9,7 @@ takes seconds instead of the 6–16 min source build of llama-cpp-python (which 
 PyPI). What we use of it is llama.cpp's, not a wrapper's: the GGUF's Jinja chat template, JSON-schema →
 GBNF grammar-constrained decoding, ``top_logprobs``, and the slots' prompt caches (the longest common
 prefix with a slot's last prompt is kept in its KV cache, so the agent's append-only prompts and PolarMem's
-template ensemble over one image are not evaluated again; with ``models.n_slots`` = 2 the agent's decision
+template ensemble over one image are not evaluated again; with ``models.n_slots`` ≥ 2 the agent's decision
 and memorize prompts each keep their own — on the demo's two-hop question 1,160 instead of 526 prompt
 tokens re-used, the later steps' prefill 3.4 s instead of 10–17 s). Requests go to the server object in-process
 (``handle_chat_completions``); its HTTP listener is bound to 127.0.0.1 behind a random API key and is
