@@ -294,9 +294,10 @@ class AgentConfig:
     # memorize reads"): the first memorize prompt was the largest prompt of a question
     memorize_chars: int = 400
     # added to the logit of the token "answer" when a decision may retrieve or answer (all agent methods;
-    # backends that know the model's tokens: llama.cpp): a prior toward answering, log-odds. Not in the
-    # paper; chosen by measurement (design notes, "Answer bias": 0.6 made the same 20 HotpotQA answers with
-    # 23 % fewer tokens, and kept the demo at 7 of 7); 0 = the model's own choice
+    # backends that know the model's tokens: llama.cpp, and servers with /tokenize such as vLLM): a prior
+    # toward answering, log-odds. Not in the paper; chosen by measurement (design notes, "Answer bias": 0.6
+    # made the same 20 HotpotQA answers with 23 % fewer tokens, and kept the demo at 7 of 7); 0 = the model's
+    # own choice
     answer_bias: float = 0.6
     # memorize relevance p (1-5) from which an item counts as relevant: kept when the policy's mask keeps
     # nothing, and cited when the answer cites nothing (an unscored item counts as the middle, 3)

@@ -292,6 +292,43 @@ def test_yes_probability_from_server_logprobs_and_model_discovery(scripted: Any)
     assert seen[1]["messages"][0]["content"][0]["type"] == "image_url"
 
 
+def test_logit_bias_goes_by_the_servers_token_id_asked_once(scripted: Any) -> None:
+    """A text's bias reaches ``/chat/completions`` keyed by the first id ``/tokenize`` (at the server's root,
+    not under /v1) gives for it; the id is asked once per text, and a zero bias is not sent."""
+
+    def handler(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | str]:
+        if path == "/tokenize":
+            return 200, {"tokens": [9693, 12] if body["prompt"] == "answer" else [7]}
+        return 200, _chat("ok")
+
+    base, seen = scripted(handler)
+    llm = OpenAICompatLLM(f"{base}#m", FAST)
+    for _ in range(2):
+        llm.generate([Message("user", "x")], logit_bias={"answer": 0.6, "retrieve": 0.0})
+    assert [s["path"] for s in seen] == ["/tokenize", "/v1/chat/completions", "/v1/chat/completions"]
+    assert seen[0]["content"] == "answer" and seen[0]["add_special_tokens"] is False and seen[0]["model"] == "m"
+    assert seen[1]["logit_bias"] == seen[2]["logit_bias"] == {"9693": 0.6}
+    llm.generate([Message("user", "x")])
+    assert "logit_bias" not in seen[-1]
+
+
+def test_logit_bias_is_left_out_where_the_server_cannot_tokenize(scripted: Any) -> None:
+    """OpenAI and Ollama have no /tokenize: the chat goes out without a bias (a guessed id could favour an
+    unrelated token), and the route is not asked again."""
+
+    def handler(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | str]:
+        if path == "/tokenize":
+            return 404, {"error": "not found"}
+        return 200, _chat("ok")
+
+    base, seen = scripted(handler)
+    llm = OpenAICompatLLM(f"{base}#m", FAST)
+    for _ in range(2):
+        assert llm.generate([Message("user", "x")], logit_bias={"answer": 0.6}).text == "ok"
+    assert [s["path"] for s in seen] == ["/tokenize", "/v1/chat/completions", "/v1/chat/completions"]
+    assert all("logit_bias" not in s for s in seen[1:])
+
+
 def test_api_key_from_configured_env(scripted: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     captured: dict[str, str] = {}
 
@@ -377,6 +414,19 @@ def test_real_server_generate_json_and_yes(llama_server: str, qwen05b: Any) -> N
     p_server = llm.yes_probability(q)
     assert 0.0 < p_server < 1.0  # a probability from logprobs, not a parsed 0/1 text answer
     assert p_server == pytest.approx(qwen05b.yes_probability(q), abs=0.03)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_real_server_takes_a_logit_bias_by_text(llama_server: str) -> None:
+    """Against llama.cpp's own server: a large bias on "No" turns the model's "Yes" into "No" (the text
+    found its token id through /tokenize); a zero bias changes nothing."""
+    llm = OpenAICompatLLM(f"{llama_server}#qwen", replace(FAST, timeout_s=120.0))
+    ask = [Message("user", "Is Paris the capital of France? Answer with one word, Yes or No.")]
+    plain = llm.generate(ask, max_tokens=2).text.strip()
+    assert plain.startswith("Yes")
+    assert llm.generate(ask, max_tokens=2, logit_bias={"No": 30.0}).text.strip().startswith("No")
+    assert llm.generate(ask, max_tokens=2, logit_bias={"No": 0.0}).text.strip() == plain
 
 
 @pytest.mark.parametrize("body", [

@@ -89,7 +89,7 @@ class LanguageModel(Protocol):
 
     ``generate``'s ``logit_bias`` maps a text to a bias added to the logit of its (first) token at every
     position, e.g. ``{"answer": 0.5}``: the agent's ``agent.answer_bias``. A backend that cannot tell the
-    text's token (an OpenAI-compatible server whose tokenizer is unknown here) does not send it.
+    text's token (an OpenAI-compatible server without a ``/tokenize`` route) does not send it.
     """
 
     name: str

@@ -13,6 +13,7 @@ fails in about a second instead of hanging an ingest.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -28,6 +29,8 @@ from vimrag.models.base import Completion, ImageInput, Message
 from vimrag.models.images import fit_to_pixels, to_data_url
 from vimrag.models.jsonparse import parse_json_loose
 from vimrag.models.openai_http import OpenAIHTTP, ServerRequestError, parse_openai_spec
+
+log = logging.getLogger(__name__)
 
 
 def _content(msg: Message) -> str | list[dict[str, Any]]:
@@ -146,6 +149,12 @@ class OpenAICompatLLM:
             None  # response_format variants, narrowed to what the server accepts
         )
         self._top_logprobs: list[int] = [20, 5]
+        self._cfg = cfg
+        self._transport = transport
+        # logit_bias needs token ids: the server's own /tokenize (llama.cpp, vLLM) maps a text to them once.
+        self._tokenizer: OpenAIHTTP | None = None
+        self._token_ids: dict[str, int | None] = {}
+        self._has_tokenizer = True
 
     @property
     def model(self) -> str:
@@ -162,6 +171,8 @@ class OpenAICompatLLM:
 
     def close(self) -> None:
         self._http.close()
+        if self._tokenizer is not None:
+            self._tokenizer.close()
 
     def _chat(self, messages: list[dict[str, Any]], **params: Any) -> tuple[dict[str, Any], float]:
         payload: dict[str, Any] = {"model": self.model, "messages": messages, "seed": self._seed}
@@ -185,13 +196,49 @@ class OpenAICompatLLM:
         seed: int | None = None,
         logit_bias: dict[str, float] | None = None,
     ) -> Completion:
-        """One chat completion. ``logit_bias`` is not sent: the API keys it by token id, and the server's
-        tokenizer is not known here (``count_tokens`` estimates), so a biased text could hit a wrong token;
-        the decisions are then the model's own."""
+        """One chat completion. ``logit_bias`` (text → bias) reaches the server keyed by the id of each text's
+        first token, read from the server's own ``POST /tokenize`` (llama.cpp server, vLLM). A server without
+        one (OpenAI, Ollama) gets no bias, and its decisions are the model's own: a token id guessed from
+        another tokenizer could favour an unrelated token."""
         data, secs = self._chat(  # seed None: _chat keeps the configured models.seed
-            to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None, seed=seed
+            to_openai_messages(messages), max_tokens=max_tokens, temperature=temperature, stop=stop or None, seed=seed,
+            logit_bias=self._bias_by_token_id(logit_bias or {}) or None,
         )
         return self._completion(data, secs, "\n".join(m.content for m in messages))
+
+    def _bias_by_token_id(self, logit_bias: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for text, bias in logit_bias.items():
+            token = self._first_token_id(text) if text and bias else None
+            if token is not None:
+                out[str(token)] = float(bias)
+        return out
+
+    def _first_token_id(self, text: str) -> int | None:
+        """The server's id for the first token of ``text``, asked once per text; ``None`` when the server has
+        no tokenize route. Both request shapes go in one body: llama.cpp reads ``content``/``add_special``,
+        vLLM ``model``/``prompt``/``add_special_tokens``; each ignores the other's fields."""
+        if text in self._token_ids or not self._has_tokenizer:
+            return self._token_ids.get(text)
+        if self._tokenizer is None:  # /tokenize sits at the server's root, beside /v1
+            root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+            self._tokenizer = OpenAIHTTP.from_config(root, self._cfg, "models.llm", self._transport)
+        body = {"model": self.model, "prompt": text, "add_special_tokens": False, "content": text,
+                "add_special": False}
+        try:
+            tokens = self._tokenizer.request("POST", "/tokenize", body).get("tokens")
+        except ServerRequestError as exc:
+            if exc.status >= 500:
+                raise
+            log.warning("%s has no /tokenize (%s): logit_bias is not sent to it", self.base_url, exc)
+            self._has_tokenizer = False
+            return None
+        if not (isinstance(tokens, list) and tokens and isinstance(tokens[0], int)):
+            log.warning("%s/tokenize gave no token ids for %r: logit_bias is not sent for it", self.base_url, text)
+            self._token_ids[text] = None
+            return None
+        self._token_ids[text] = tokens[0]
+        return tokens[0]
 
     def _formats(self, schema: dict[str, Any] | None) -> list[str]:
         if self._json_modes is None:
