@@ -32,7 +32,7 @@ from vimrag.models.openai_compat import (
     yes_no_from_text,
     yes_no_from_top_logprobs,
 )
-from vimrag.models.openai_http import ServerRequestError
+from vimrag.models.openai_http import OpenAIHTTP, ServerRequestError
 
 
 def free_port() -> int:
@@ -327,6 +327,16 @@ def test_logit_bias_is_left_out_where_the_server_cannot_tokenize(scripted: Any) 
         assert llm.generate([Message("user", "x")], logit_bias={"answer": 0.6}).text == "ok"
     assert [s["path"] for s in seen] == ["/tokenize", "/v1/chat/completions", "/v1/chat/completions"]
     assert all("logit_bias" not in s for s in seen[1:])
+
+
+def test_a_client_at_another_base_url_keeps_its_settings() -> None:
+    """``/tokenize`` is asked through a client at the server's root: same key, timeouts and config key (named in
+    errors), its own connection pool."""
+    http = OpenAIHTTP("http://127.0.0.1:9/v1", timeout_s=7.0, retries=1, api_key="sk-x", config_key="models.vlm")
+    root = http.at("http://127.0.0.1:9/")
+    assert (root.base_url, root.config_key, root.timeout_s, root.retries) == ("http://127.0.0.1:9", "models.vlm", 7.0, 1)
+    assert root._client is not http._client and root._client.headers["authorization"] == "Bearer sk-x"
+    assert http.base_url == "http://127.0.0.1:9/v1"
 
 
 def test_api_key_from_configured_env(scripted: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -149,8 +149,6 @@ class OpenAICompatLLM:
             None  # response_format variants, narrowed to what the server accepts
         )
         self._top_logprobs: list[int] = [20, 5]
-        self._cfg = cfg
-        self._transport = transport
         # logit_bias needs token ids: the server's own /tokenize (llama.cpp, vLLM) maps a text to them once.
         self._tokenizer: OpenAIHTTP | None = None
         self._token_ids: dict[str, int | None] = {}
@@ -222,7 +220,7 @@ class OpenAICompatLLM:
             return self._token_ids.get(text)
         if self._tokenizer is None:  # /tokenize sits at the server's root, beside /v1
             root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-            self._tokenizer = OpenAIHTTP.from_config(root, self._cfg, "models.llm", self._transport)
+            self._tokenizer = self._http.at(root)
         body = {"model": self.model, "prompt": text, "add_special_tokens": False, "content": text,
                 "add_special": False}
         try:

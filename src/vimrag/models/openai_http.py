@@ -7,6 +7,7 @@ stopped server fails in about a second instead of hanging an ingest.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -83,6 +84,14 @@ class OpenAIHTTP:
         """The client with the timeouts, retries and API key of ``cfg``; ``config_key`` is named in errors."""
         return cls(base_url, connect_timeout_s=cfg.connect_timeout_s, timeout_s=cfg.timeout_s, retries=cfg.retries,
                    api_key=api_key(cfg), config_key=config_key, transport=transport)
+
+    def at(self, base_url: str) -> OpenAIHTTP:
+        """A client for another base URL of the same server (e.g. its root, where ``/tokenize`` lives) with
+        this one's timeouts, retries, API key, transport and config key."""
+        other = copy.copy(self)
+        other.base_url = base_url.rstrip("/")
+        other._client = httpx.Client(**self._client_args)
+        return other
 
     def close(self) -> None:
         self._client.close()
