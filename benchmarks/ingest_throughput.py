@@ -30,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _stats import machine  # noqa: E402
 
 
 def _pdf_pages(path: Path) -> int:
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(text_dir, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"benchmark": "ingest_throughput", "rows": rows,
-                                          "meta": {"quick": args.quick, "models": config.to_dict()["models"]}},
+                                          "meta": {"quick": args.quick, "machine": machine(),
+                                                   "models": config.to_dict()["models"]}},
                                          indent=2))
     print(f"{'modality':8} {'files':>5} {'items':>6} {'units':>8} {'seconds':>8} {'items/s':>8} {'units/s':>8}")
     for r in rows:

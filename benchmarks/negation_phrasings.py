@@ -82,14 +82,14 @@ PHRASINGS: dict[str, Callable[[str, str], str]] = {
 }
 
 
-def pairs(data: Path) -> tuple[list[tuple[str, str]], dict[str, set[str]]]:
-    """The coco128-negation pairs (seed 0, as ``vimrag eval --dataset coco128-negation``) and each photo's
-    labelled classes by file name."""
+def pairs(data: Path, seed: int = 0, min_positive: int = 1) -> tuple[list[tuple[str, str]], dict[str, set[str]]]:
+    """The coco128-negation pairs (seed 0, as ``vimrag eval --dataset coco128-negation``; seed 1 with
+    ``min_positive`` 4 is coco128-negation-b) and each photo's labelled classes by file name."""
     from vimrag.eval.datasets.coco import negation_examples, read_yolo_objects
 
     objects, names, images = read_yolo_objects(data)
     order = {v: k for k, v in names.items()}
-    examples = negation_examples(objects, images, order, 100, 0, 1)
+    examples = negation_examples(objects, images, order, 100, seed, min_positive)
     labels = {images[s]: set(objs) for s, objs in objects.items()}
     return [(ex.meta["positive"][0], ex.meta["negative"][0]) for ex in examples], labels
 
