@@ -15,7 +15,7 @@ coco128-train photos and asks both query sets of the eval harness through it and
   best mean capped precision@5 over both query sets, i.e. thresholds tuned on the very photos it is
   scored on.
 
-Per row and query set: capped precision@5 (gold in the top 5 over min(5, gold); gold = A present and B
+Per row and query set (keys ``"<set> capped_precision@5"`` and ``"<set> b_in_top5"``): capped precision@5 (gold in the top 5 over min(5, gold); gold = A present and B
 absent by the COCO labels) and the share of the top 5 that contain B.
 
 Run: ``python benchmarks/negation_reference.py [--store DIR]`` (without ``--store`` the photos are ingested
@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             shipped = {name: measure(mem, qp, labels, PHRASINGS["canonical"]) for name, (qp, _) in sets.items()}
         finally:
             mem.close()
-    rows.append({"method": "shipped", **{name: {m: r[m] for m in ("capped_precision@5", "b_in_top5")}
-                                         for name, r in shipped.items()}})
+    rows.append({"method": "shipped", **{f"{name} {m}": r[m] for name, r in shipped.items()
+                                         for m in ("capped_precision@5", "b_in_top5")}})
     raw = detector_scores(files)
     grid = []
     for agg, t_has, t_not in itertools.product(AGGREGATIONS, T_HAS, T_NOT):
@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, Any] = {"method": "reference", "aggregation": agg, "t_has": t_has, "t_not": t_not}
         for name, (qp, _) in sets.items():
             top = [[names[i] for i in reference_search(s, classes, a, b, t_has, t_not)] for a, b in qp]
-            row[name] = score(top, qp, labels)
+            row |= {f"{name} {m}": v for m, v in score(top, qp, labels).items()}
         grid.append(row)
-    best = max(grid, key=lambda r: np.mean([r[n]["capped_precision@5"] for n, _, _ in QUERY_SETS]))
+    best = max(grid, key=lambda r: np.mean([r[f"{n} capped_precision@5"] for n, _, _ in QUERY_SETS]))
     rows.append({**best, "method": "reference (best of grid)"})
     result = {"benchmark": "negation_reference", "rows": rows, "grid": grid,
               "meta": {"data": str(data), "photos": len(files), "k": 5,
@@ -146,7 +146,7 @@ def table(result: dict[str, Any]) -> str:
              head, "|" + "---|" * (2 + 2 * len(sets))]
     for r in result["rows"] + [{**g, "method": "reference"} for g in result["grid"]]:
         th = f"{r['aggregation']}, HAS ≥ {r['t_has']}, NOT_HAS < {r['t_not']}" if "t_has" in r else "defaults"
-        cells = " | ".join(f"{r[n]['capped_precision@5']:.3f} | {100 * r[n]['b_in_top5']:.1f} %" for n in sets)
+        cells = " | ".join(f"{r[f'{n} capped_precision@5']:.3f} | {100 * r[f'{n} b_in_top5']:.1f} %" for n in sets)
         lines.append(f"| {r['method']} | {th} | {cells} |")
     return "\n".join(lines) + "\n"
 
