@@ -283,6 +283,12 @@ class AgentConfig:
     question_first: bool = True
     max_tokens: int = 16000  # total prompt+completion tokens per question before a forced answer
     top_k: int = 5  # items per retrieve action
+    # a second hop inside each retrieve action (vimrag.agent.context.second_hop, MDR-style): the last
+    # second_hop of the top_k places go to a search for the query plus the first second_hop_chars characters
+    # of its best text or page result, so a bridge passage's partner can arrive in the same step. Not in the
+    # paper; 0 = off (design notes, "A second hop by retrieval")
+    second_hop: int = 0
+    second_hop_chars: int = 400
     max_completion_tokens: int = 384
     dedup_threshold: float = 0.92  # sub-query cosine above which a retrieval is a repeat ("invalid retrieval")
     # after this many repeated retrievals the next decision must answer (all methods alike; 0 = no limit).
@@ -332,6 +338,9 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.visual_memory not in VISUAL_MEMORY:
             raise ConfigError(f"agent.visual_memory must be one of {', '.join(VISUAL_MEMORY)}, not {self.visual_memory!r}")
+        if not 0 <= self.second_hop < self.top_k or self.second_hop_chars < 1:
+            raise ConfigError(f"agent.second_hop must be in [0, top_k) = [0, {self.top_k}) and second_hop_chars ≥ 1, "
+                              f"not {self.second_hop} and {self.second_hop_chars}")
         if self.memorize_chars < 0:
             raise ConfigError(f"agent.memorize_chars must be ≥ 0 (0 = agent.evidence_chars), not {self.memorize_chars}")
         if not math.isfinite(self.answer_bias):

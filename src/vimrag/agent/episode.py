@@ -14,7 +14,7 @@ from PIL import Image
 from vimrag.agent import prompts
 from vimrag.agent.actions import Action, ActionError, Memorize, example_for, parse_action
 from vimrag.agent.budget import Allocation
-from vimrag.agent.context import Retriever, bank_from_hits
+from vimrag.agent.context import Retriever, bank_from_hits, second_hop
 from vimrag.agent.graph import BankEntry, MemoryGraph, MemoryNode
 from vimrag.agent.trajectory import StepRecord
 from vimrag.config import Config
@@ -167,8 +167,9 @@ class Episode:
             record.parents = list(self.graph.nodes[dup].parents)
             self.invalid_retrievals += 1
             return None
-        result = self.retriever.search(query, self.config.agent.top_k)
-        bank = bank_from_hits(result, self.config.agent.evidence_chars, self.question)
+        agent = self.config.agent
+        result = second_hop(self.retriever, query, agent.top_k, agent.second_hop, agent.second_hop_chars)
+        bank = bank_from_hits(result, agent.evidence_chars, self.question)
         node = self.graph.add_node(query, parents, step=record.index, bank=bank, query_vector=vec)
         record.node, record.parents = node.id, list(node.parents)
         record.retrieved = [{"id": e.item_id, "state": e.state.label, "similarity": round(e.similarity, 6)} for e in bank]
