@@ -94,31 +94,43 @@ def pairs(data: Path, seed: int = 0, min_positive: int = 1) -> tuple[list[tuple[
     return [(ex.meta["positive"][0], ex.meta["negative"][0]) for ex in examples], labels
 
 
+def score_top(top: list[list[str]], qpairs: list[tuple[str, str]], labels: dict[str, set[str]],
+              k: int = 5) -> dict[str, float]:
+    """Capped precision@k (gold in the top k over min(k, gold); gold = A labelled, B not) and the share of
+    the returned photos that contain B, for each query's top file names."""
+    capped, with_b, returned = [], 0, 0
+    for files, (a, b) in zip(top, qpairs, strict=True):
+        gold = sum(1 for n in labels.values() if a in n and b not in n)
+        capped.append(sum(1 for f in files if a in labels.get(f, set()) and b not in labels.get(f, set())) / min(k, gold))
+        with_b += sum(1 for f in files if b in labels.get(f, set()))
+        returned += len(files)
+    return {"capped_precision@5": round(sum(capped) / len(capped), 3), "b_in_top5": round(with_b / max(returned, 1), 3)}
+
+
 def measure(mem: Any, qpairs: list[tuple[str, str]], labels: dict[str, set[str]], phrase: Callable[[str, str], str],
             k: int = 5) -> dict[str, Any]:
-    capped, b_share, parsed_b, returned = [], [], [], 0
+    top, parsed_b = [], []
     for a, b in qpairs:
         res = mem.search(phrase(a, b), k=k).to_json()
-        files = [Path(r["source"]).name for r in res["results"]][:k]
-        gold = sum(1 for n in labels.values() if a in n and b not in n)
-        hits = sum(1 for f in files if a in labels.get(f, set()) and b not in labels.get(f, set()))
-        capped.append(hits / min(k, gold))
-        b_share += [b in labels.get(f, set()) for f in files]
-        returned += len(files)
+        top.append([Path(r["source"]).name for r in res["results"]][:k])
         reached = {c for w in res.get("negative") or [] if w not in (res.get("unmatched") or [])
                    for c in (mem.retriever.last_matches.get(w) or [])}
         parsed_b.append(b in reached)
-    n = len(qpairs)
-    return {"queries": n, "capped_precision@5": round(sum(capped) / n, 3),
-            "b_in_top5": round(sum(b_share) / max(returned, 1), 3), "b_parsed": round(sum(parsed_b) / n, 3)}
+    return {"queries": len(qpairs), **score_top(top, qpairs, labels, k),
+            "b_parsed": round(sum(parsed_b) / len(qpairs), 3)}
+
+
+def arguments(doc: str, out: Path) -> argparse.ArgumentParser:
+    """--data (the coco128-train folder), --store (a store that already holds its photos), --out."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--store", default="", help="a store holding the coco128-train photos (default: build one)")
+    ap.add_argument("--out", default=str(out))
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--store", default="", help="a store holding the coco128-train photos (default: build one)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "negation_phrasings.json"))
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, ROOT / "benchmarks" / "results" / "negation_phrasings.json").parse_args(argv)
     from vimrag import Memory
 
     data = Path(args.data)

@@ -24,7 +24,6 @@ into a temporary store first, ~1 min). Output ``benchmarks/results/negation_refe
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -37,9 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-DATA = ROOT.parent / "shared" / "data" / "coco128-train"
-
-from negation_phrasings import PHRASINGS, measure, pairs  # noqa: E402
+from negation_phrasings import PHRASINGS, arguments, measure, pairs, score_top  # noqa: E402
 
 #: (name, seed, min_positive) of the eval harness's two "A but not B" sets.
 QUERY_SETS = (("coco128-negation", 0, 1), ("coco128-negation-b", 1, 4))
@@ -77,23 +74,8 @@ def reference_search(scores: np.ndarray, classes: dict[str, int], a: str, b: str
     return [int(i) for i in order[:k]]
 
 
-def score(top: list[list[str]], qpairs: list[tuple[str, str]], labels: dict[str, set[str]], k: int = 5) -> dict[str, float]:
-    """Capped precision@k and the share of returned photos containing B, as ``negation_phrasings.measure``."""
-    capped, with_b, returned = [], 0, 0
-    for files, (a, b) in zip(top, qpairs, strict=True):
-        gold = sum(1 for n in labels.values() if a in n and b not in n)
-        capped.append(sum(1 for f in files if a in labels[f] and b not in labels[f]) / min(k, gold))
-        with_b += sum(1 for f in files if b in labels[f])
-        returned += len(files)
-    return {"capped_precision@5": round(float(np.mean(capped)), 3), "b_in_top5": round(with_b / max(returned, 1), 3)}
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--store", default="", help="a store holding the coco128-train photos (default: build one)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "negation_reference.json"))
-    args = ap.parse_args(argv)
+    args = arguments(__doc__, ROOT / "benchmarks" / "results" / "negation_reference.json").parse_args(argv)
     from vimrag import Memory
     from vimrag.models.perceivers.labels import COCO_NAMES
 
@@ -123,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, Any] = {"method": "reference", "aggregation": agg, "t_has": t_has, "t_not": t_not}
         for name, (qp, _) in sets.items():
             top = [[names[i] for i in reference_search(s, classes, a, b, t_has, t_not)] for a, b in qp]
-            row |= {f"{name} {m}": v for m, v in score(top, qp, labels).items()}
+            row |= {f"{name} {m}": v for m, v in score_top(top, qp, labels).items()}
         grid.append(row)
     best = max(grid, key=lambda r: np.mean([r[f"{n} capped_precision@5"] for n, _, _ in QUERY_SETS]))
     rows.append({**best, "method": "reference (best of grid)"})
