@@ -25,19 +25,21 @@ def machine() -> dict[str, Any]:
     AVX-512 one, so a figure without its machine cannot be compared."""
     import os
     import platform
+    from pathlib import Path
 
     flags: set[str] = set()
     model = platform.processor() or platform.machine()
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:  # not Linux: the platform's name, no flags
+        cpuinfo = []
+    for line in cpuinfo:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            model = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+            break
     return {"cpu": model, "cores": len(os.sched_getaffinity(0)),
             "simd": "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other",
             "vnni": "avx512_vnni" in flags or "avx_vnni" in flags}
