@@ -54,11 +54,15 @@ def second_hop(retriever: Retriever, query: str, k: int, hop: int, chars: int) -
     when ``hop`` is 0, or the best result is not text (photos, videos: their text is a concept state).
     """
     first = retriever.search(query, k)
-    bridge = next((h.item.text for h in first.hits[:1] if h.item.modality in HOP_MODALITIES and h.item.text), "")
-    if hop <= 0 or not bridge.strip():
+    if hop <= 0 or not first.hits:
+        return first
+    best = first.hits[0].item
+    bridge = best.text if best.modality in HOP_MODALITIES else ""
+    if not bridge.strip():
         return first
     keep = first.hits[: k - hop]
-    seen = {h.item.id for h in keep}
-    extra = [h for h in retriever.search(f"{query} {bridge[:chars]}", k).hits if h.item.id not in seen]
-    fill = [h for h in first.hits[k - hop:] if h.item.id not in {e.item.id for e in extra}]
+    taken = {h.item.id for h in keep}
+    extra = [h for h in retriever.search(f"{query} {bridge[:chars]}", k).hits if h.item.id not in taken]
+    taken.update(h.item.id for h in extra)
+    fill = [h for h in first.hits[k - hop:] if h.item.id not in taken]
     return dataclasses.replace(first, hits=(keep + extra + fill)[:k])
